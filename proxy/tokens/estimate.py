@@ -1,0 +1,85 @@
+"""Token estimates for each endpoint's parsed JSON body, and the output cap it asks for.
+
+Pure apart from the one-off vocab load: tokenizing a large prompt is CPU work, so callers run big
+bodies in a worker thread (tiktoken releases the GIL while encoding).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from proxy.tokens.chat import chat_tokens
+from proxy.tokens.images import GPT_4O_TILES, TileCosts
+from proxy.tokens.overheads import Count
+from proxy.tokens.prompts import prompt_tokens
+from proxy.tokens.responses import responses_tokens
+from proxy.tokens.tools import TOOL_OVERHEADS
+from proxy.tokens.vocab import Vocab
+
+_OUTPUT_CAP_KEYS = ("max_completion_tokens", "max_output_tokens", "max_tokens")
+
+
+class TokenEstimator:
+    """Prompt-token estimates; `encoding` is the name the model catalogue gives for the model."""
+
+    def __init__(self, vocab: Vocab) -> None:
+        self._vocab = vocab
+
+    def counter(self, encoding: str) -> Count:
+        core = self._vocab.encoding(encoding)
+
+        def count(text: str) -> int:
+            # encode_ordinary: "<|endoftext|>" typed by a user is text, never a special token or an error.
+            return len(core.encode_ordinary(text))
+
+        return count
+
+    def text(self, encoding: str, text: str) -> int:
+        return self.counter(encoding)(text)
+
+    def chat(self, encoding: str, body: Mapping[str, Any], images: TileCosts = GPT_4O_TILES) -> int:
+        return chat_tokens(self.counter(encoding), TOOL_OVERHEADS[encoding], images, body)
+
+    def responses(self, encoding: str, body: Mapping[str, Any], images: TileCosts = GPT_4O_TILES) -> int:
+        return responses_tokens(self.counter(encoding), TOOL_OVERHEADS[encoding], images, body)
+
+    def completions(self, encoding: str, body: Mapping[str, Any]) -> int:
+        count = self.counter(encoding)
+        suffix = body.get("suffix")
+        return prompt_tokens(count, body.get("prompt")) + (count(suffix) if isinstance(suffix, str) else 0)
+
+    def embeddings(self, encoding: str, body: Mapping[str, Any]) -> int:
+        return prompt_tokens(self.counter(encoding), body.get("input"))
+
+    def output(self, encoding: str, texts: Iterable[str]) -> int:
+        """Tokens of streamed output when the upstream reports no usage: the deltas are joined
+        first, because a token can span two chunks and per-chunk counts would overcount."""
+        return self.counter(encoding)("".join(texts))
+
+
+def requested_max_output(body: Mapping[str, Any]) -> int | None:
+    """The output cap per choice the request asks for, or None when it sets none.
+
+    If a client sends several of the cap fields, the largest wins: it is the worst case a budget
+    must cover whichever one the upstream honours.
+    """
+    caps = _int_fields(body, _OUTPUT_CAP_KEYS, minimum=0)
+    return max(caps) if caps else None
+
+
+def requested_choices(body: Mapping[str, Any]) -> int:
+    """How many completions are generated: `n` (chat, completions) or `best_of` (completions).
+
+    The worst-case output is `requested_max_output(body) * requested_choices(body)`.
+    """
+    return max(_int_fields(body, ("n", "best_of"), minimum=1), default=1)
+
+
+def _int_fields(body: Mapping[str, Any], keys: Iterable[str], minimum: int) -> list[int]:
+    # JSON true is a Python int; a boolean cap is a malformed request, not a cap of 1.
+    return [
+        value
+        for key in keys
+        if isinstance(value := body.get(key), int) and not isinstance(value, bool) and value >= minimum
+    ]

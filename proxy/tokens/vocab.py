@@ -1,0 +1,134 @@
+"""Load tiktoken encodings from local, sha256-verified vocab files; never from the network.
+
+Search order per encoding: `<vocab_dir>/<name>.tiktoken` (baked into the image), then the gzip copy
+shipped inside the `bpe-openai` wheel. A file that exists but fails its hash is an error, never skipped.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import os
+import threading
+from collections.abc import Iterable
+from importlib import resources
+from pathlib import Path
+
+import tiktoken
+
+from proxy.tokens.encodings import SPECS, EncodingSpec
+
+
+class VocabError(RuntimeError):
+    """A vocab file is missing, corrupt or unknown; the proxy must not start with it."""
+
+
+class VocabIntegrityError(VocabError):
+    pass
+
+
+def spec_for(name: str) -> EncodingSpec:
+    spec = SPECS.get(name)
+    if spec is None:
+        raise VocabError(f"unknown encoding {name!r}; known: {', '.join(sorted(SPECS))}")
+    return spec
+
+
+def read_verified(spec: EncodingSpec, vocab_dir: Path | None = None) -> tuple[bytes, str]:
+    """The plain `.tiktoken` bytes for `spec` and where they came from, after checking the hash."""
+    if vocab_dir is not None:
+        path = vocab_dir / spec.filename
+        if path.is_file():
+            return _verified(spec, path.read_bytes(), str(path)), str(path)
+    packaged = resources.files("bpe_openai") / "data" / f"{spec.filename}.gz"
+    if not packaged.is_file():
+        searched = f"{vocab_dir / spec.filename} and " if vocab_dir is not None else ""
+        raise VocabError(f"vocab file for {spec.name} not found (searched {searched}{packaged})")
+    try:
+        data = gzip.decompress(packaged.read_bytes())
+    except (OSError, EOFError) as exc:
+        raise VocabIntegrityError(f"vocab file {packaged} is not valid gzip: {exc}") from exc
+    return _verified(spec, data, str(packaged)), str(packaged)
+
+
+def _verified(spec: EncodingSpec, data: bytes, origin: str) -> bytes:
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != spec.sha256:
+        raise VocabIntegrityError(
+            f"vocab file {origin} for {spec.name} failed verification: sha256 is {actual}, expected {spec.sha256}"
+        )
+    return data
+
+
+def parse_ranks(data: bytes, origin: str) -> dict[bytes, int]:
+    """tiktoken's format: one `base64(token) rank` pair per line."""
+    ranks: dict[bytes, int] = {}
+    for number, line in enumerate(data.splitlines(), start=1):
+        if not line:
+            continue
+        try:
+            token, rank = line.split()
+            ranks[base64.b64decode(token, validate=True)] = int(rank)
+        except ValueError as exc:
+            raise VocabError(f"{origin}: line {number} is not `<base64> <rank>`") from exc
+    return ranks
+
+
+def build_encoding(spec: EncodingSpec, vocab_dir: Path | None = None) -> tiktoken.Encoding:
+    data, origin = read_verified(spec, vocab_dir)
+    return tiktoken.Encoding(
+        spec.name,
+        pat_str=spec.pat_str,
+        mergeable_ranks=parse_ranks(data, origin),
+        special_tokens=dict(spec.special_tokens),
+    )
+
+
+class Vocab:
+    """The encodings of one process, each loaded at most once (about a second for o200k_base).
+
+    Create one at start-up and call `load_all()` there, so no request pays for the first load.
+    """
+
+    def __init__(self, vocab_dir: Path | None = None) -> None:
+        self._vocab_dir = vocab_dir
+        self._loaded: dict[str, tiktoken.Encoding] = {}
+        # Estimates may run in worker threads; two threads must not both build the same encoding.
+        self._lock = threading.Lock()
+
+    @property
+    def names(self) -> frozenset[str]:
+        return frozenset(SPECS)
+
+    def encoding(self, name: str) -> tiktoken.Encoding:
+        loaded = self._loaded.get(name)
+        if loaded is not None:
+            return loaded
+        spec = spec_for(name)
+        with self._lock:
+            loaded = self._loaded.get(name)
+            if loaded is None:
+                loaded = build_encoding(spec, self._vocab_dir)
+                self._loaded[name] = loaded
+        return loaded
+
+    def load_all(self, names: Iterable[str] | None = None) -> None:
+        for name in sorted(SPECS) if names is None else names:
+            self.encoding(name)
+
+
+def export_vocab(dest_dir: Path, names: Iterable[str] | None = None) -> list[Path]:
+    """Write the verified plain `.tiktoken` files into `dest_dir` (for baking into an image)."""
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in sorted(SPECS) if names is None else names:
+        spec = spec_for(name)
+        data, _ = read_verified(spec)
+        target = dest_dir / spec.filename
+        partial = target.with_name(f".{spec.filename}.{os.getpid()}.tmp")
+        partial.write_bytes(data)
+        # Rename last so a reader never sees a half-written file that would fail verification.
+        partial.replace(target)
+        written.append(target)
+    return written
