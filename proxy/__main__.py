@@ -1,0 +1,79 @@
+"""The `llm-policy-proxy` command: serve, check-config, demo, hash-key."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from pathlib import Path
+
+from .config import ConfigError, load_config
+from .identity import hash_key
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="llm-policy-proxy", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the proxy")
+    serve.add_argument("--config", type=Path, required=True)
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int, default=1)
+
+    check = commands.add_parser("check-config", help="validate a config file and exit")
+    check.add_argument("file", type=Path)
+
+    demo = commands.add_parser("demo", help="run the proxy in front of the built-in demo model")
+    demo.add_argument("--port", type=int, default=8080)
+    demo.add_argument("--host", default="127.0.0.1")
+
+    hashing = commands.add_parser("hash-key", help="print the SHA-256 to store in config for an API key")
+    hashing.add_argument("key", nargs="?", help="the key (prompted for when omitted)")
+
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        return cmd_serve(args.config, args.host, args.port, args.workers)
+    if args.command == "check-config":
+        return cmd_check_config(args.file)
+    if args.command == "demo":
+        from .demo_cli import run_demo
+        return run_demo(args.host, args.port)
+    if args.command == "hash-key":
+        print(hash_key(args.key or getpass.getpass("API key: ")))
+        return 0
+    parser.error(f"unknown command {args.command}")
+    return 2
+
+
+def cmd_check_config(path: Path) -> int:
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        print(f"{path}: invalid config\n{exc}", file=sys.stderr)
+        return 2
+    print(f"{path}: ok ({len(config.upstreams)} upstreams, {len(config.models)} models, "
+          f"{len(config.auth.keys)} keys, auth mode {config.auth.mode})")
+    return 0
+
+
+def cmd_serve(path: Path, host: str | None, port: int | None, workers: int) -> int:
+    from .workers import run_supervisor, run_worker
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        print(f"{path}: invalid config\n{exc}", file=sys.stderr)
+        return 2
+    host = host or config.server.host
+    port = config.server.port if port is None else port
+    if workers < 1:
+        print("--workers must be at least 1", file=sys.stderr)
+        return 2
+    if workers == 1:
+        run_worker(config, host=host, port=port)
+        return 0
+    return run_supervisor(config, host, port, workers)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,203 @@
+"""build_app(config): the wiring, the middleware order and the routes, in one place."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import orjson
+import structlog
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from . import errors
+from .audit import AuditRecord
+from .catalogue import Catalogue
+from .config import Config
+from .endpoints import MODEL_ENDPOINTS, EndpointSpec
+from .identity import Identity, hash_key, keys_match
+from .pipeline import serve_model_call
+from .services import AUDIT, IDENTITY, REQUEST_ID, SERVICES, Services
+from .telemetry.logging import get_logger
+from .upstream.client import Upstream
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+log = get_logger("proxy")
+
+
+def build_app(config: Config) -> web.Application:
+    app = web.Application(
+        middlewares=[observe_request(), render_errors(), authenticate(config)],
+        client_max_size=config.server.max_body_bytes,
+    )
+    app.cleanup_ctx.append(services_ctx(config))
+    for spec in MODEL_ENDPOINTS:
+        app.router.add_post(spec.route, model_handler(spec))
+    app.router.add_get("/v1/models", list_models)
+    app.router.add_get("/v1/models/{model}", get_model)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_route("*", "/{tail:.*}", unknown_route)
+    return app
+
+
+def services_ctx(config: Config) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        upstreams = {name: Upstream(name, cfg, cfg.resolved_key()) for name, cfg in config.upstreams.items()}
+        for upstream in upstreams.values():
+            await upstream.start()
+        app[SERVICES] = Services(config=config, catalogue=Catalogue.from_config(config), upstreams=upstreams)
+        try:
+            yield
+        finally:
+            for upstream in upstreams.values():
+                await upstream.close()
+    return ctx
+
+
+def observe_request() -> Middleware:
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        incoming = request.headers.get("x-request-id", "")
+        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request[REQUEST_ID] = request_id
+        request[AUDIT] = record = AuditRecord()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+            if not response.prepared:
+                response.headers["x-request-id"] = request_id
+            return response
+        except asyncio.CancelledError:
+            status = 499  # the client went away; the handler was cancelled with it
+            record.client_disconnected = True
+            raise
+        finally:
+            if request.path not in PUBLIC_PATHS:
+                identity = request.get(IDENTITY)
+                log.info("request", method=request.method, path=request.path, status=status,
+                         duration_ms=round((time.perf_counter() - started) * 1000, 3),
+                         app=identity.app if identity else None, team=identity.team if identity else None,
+                         user=identity.user if identity else None, key_id=identity.key_id if identity else None,
+                         **record.fields())
+            structlog.contextvars.clear_contextvars()
+    return middleware
+
+
+def render_errors() -> Middleware:
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except errors.ProxyError as exc:
+            return error_response(exc, request)
+        except web.HTTPMethodNotAllowed as exc:
+            return error_response(errors.NotFound(f"Method {exc.method} is not allowed on {request.path}; "
+                                                  f"allowed: {', '.join(sorted(exc.allowed_methods))}.",
+                                                  code="method_not_allowed"), request, status=405)
+        except web.HTTPException as exc:
+            error = errors.ProxyError(exc.reason, code=exc.reason.lower().replace(" ", "_"))
+            return error_response(error, request, status=exc.status)
+        except Exception:
+            log.exception("unhandled_error")
+            return error_response(errors.ProxyError(
+                f"The proxy failed to handle this request; quote request id {request[REQUEST_ID]}."), request)
+    return middleware
+
+
+def error_response(error: errors.ProxyError, request: web.Request, status: int | None = None) -> web.Response:
+    headers = {**error.headers, "x-request-id": request[REQUEST_ID]}
+    request[AUDIT].extra["error_code"] = error.code
+    return web.Response(body=errors.render(error), status=status or error.status,
+                        content_type="application/json", headers=headers)
+
+
+def authenticate(config: Config) -> Middleware:
+    keys = {key.sha256: key for key in config.auth.keys}
+    sidecar = config.auth.sidecar
+    sidecar_identity = Identity(sidecar.app, sidecar.team, None, None, "sidecar") if sidecar else None
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path in PUBLIC_PATHS:
+            return await handler(request)
+        presented = bearer_key(request)
+        if presented is not None:
+            digest = hash_key(presented)
+            key = keys.get(digest)
+            if key is None or not keys_match(digest, key.sha256):
+                raise errors.Unauthorized("Incorrect API key provided. Use a key issued for this proxy.")
+            request[IDENTITY] = Identity(key.app, key.team, key.user, key.id, "api_key", key.admin)
+        elif sidecar_identity is not None:
+            request[IDENTITY] = sidecar_identity
+        else:
+            raise errors.Unauthorized("You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.",
+                                      code="missing_api_key")
+        return await handler(request)
+    return middleware
+
+
+def bearer_key(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization")
+    if header:
+        scheme, _, value = header.partition(" ")
+        return value.strip() if scheme.lower() == "bearer" and value.strip() else header
+    return request.headers.get("api-key")
+
+
+def model_handler(spec: EndpointSpec) -> Handler:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return await serve_model_call(request, spec)
+    return handler
+
+
+def _model_object(name: str, owned_by: str) -> dict[str, object]:
+    return {"id": name, "object": "model", "created": 0, "owned_by": owned_by}
+
+
+async def list_models(request: web.Request) -> web.Response:
+    catalogue = request.app[SERVICES].catalogue
+    data = []
+    for name in catalogue.names():
+        entry = catalogue.resolve(name)
+        assert entry is not None
+        data.append(_model_object(name, entry.owned_by))
+    return json_response({"object": "list", "data": data})
+
+
+async def get_model(request: web.Request) -> web.Response:
+    entry = request.app[SERVICES].catalogue.resolve(request.match_info["model"])
+    if entry is None:
+        raise errors.UnknownModel(f"The model `{request.match_info['model']}` does not exist or you do not "
+                                  "have access to it.", param="model")
+    return json_response(_model_object(entry.name, entry.owned_by))
+
+
+async def healthz(_: web.Request) -> web.Response:
+    return json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    services = request.app.get(SERVICES)
+    checks = {"config": services is not None, "upstreams": bool(services and services.upstreams)}
+    ready = all(checks.values())
+    return json_response({"status": "ready" if ready else "not_ready", "checks": checks},
+                         status=200 if ready else 503)
+
+
+async def unknown_route(request: web.Request) -> web.Response:
+    raise errors.NotFound(f"Invalid URL ({request.method} {request.path}): this proxy serves only the model "
+                          "endpoints it enforces policy on.", code="unknown_url")
+
+
+def json_response(document: object, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(document), status=status, content_type="application/json")

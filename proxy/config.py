@@ -1,0 +1,255 @@
+"""Typed, frozen configuration: one YAML file with ${ENV} interpolation, validated once at start-up.
+
+This is the only module that reads the environment (for interpolation and secret files).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+Endpoint = Literal["chat.completions", "completions", "responses", "embeddings"]
+ALL_ENDPOINTS: tuple[Endpoint, ...] = ("chat.completions", "completions", "responses", "embeddings")
+
+
+class ConfigError(Exception):
+    """A config problem, with the dotted path of the offending key in the message."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerConfig(_Frozen):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    max_body_bytes: int = Field(8 * 1024 * 1024, gt=0)
+    drain_timeout_s: float = Field(30.0, ge=0)
+    keepalive_timeout_s: float = Field(75.0, gt=0)
+
+
+class ApiKey(_Frozen):
+    id: str = Field(min_length=1)
+    sha256: str
+    app: str = Field(min_length=1)
+    team: str = Field(min_length=1)
+    user: str | None = None
+    admin: bool = False
+
+    @field_validator("sha256")
+    @classmethod
+    def _hex_digest(cls, value: str) -> str:
+        value = value.lower()
+        if not _SHA256.match(value):
+            raise ValueError("must be the hex SHA-256 of the key (64 hex characters), never the key itself")
+        return value
+
+
+class SidecarIdentity(_Frozen):
+    app: str = Field(min_length=1)
+    team: str = Field(min_length=1)
+    # A header set by the application (trusted: only it can reach a sidecar on 127.0.0.1).
+    user_header: str | None = None
+
+
+class AuthConfig(_Frozen):
+    mode: Literal["gateway", "sidecar"] = "gateway"
+    keys: tuple[ApiKey, ...] = ()
+    sidecar: SidecarIdentity | None = None
+    # Take the end user from the request body's `user` field when no header names one.
+    user_from_body: bool = True
+
+    @model_validator(mode="after")
+    def _mode_needs_its_part(self) -> AuthConfig:
+        if self.mode == "sidecar" and self.sidecar is None:
+            raise ValueError("mode 'sidecar' needs auth.sidecar (app and team of the application)")
+        ids = [k.id for k in self.keys]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"duplicate key ids: {', '.join(dupes)}")
+        return self
+
+
+class Timeouts(_Frozen):
+    connect_s: float = Field(5.0, gt=0)
+    first_byte_s: float = Field(120.0, gt=0)
+    idle_s: float = Field(60.0, gt=0)
+
+
+class UpstreamConfig(_Frozen):
+    kind: Literal["openai", "azure", "openai_compatible"] = "openai_compatible"
+    base_url: str
+    api_key: str | None = None
+    api_key_file: Path | None = None
+    api_version: str | None = None
+    timeouts: Timeouts = Timeouts()
+    max_connections: int = Field(256, gt=0)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _azure_needs_version(self) -> UpstreamConfig:
+        if self.kind == "azure" and not self.api_version:
+            raise ValueError("kind 'azure' needs api_version (e.g. 2024-10-21)")
+        if self.api_key and self.api_key_file:
+            raise ValueError("set api_key or api_key_file, not both")
+        return self
+
+    def resolved_key(self) -> str | None:
+        if self.api_key_file is not None:
+            try:
+                return self.api_key_file.read_text().strip()
+            except OSError as exc:
+                raise ConfigError(f"api_key_file {self.api_key_file}: {exc.strerror}") from exc
+        return self.api_key or None
+
+
+class Prices(_Frozen):
+    """USD per 1M tokens."""
+
+    input: float = Field(ge=0)
+    output: float = Field(0.0, ge=0)
+    cached_input: float | None = Field(None, ge=0)
+
+
+class ModelConfig(_Frozen):
+    upstream: str
+    # The upstream's own name for the model (for Azure: the deployment name).
+    upstream_model: str | None = None
+    aliases: tuple[str, ...] = ()
+    prices: Prices
+    context_window: int = Field(128_000, gt=0)
+    max_output_tokens: int = Field(4096, gt=0)
+    encoding: Literal["o200k_base", "cl100k_base"] = "o200k_base"
+    endpoints: tuple[Endpoint, ...] = ("chat.completions", "completions", "responses")
+    owned_by: str = "organization"
+
+
+class PolicyConfig(_Frozen):
+    engine: Literal["embedded", "opa"] = "embedded"
+    dir: Path = Path("policies")
+    opa_url: str = "http://127.0.0.1:8181"
+    opa_timeout_ms: int = Field(200, gt=0)
+    fail_open: bool = False
+    reload_interval_s: float = Field(2.0, ge=0)
+    include_prompt: bool = False
+    shadow_dir: Path | None = None
+    shadow_log: Path | None = None
+
+
+class BudgetConfig(_Frozen):
+    store: Literal["sqlite", "redis"] = "sqlite"
+    sqlite_path: Path = Path("var/budget.sqlite3")
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    key_prefix: str = "llmpp"
+    fail_open: bool = False
+    ledger_path: Path = Path("var/ledger.jsonl")
+    reservation_ttl_s: int = Field(600, gt=0)
+
+
+class TelemetryConfig(_Frozen):
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # Label series by user id: unbounded cardinality, so opt-in only.
+    metrics_user_label: bool = False
+
+
+class Config(_Frozen):
+    server: ServerConfig = ServerConfig()
+    auth: AuthConfig = AuthConfig()
+    upstreams: dict[str, UpstreamConfig]
+    models: dict[str, ModelConfig]
+    policy: PolicyConfig = PolicyConfig()
+    budget: BudgetConfig = BudgetConfig()
+    telemetry: TelemetryConfig = TelemetryConfig()
+    base_dir: Annotated[Path, Field(exclude=True)] = Path(".")
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> Config:
+        if not self.upstreams:
+            raise ValueError("upstreams: at least one upstream is needed")
+        names: dict[str, str] = {}
+        for name, model in self.models.items():
+            if model.upstream not in self.upstreams:
+                known = ", ".join(sorted(self.upstreams))
+                raise ValueError(f"models.{name}.upstream: unknown upstream {model.upstream!r} (known: {known})")
+            for public in (name, *model.aliases):
+                if public in names:
+                    raise ValueError(f"models.{name}: name {public!r} is already used by model {names[public]!r}")
+                names[public] = name
+        if self.auth.mode == "gateway" and not self.auth.keys:
+            raise ValueError("auth.keys: gateway mode needs at least one key (or use auth.mode: sidecar)")
+        return self
+
+    def path(self, relative: Path) -> Path:
+        """Resolve a path from the config against the config file's folder."""
+        return relative if relative.is_absolute() else (self.base_dir / relative)
+
+
+def interpolate(value: Any, env: Mapping[str, str], where: str = "") -> Any:
+    """Replace ${VAR} and ${VAR:-default} in every string of a parsed YAML document."""
+    if isinstance(value, str):
+        def substitute(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            raise ConfigError(f"{where or '<root>'}: environment variable {name} is not set")
+        return _ENV_REF.sub(substitute, value)
+    if isinstance(value, dict):
+        return {k: interpolate(v, env, f"{where}.{k}" if where else str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [interpolate(v, env, f"{where}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        location = ".".join(str(part) for part in item["loc"]) or "<root>"
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown key"
+        lines.append(f"{location}: {message}")
+    return "\n".join(lines)
+
+
+def parse_config(document: Any, *, base_dir: Path, env: Mapping[str, str] | None = None) -> Config:
+    if not isinstance(document, dict):
+        raise ConfigError("<root>: the config must be a mapping")
+    data = interpolate(document, os.environ if env is None else env)
+    try:
+        return Config.model_validate({**data, "base_dir": base_dir})
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+
+
+def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: {exc.strerror}") from exc
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    return parse_config(document, base_dir=path.resolve().parent, env=env)
+
+
+def environment_flag(name: str) -> str | None:
+    """The one sanctioned read of a single environment variable outside config files."""
+    return os.environ.get(name)

@@ -1,0 +1,1 @@
+"""Logs, metrics and traces: handed to the pipeline by the app, never reached through globals."""

@@ -1,0 +1,1 @@
+"""Talking to model providers: pooled HTTP and SSE framing."""

@@ -1,0 +1,89 @@
+"""The one I/O boundary towards model providers: a pooled aiohttp session per upstream."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+
+import aiohttp
+
+from ..config import UpstreamConfig
+from ..errors import UpstreamError, UpstreamTimeout
+
+# Headers from the provider that are safe and useful to relay; everything else (cookies, the provider's
+# own rate-limit state for the organisation's key, server banners) stays behind the proxy.
+RELAYED_HEADERS = ("content-type", "openai-processing-ms", "openai-version", "x-request-id")
+
+
+class Upstream:
+    def __init__(self, name: str, config: UpstreamConfig, api_key: str | None) -> None:
+        self.name = name
+        self.config = config
+        self._timeouts = config.timeouts
+        self._headers = {"Content-Type": "application/json"}
+        if api_key:
+            if config.kind == "azure":
+                self._headers["api-key"] = api_key
+            else:
+                self._headers["Authorization"] = f"Bearer {api_key}"
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        connector = aiohttp.TCPConnector(limit=self.config.max_connections, keepalive_timeout=30,
+                                         enable_cleanup_closed=True)
+        timeout = aiohttp.ClientTimeout(total=None, connect=self._timeouts.connect_s,
+                                        sock_connect=self._timeouts.connect_s)
+        self._session = aiohttp.ClientSession(connector=connector, timeout=timeout,
+                                              skip_auto_headers=("User-Agent",), auto_decompress=True)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    def url(self, path: str, upstream_model: str) -> str:
+        if self.config.kind == "azure":
+            # Azure routes by deployment in the path and versions the API in the query.
+            return (f"{self.config.base_url}/openai/deployments/{upstream_model}/{path}"
+                    f"?api-version={self.config.api_version}")
+        return f"{self.config.base_url}/{path}"
+
+    async def send(self, path: str, upstream_model: str, body: bytes,
+                   extra_headers: Mapping[str, str]) -> aiohttp.ClientResponse:
+        """POST and wait for the response headers, within the first-byte timeout."""
+        assert self._session is not None, "Upstream.start() was not awaited"
+        headers = {**self._headers, **extra_headers}
+        try:
+            async with asyncio.timeout(self._timeouts.first_byte_s):
+                return await self._session.post(self.url(path, upstream_model), data=body, headers=headers)
+        except TimeoutError:
+            raise UpstreamTimeout(f"Upstream {self.name!r} did not answer within "
+                                  f"{self._timeouts.first_byte_s:g}s.") from None
+        except aiohttp.ClientError as exc:
+            raise UpstreamError(f"Upstream {self.name!r} is unreachable ({type(exc).__name__}).") from None
+
+    async def read_body(self, response: aiohttp.ClientResponse) -> bytes:
+        try:
+            async with asyncio.timeout(self._timeouts.idle_s):
+                return await response.read()
+        except TimeoutError:
+            raise UpstreamTimeout(f"Upstream {self.name!r} stalled while sending its response.") from None
+        except aiohttp.ClientError as exc:
+            raise UpstreamError(f"Upstream {self.name!r} broke off its response ({type(exc).__name__}).") \
+                from None
+
+    async def read_chunk(self, response: aiohttp.ClientResponse) -> bytes:
+        """The next piece of a streamed body; b'' at its end. Raises on idle timeout or a broken connection."""
+        try:
+            async with asyncio.timeout(self._timeouts.idle_s):
+                return await response.content.readany()
+        except TimeoutError:
+            raise UpstreamTimeout(f"Upstream {self.name!r} sent nothing for {self._timeouts.idle_s:g}s.") \
+                from None
+        except aiohttp.ClientError as exc:
+            raise UpstreamError(f"Upstream {self.name!r} broke off the stream ({type(exc).__name__}).") \
+                from None
+
+    async def get_json(self, path: str) -> bytes:
+        assert self._session is not None
+        async with self._session.get(f"{self.config.base_url}/{path}", headers=self._headers) as response:
+            return await response.read()

@@ -1,0 +1,97 @@
+"""Serving: one worker in-process, or N forked workers sharing one listening socket."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import signal
+import socket
+import time
+from multiprocessing.process import BaseProcess
+from types import FrameType
+
+from aiohttp import web
+
+from .app import build_app
+from .config import Config
+from .telemetry.logging import configure_logging, get_logger
+
+log = get_logger("proxy.workers")
+
+
+def install_event_loop_policy() -> None:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on every supported platform
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def run_worker(config: Config, sock: socket.socket | None = None, host: str | None = None,
+               port: int | None = None) -> None:
+    configure_logging(config.telemetry.log_level)
+    install_event_loop_policy()
+    app = build_app(config)
+    log.info("worker_started", pid=os.getpid(), host=host, port=port if sock is None else sock.getsockname()[1])
+    web.run_app(
+        app,
+        host=None if sock is not None else host,
+        port=None if sock is not None else port,
+        sock=sock,
+        shutdown_timeout=config.server.drain_timeout_s,
+        keepalive_timeout=config.server.keepalive_timeout_s,
+        # A client that disconnects cancels its handler, and with it the upstream request.
+        handler_cancellation=True,
+        access_log=None,
+        print=None,
+        backlog=1024,
+    )
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.create_server((host, port), family=family, backlog=1024, reuse_port=False)
+    sock.set_inheritable(True)
+    return sock
+
+
+def run_supervisor(config: Config, host: str, port: int, workers: int) -> int:
+    """Fork `workers` processes that accept on one socket; forward signals; restart crashed workers."""
+    configure_logging(config.telemetry.log_level)
+    sock = bind(host, port)
+    context = multiprocessing.get_context("fork")
+    stopping = False
+    children: list[BaseProcess] = []
+
+    def start() -> BaseProcess:
+        process = context.Process(target=run_worker, args=(config, sock), daemon=False)
+        process.start()
+        return process
+
+    def forward(signum: int, _: FrameType | None) -> None:
+        nonlocal stopping
+        if signum in (signal.SIGTERM, signal.SIGINT):
+            stopping = True
+        for child in children:
+            if child.pid and child.is_alive():
+                os.kill(child.pid, signal.SIGTERM if signum == signal.SIGINT else signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, forward)
+    children.extend(start() for _ in range(workers))
+    log.info("supervisor_started", pid=os.getpid(), workers=workers, port=sock.getsockname()[1])
+    while True:
+        alive = [c for c in children if c.is_alive()]
+        if stopping and not alive:
+            break
+        if not stopping:
+            for i, child in enumerate(children):
+                if not child.is_alive():
+                    log.error("worker_died", pid=child.pid, exitcode=child.exitcode)
+                    time.sleep(0.5)
+                    children[i] = start()
+        time.sleep(0.2)
+    sock.close()
+    log.info("supervisor_stopped")
+    return 0
