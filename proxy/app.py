@@ -26,6 +26,7 @@ from .upstream.client import Upstream
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+MODEL_ROUTES = frozenset(spec.route for spec in MODEL_ENDPOINTS)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 log = get_logger("proxy")
@@ -100,10 +101,6 @@ def render_errors() -> Middleware:
             return await handler(request)
         except errors.ProxyError as exc:
             return error_response(exc, request)
-        except web.HTTPMethodNotAllowed as exc:
-            return error_response(errors.NotFound(f"Method {exc.method} is not allowed on {request.path}; "
-                                                  f"allowed: {', '.join(sorted(exc.allowed_methods))}.",
-                                                  code="method_not_allowed"), request, status=405)
         except web.HTTPException as exc:
             error = errors.ProxyError(exc.reason, code=exc.reason.lower().replace(" ", "_"))
             return error_response(error, request, status=exc.status)
@@ -195,6 +192,8 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def unknown_route(request: web.Request) -> web.Response:
+    if request.path in MODEL_ROUTES:
+        raise errors.MethodNotAllowed(f"Method {request.method} is not allowed on {request.path}; use POST.")
     raise errors.NotFound(f"Invalid URL ({request.method} {request.path}): this proxy serves only the model "
                           "endpoints it enforces policy on.", code="unknown_url")
 

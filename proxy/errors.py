@@ -6,6 +6,7 @@
      +-- Unauthorized               (401, invalid_api_key)
      +-- Forbidden                  (403, policy denial, PII block)
      +-- NotFound                   (404, unknown route)
+     |    +-- MethodNotAllowed      (405)
      +-- PayloadTooLarge            (413)
      +-- TooManyRequests            (429, rate limit or budget; carries Retry-After)
      +-- UpstreamError              (502, upstream unreachable or broken)
@@ -72,6 +73,11 @@ class NotFound(ProxyError):
     status = 404
     error_type = "invalid_request_error"
     default_code = "not_found"
+
+
+class MethodNotAllowed(NotFound):
+    status = 405
+    default_code = "method_not_allowed"
 
 
 class PayloadTooLarge(ProxyError):
