@@ -94,7 +94,8 @@ def test_request_id_is_returned_and_propagated(proxy: ProxyHandle, upstream: Ups
 
 async def test_async_client_streams_and_calls(proxy: ProxyHandle) -> None:
     client = proxy.async_client()
-    result = await client.chat.completions.create(model="demo-model", messages=[{"role": "user", "content": "Hi there"}])
+    result = await client.chat.completions.create(model="demo-model",
+                                                  messages=[{"role": "user", "content": "Hi there"}])
     assert result.choices[0].message.content == EXPECTED
     stream = await client.chat.completions.create(
         model="demo-model", messages=[{"role": "user", "content": "Hi there"}], stream=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -63,7 +63,8 @@ class TestUpstream(DemoModel):
     async def _record_and_fault(self, request: web.Request,
                                 handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
         raw = await request.read()
-        self.received.append(Received(request.path_qs, {k.lower(): v for k, v in request.headers.items()}, orjson.loads(raw) if raw else {}))
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        self.received.append(Received(request.path_qs, headers, orjson.loads(raw) if raw else {}))
         if self.faults.first_byte_delay_s:
             await asyncio.sleep(self.faults.first_byte_delay_s)
         if self.faults.status is not None:
