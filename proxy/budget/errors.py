@@ -1,0 +1,43 @@
+"""Budget and rate-limit refusals, and the store outage the pipeline turns into a 503."""
+
+from __future__ import annotations
+
+from proxy.errors import TooManyRequests, Unavailable
+
+
+class BudgetExceeded(TooManyRequests):
+    default_code = "budget_exceeded"
+
+    def __init__(self, scope: str, message: str, *, retry_after_s: float) -> None:
+        super().__init__(message, retry_after_s=retry_after_s)
+        self.scope = scope
+
+
+class RateLimited(TooManyRequests):
+    default_code = "rate_limit_exceeded"
+
+    def __init__(self, scope: str, message: str, *, retry_after_s: float) -> None:
+        super().__init__(message, retry_after_s=retry_after_s)
+        self.scope = scope
+
+
+class StoreUnavailable(Unavailable):
+    default_code = "budget_store_unavailable"
+
+
+def refusal(kind: str, scope: str, retry_after_s: float, dimension: str, limit: int, window: str) -> Exception:
+    """The exception for a refused reserve, worded the same whichever store refused it."""
+    if kind == "rate":
+        unit = "requests" if dimension == "requests" else "tokens"
+        return RateLimited(
+            scope, f"Rate limit reached for {scope}: {limit} {unit} per minute.", retry_after_s=retry_after_s
+        )
+    amount = f"{_usd(limit)} USD" if dimension == "usd" else f"{limit} tokens"
+    return BudgetExceeded(
+        scope, f"Budget exceeded for {scope}: limit {amount} per {window} window.", retry_after_s=retry_after_s
+    )
+
+
+def _usd(micros: int) -> str:
+    text = f"{micros / 1_000_000:.6f}".rstrip("0")
+    return text + "0" * max(0, 2 - len(text.partition(".")[2]))

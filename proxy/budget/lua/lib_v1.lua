@@ -1,0 +1,128 @@
+-- lib_v1: helpers prepended to every budget script. ARGV[1] is the key prefix with its hash tag,
+-- ARGV[2] a clock override in microseconds for tests ('0': the server clock, redis TIME).
+-- Numbers go back to Redis through int(): Lua would print a µs timestamp as 1.8e+15.
+local P = ARGV[1]
+local floor = math.floor
+
+local function int(x) return string.format('%.0f', x) end
+
+local function now_us()
+  if ARGV[2] ~= '0' then return tonumber(ARGV[2]) end
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+
+-- Howard Hinnant's civil calendar algorithms: days since 1970-01-01 <-> proleptic Gregorian date.
+local function civil(days)
+  local z = days + 719468
+  local era = floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = floor((doe - floor(doe / 1460) + floor(doe / 36524) - floor(doe / 146096)) / 365)
+  local doy = doe - (365 * yoe + floor(yoe / 4) - floor(yoe / 100))
+  local mp = floor((5 * doy + 2) / 153)
+  local d = doy - floor((153 * mp + 2) / 5) + 1
+  local m = mp < 10 and mp + 3 or mp - 9
+  local y = yoe + era * 400
+  if m <= 2 then y = y + 1 end
+  return y, m, d
+end
+
+local function days_from_civil(y, m, d)
+  if m <= 2 then y = y - 1 end
+  local era = floor(y / 400)
+  local yoe = y - era * 400
+  local mp = m > 2 and m - 3 or m + 9
+  local doy = floor((153 * mp + 2) / 5) + d - 1
+  local doe = yoe * 365 + floor(yoe / 4) - floor(yoe / 100) + doy
+  return era * 146097 + doe - 719468
+end
+
+local function bucket_size(seconds) return math.max(1, math.ceil(seconds / 60)) end
+
+-- The bucket spend made at now_s goes into, and when a calendar window resets (-1 for rolling).
+local function period(kind, seconds, now_s)
+  local days = floor(now_s / 86400)
+  if kind == 'day' then
+    local y, m, d = civil(days)
+    return string.format('%04d-%02d-%02d', y, m, d), (days + 1) * 86400
+  elseif kind == 'month' then
+    local y, m = civil(days)
+    local ny, nm = y, m + 1
+    if nm == 13 then ny, nm = y + 1, 1 end
+    return string.format('%04d-%02d', y, m), days_from_civil(ny, nm, 1) * 86400
+  end
+  local size = bucket_size(seconds)
+  return int(floor(now_s / size) * size), -1
+end
+
+local function window_name(kind, seconds)
+  if kind == 'rolling' then return 'rolling:' .. seconds end
+  return kind
+end
+
+-- Spend in the window: micro-dollars, tokens, and for rolling windows the live buckets oldest first.
+local function spent(scope, kind, seconds, now_s, bucket)
+  if kind ~= 'rolling' then
+    local v = redis.call('HMGET', P .. ':s:' .. scope .. '|' .. kind .. '|' .. bucket, 'm', 't')
+    return tonumber(v[1] or 0), tonumber(v[2] or 0), nil
+  end
+  local size = bucket_size(seconds)
+  local flat = redis.call('HGETALL', P .. ':s:' .. scope .. '|rolling:' .. seconds)
+  local m, t, live = 0, 0, {}
+  for i = 1, #flat, 2 do
+    local b = tonumber(string.sub(flat[i], 2))
+    if b + size > now_s - seconds then
+      local v = tonumber(flat[i + 1])
+      if string.sub(flat[i], 1, 1) == 'm' then
+        m = m + v
+        live[#live + 1] = {b, v, 0}
+      else
+        t = t + v
+        live[#live + 1] = {b, 0, v}
+      end
+    end
+  end
+  table.sort(live, function(a, b) return a[1] < b[1] end)
+  return m, t, live
+end
+
+-- Seconds until a rolling window frees `excess` (column 2: µ$, 3: tokens); the window if never.
+local function rolling_retry(live, col, excess, seconds, now_s)
+  local freed, size = 0, bucket_size(seconds)
+  for _, row in ipairs(live) do
+    freed = freed + row[col]
+    if freed >= excess then return math.max(0, row[1] + size + seconds - now_s) end
+  end
+  return seconds
+end
+
+local function decr(hash, field, by)
+  if by == 0 then return end
+  if redis.call('HINCRBY', hash, field, int(-by)) <= 0 then redis.call('HDEL', hash, field) end
+end
+
+-- Drop a reservation's hold. Record: "<cost> <tokens>\n<scope>\n<scope>...".
+local function release(id)
+  local rec = redis.call('HGET', P .. ':rsv', id)
+  if rec then
+    local nl = string.find(rec, '\n', 1, true)
+    local cost, tokens = string.match(string.sub(rec, 1, nl - 1), '(%d+) (%d+)')
+    for scope in string.gmatch(string.sub(rec, nl + 1), '[^\n]+') do
+      decr(P .. ':held', 'm:' .. scope, tonumber(cost))
+      decr(P .. ':held', 't:' .. scope, tonumber(tokens))
+    end
+    redis.call('HDEL', P .. ':rsv', id)
+  end
+  redis.call('ZREM', P .. ':rsvx', id)
+end
+
+-- Reservations never settled (the process died) stop holding budget once their TTL passes.
+local function reap(now)
+  local ids = redis.call('ZRANGEBYSCORE', P .. ':rsvx', '-inf', int(now), 'LIMIT', 0, 100)
+  for _, id in ipairs(ids) do release(id) end
+end
+
+local function held(scope)
+  local v = redis.call('HMGET', P .. ':held', 'm:' .. scope, 't:' .. scope)
+  return tonumber(v[1] or 0), tonumber(v[2] or 0)
+end

@@ -1,0 +1,28 @@
+-- state_v1: spend, holds and reset time per scope window, for the policy input and `budget show`.
+-- ARGV: prefix, now_us, n, n x (scope, kind, seconds). Returns {now_us, n x (bucket, resets_at_us,
+-- spent_micros, spent_tokens, held_micros, held_tokens)}; resets_at_us is -1 when nothing will free up.
+local now = now_us()
+local now_s = now / 1000000
+local n = tonumber(ARGV[3])
+reap(now)
+local out = {int(now)}
+for i = 0, n - 1 do
+  local o = 4 + i * 3
+  local scope, kind, seconds = ARGV[o], ARGV[o + 1], tonumber(ARGV[o + 2])
+  local bucket, resets = period(kind, seconds, now_s)
+  local m, t, live = spent(scope, kind, seconds, now_s, bucket)
+  if kind == 'rolling' then
+    resets = -1
+    for _, row in ipairs(live) do
+      if row[2] > 0 then
+        resets = row[1] + bucket_size(seconds) + seconds
+        break
+      end
+    end
+  end
+  local hm, ht = held(scope)
+  for _, v in ipairs({bucket, int(resets >= 0 and resets * 1000000 or -1), int(m), int(t), int(hm), int(ht)}) do
+    out[#out + 1] = v
+  end
+end
+return out

@@ -1,0 +1,245 @@
+"""Budget store on Redis: every reserve, settle and state read is one atomic Lua script.
+
+All keys share one hash tag (`{<prefix>}`), so under Redis Cluster they live in one slot and a reserve
+across any set of scopes stays one atomic script. The scripts derive window keys from the server clock,
+so keys beyond KEYS[1] are computed inside them; the shared tag keeps those in the same slot too.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from importlib import resources
+from typing import Any, TypeVar
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from proxy.budget.errors import StoreUnavailable, refusal
+from proxy.budget.store import (
+    DEFAULT_RESERVATION_TTL_S,
+    EVENT_RETENTION,
+    SETTLED_MARKER_TTL_S,
+    BudgetState,
+    Reservation,
+    ScopeLimit,
+    ScopeUsage,
+    check_limits,
+    make_reservation,
+    rate_status,
+    tightest_states,
+)
+from proxy.budget.windows import Window
+
+T = TypeVar("T")
+# Replies a Redis gives while it cannot serve: failing over, loading, or a read-only replica.
+_OUTAGE_REPLIES = ("LOADING", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "READONLY", "BUSY")
+
+
+def _script_source(name: str) -> str:
+    lua = resources.files("proxy.budget") / "lua"
+    return (lua / "lib_v1.lua").read_text() + "\n" + (lua / f"{name}.lua").read_text()
+
+
+def _clock(now: float | None) -> str:
+    return "0" if now is None else str(int(now * 1_000_000))
+
+
+def _opt(value: int | None) -> int:
+    return -1 if value is None else value
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class RedisStore:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        prefix: str = "llmpp",
+        reservation_ttl_s: float = DEFAULT_RESERVATION_TTL_S,
+        event_retention: int = EVENT_RETENTION,
+    ) -> None:
+        if any(c in prefix for c in "{}: "):
+            raise ValueError(f"bad key prefix {prefix!r}")
+        self._redis = client
+        self._p = "{" + prefix + "}"
+        self._ttl = reservation_ttl_s
+        self._event_retention = event_retention
+        self._reserve = client.register_script(_script_source("reserve_v1"))
+        self._settle = client.register_script(_script_source("settle_v1"))
+        self._state = client.register_script(_script_source("state_v1"))
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        prefix: str = "llmpp",
+        reservation_ttl_s: float = DEFAULT_RESERVATION_TTL_S,
+        timeout_s: float = 0.5,
+        max_connections: int = 64,
+    ) -> RedisStore:
+        # One quick retry replaces a pooled connection that died with a restart; more would only delay
+        # the 503 (or the fail-open path) while Redis is really down.
+        client = aioredis.Redis.from_url(
+            url,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+            max_connections=max_connections,
+            retry=Retry(NoBackoff(), 1),
+            health_check_interval=0,
+        )
+        return cls(client, prefix=prefix, reservation_ttl_s=reservation_ttl_s)
+
+    async def _guard(self, call: Callable[[], Awaitable[T]]) -> T:
+        try:
+            return await call()
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise StoreUnavailable(f"budget store unreachable: {exc}") from exc
+        except ResponseError as exc:
+            if str(exc).startswith(_OUTAGE_REPLIES):
+                raise StoreUnavailable(f"budget store not serving: {exc}") from exc
+            raise
+
+    async def _run(self, script: AsyncScript, args: Sequence[str | int]) -> Any:
+        return await self._guard(lambda: script(keys=[f"{self._p}:rsv"], args=[self._p, *args]))
+
+    async def reserve(
+        self,
+        request_id: str,
+        limits: Sequence[ScopeLimit],
+        cost_micros: int,
+        tokens: int,
+        now: float | None = None,
+    ) -> Reservation:
+        check_limits(limits)
+        rid = uuid.uuid4().hex
+        args: list[str | int] = [_clock(now), int(self._ttl), rid, cost_micros, tokens, len(limits)]
+        for limit in limits:
+            args += [
+                limit.scope,
+                limit.window.kind,
+                limit.window.seconds,
+                _opt(limit.limit_micros),
+                _opt(limit.limit_tokens),
+                _opt(limit.requests_per_minute),
+                _opt(limit.tokens_per_minute),
+            ]
+        reply = [_text(v) for v in await self._run(self._reserve, args)]
+        if reply[0] != "ok":
+            kind, scope, retry_us, dim, limit_value, window = reply
+            raise refusal(kind, scope, int(retry_us) / 1e6, dim, int(limit_value), window)
+        n = len(limits)
+        periods = [(reply[2 + 2 * i], int(reply[3 + 2 * i])) for i in range(n)]
+        base = 2 + 2 * n
+        rates = [rate_status([int(v) for v in reply[base + 6 * i : base + 6 * i + 6]]) for i in range(n)]
+        return make_reservation(
+            rid, request_id, limits, cost_micros, tokens, int(reply[1]) / 1e6, self._ttl, periods, rates
+        )
+
+    async def settle(self, reservation: Reservation, cost_micros: int, tokens: int) -> None:
+        args: list[str | int] = [
+            "0",
+            reservation.id,
+            cost_micros,
+            tokens,
+            max(0, reservation.tokens - tokens),
+            SETTLED_MARKER_TTL_S,
+            len(reservation.targets),
+        ]
+        for t in reservation.targets:
+            args += [t.scope, t.window, t.bucket, t.expires_at]
+        args.append(len(reservation.token_rates))
+        for scope, tpm in reservation.token_rates:
+            args += [scope, tpm]
+        await self._run(self._settle, args)
+
+    async def state(self, limits: Sequence[ScopeLimit], now: float | None = None) -> dict[str, BudgetState]:
+        return tightest_states(await self._states(limits, now))
+
+    async def _states(self, limits: Sequence[ScopeLimit], now: float | None) -> list[BudgetState]:
+        args: list[str | int] = [_clock(now), len(limits)]
+        for limit in limits:
+            args += [limit.scope, limit.window.kind, limit.window.seconds]
+        reply = [_text(v) for v in await self._run(self._state, args)]
+        out = []
+        for i, limit in enumerate(limits):
+            bucket, resets_us, m, t, hm, ht = reply[1 + 6 * i : 7 + 6 * i]
+            out.append(
+                BudgetState(
+                    scope=limit.scope,
+                    window=str(limit.window),
+                    bucket=bucket,
+                    spent_micros=int(m),
+                    reserved_micros=int(hm),
+                    limit_micros=limit.limit_micros,
+                    tokens=int(t),
+                    reserved_tokens=int(ht),
+                    limit_tokens=limit.limit_tokens,
+                    resets_at=None if int(resets_us) < 0 else int(resets_us) / 1e6,
+                )
+            )
+        return out
+
+    async def usage(self, scope_prefix: str | None = None) -> list[ScopeUsage]:
+        raw = await self._guard(lambda: self._redis.hgetall(f"{self._p}:scopes"))
+        limits = []
+        for key, value in sorted((_text(k), _text(v)) for k, v in raw.items()):
+            scope, window = key.split(" ", 1)
+            if scope_prefix and not scope.startswith(scope_prefix):
+                continue
+            m, t, rpm, tpm = (int(x) for x in value.split(" "))
+            limits.append(
+                ScopeLimit(
+                    scope,
+                    Window.parse(window),
+                    m if m >= 0 else None,
+                    t if t >= 0 else None,
+                    rpm if rpm >= 0 else None,
+                    tpm if tpm >= 0 else None,
+                )
+            )
+        states = await self._states(limits, None) if limits else []
+        return [ScopeUsage(limit, state) for limit, state in zip(limits, states, strict=True)]
+
+    async def reset(self, scope: str) -> None:
+        """Forget a scope's spend in every window and its rate-limit state; holds in flight stay."""
+        ScopeLimit(scope)  # rejects glob characters: the name goes into a SCAN pattern below
+
+        async def wipe() -> None:
+            keys = [k async for k in self._redis.scan_iter(match=f"{self._p}:s:{scope}|*", count=500)]
+            await self._redis.delete(f"{self._p}:rl:{scope}", *keys)
+
+        await self._guard(wipe)
+
+    async def record_event(self, kind: str, fields: dict[str, str | int]) -> None:
+        stream = f"{self._p}:ev:{kind}"
+        payload: dict[Any, Any] = dict(fields)  # xadd's key type is invariant over str | bytes | ...
+        await self._guard(
+            lambda: self._redis.xadd(stream, payload, maxlen=self._event_retention, approximate=True)
+        )
+
+    async def events(self, kind: str, since: float) -> list[dict[str, Any]]:
+        rows = await self._guard(
+            lambda: self._redis.xrange(f"{self._p}:ev:{kind}", min=str(int(since * 1000)), max="+")
+        )
+        out: list[dict[str, Any]] = []
+        for entry_id, fields in rows or []:
+            event: dict[str, Any] = {_text(k): _text(v) for k, v in (fields or {}).items() if v is not None}
+            event["ts"] = int(_text(entry_id or "0").split("-")[0]) / 1000
+            out.append(event)
+        return out
+
+    async def ping(self) -> None:
+        await self._guard(self._redis.ping)
+
+    async def close(self) -> None:
+        await self._redis.aclose()
