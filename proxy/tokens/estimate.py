@@ -54,6 +54,20 @@ class TokenEstimator:
     def embeddings(self, encoding: str, body: Mapping[str, Any]) -> int:
         return prompt_tokens(self.counter(encoding), body.get("input"))
 
+    def prompt(self, endpoint: str, encoding: str, body: Mapping[str, Any]) -> int:
+        """The estimate for `endpoint` (named as in the config: "chat.completions", "completions",
+        "responses", "embeddings"), so the pipeline's estimate stage need not branch on it."""
+        by_endpoint = {
+            "chat.completions": self.chat,
+            "responses": self.responses,
+            "completions": self.completions,
+            "embeddings": self.embeddings,
+        }
+        estimate = by_endpoint.get(endpoint)
+        if estimate is None:
+            raise ValueError(f"no token estimate for endpoint {endpoint!r}")
+        return estimate(encoding, body)
+
     def output(self, encoding: str, texts: Iterable[str]) -> int:
         """Tokens of streamed output when the upstream reports no usage: the deltas are joined
         first, because a token can span two chunks and per-chunk counts would overcount."""

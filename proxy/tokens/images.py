@@ -53,6 +53,8 @@ def tile_count(width: int, height: int) -> int:
 
 def image_url_tokens(url: object, detail: object, costs: TileCosts = GPT_4O_TILES) -> int:
     """Tokens for an image given by URL; sizes are read only from data URLs (never fetched)."""
+    if detail == "low":
+        return costs.base
     size = data_url_size(url) if isinstance(url, str) else None
     width, height = size if size is not None else (None, None)
     return image_tokens(width, height, detail if isinstance(detail, str) else None, costs)

@@ -48,3 +48,25 @@ def test_text_never_raises_on_special_token_strings(estimator: TokenEstimator) -
 def test_unknown_encoding_is_a_vocab_error(estimator: TokenEstimator) -> None:
     with pytest.raises(VocabError):
         estimator.chat("r50k_base", {"messages": []})
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "body"),
+    [
+        ("chat.completions", {"messages": [{"role": "user", "content": "hi there"}]}),
+        ("responses", {"input": "hi there"}),
+        ("completions", {"prompt": "hi there"}),
+        ("embeddings", {"input": "hi there"}),
+    ],
+)
+def test_prompt_dispatches_on_the_config_endpoint_name(
+    estimator: TokenEstimator, endpoint: str, body: dict[str, Any]
+) -> None:
+    method = {"chat.completions": "chat"}.get(endpoint, endpoint)
+
+    assert estimator.prompt(endpoint, "o200k_base", body) == getattr(estimator, method)("o200k_base", body)
+
+
+def test_prompt_rejects_an_unknown_endpoint(estimator: TokenEstimator) -> None:
+    with pytest.raises(ValueError, match="images"):
+        estimator.prompt("images", "o200k_base", {})
