@@ -1,0 +1,132 @@
+"""Checks that confirm a regex candidate: checksums, issuer ranges, number plans, decodable headers."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import importlib
+import ipaddress
+import re
+from collections.abc import Callable, Iterator
+
+import orjson
+import phonenumbers
+from stdnum import iban as stdnum_iban
+from stdnum import luhn as stdnum_luhn
+from stdnum.us import ssn as stdnum_ssn
+
+Validator = Callable[[str], bool]
+
+_MODULE_NAME = re.compile(r"[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)?")
+
+# (prefix length, lowest prefix, highest prefix, allowed lengths): the issuers' published ranges.
+_ANY_16_19 = frozenset(range(16, 20))
+_CARD_RANGES: tuple[tuple[int, int, int, frozenset[int]], ...] = (
+    (1, 4, 4, frozenset({13, 16, 19})),  # Visa
+    (2, 51, 55, frozenset({16})),  # Mastercard
+    (4, 2221, 2720, frozenset({16})),  # Mastercard 2-series
+    (2, 34, 34, frozenset({15})),  # American Express
+    (2, 37, 37, frozenset({15})),
+    (4, 6011, 6011, _ANY_16_19),  # Discover
+    (3, 644, 649, _ANY_16_19),
+    (2, 65, 65, _ANY_16_19),
+    (3, 300, 305, frozenset(range(14, 20))),  # Diners Club
+    (2, 36, 36, frozenset(range(14, 20))),
+    (2, 38, 39, frozenset(range(14, 20))),
+    (4, 3528, 3589, _ANY_16_19),  # JCB
+    (2, 62, 62, _ANY_16_19),  # UnionPay
+    (4, 2200, 2204, _ANY_16_19),  # Mir
+    (2, 50, 50, frozenset(range(13, 20))),  # Maestro
+    (2, 56, 58, frozenset(range(13, 20))),
+    (2, 67, 67, frozenset(range(13, 20))),
+)
+
+# Regions tried for a national-format number that sits next to a phone keyword, most common first.
+_NATIONAL_REGIONS = ("US", "GB", "DE", "FR", "IN", "AU", "ES", "IT", "NL", "BR", "JP", "CH", "SE", "MX")
+
+
+def digits_of(value: str) -> str:
+    return "".join(ch for ch in value if ch.isdigit())
+
+
+def is_card(value: str) -> bool:
+    number = digits_of(value)
+    if not stdnum_luhn.is_valid(number):
+        return False
+    for width, low, high, lengths in _CARD_RANGES:
+        if len(number) in lengths and low <= int(number[:width]) <= high:
+            return True
+    return False
+
+
+def is_ssn(value: str) -> bool:
+    # stdnum rejects area 000/666/9xx, group 00, serial 0000 and the famous published numbers.
+    return bool(stdnum_ssn.is_valid(digits_of(value))) and len(digits_of(value)) == 9
+
+
+def is_iban(value: str) -> bool:
+    return bool(stdnum_iban.is_valid(value))
+
+
+def is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def is_jwt(value: str) -> bool:
+    header = value.split(".", 1)[0]
+    try:
+        decoded = orjson.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
+    except (binascii.Error, ValueError):
+        return False
+    return isinstance(decoded, dict) and "alg" in decoded
+
+
+def is_phone(value: str, region: str | None) -> bool:
+    try:
+        number = phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException:
+        return False
+    return bool(phonenumbers.is_valid_number(number))
+
+
+def is_national_phone(value: str) -> bool:
+    digits = digits_of(value)
+    if digits.startswith("00"):
+        return is_phone("+" + digits[2:], None)
+    return any(is_phone(value, region) for region in _NATIONAL_REGIONS)
+
+
+def is_mixed_token(value: str) -> bool:
+    """Random keys mix digits and both cases; prose and identifiers made of words rarely do."""
+    return any(ch.isdigit() for ch in value) and any(ch.isupper() for ch in value) and any(ch.islower() for ch in value)
+
+
+def shrinking(candidate: str, min_length: int) -> Iterator[str]:
+    """The candidate, then without its last space-separated group, and so on (greedy regexes overreach)."""
+    while len(candidate) >= min_length:
+        yield candidate
+        cut = max(candidate.rfind(" "), candidate.rfind("-"))
+        if cut <= 0:
+            return
+        candidate = candidate[:cut].rstrip(" -./()")
+
+
+def named_validator(name: str) -> Validator:
+    """A validator by name: "luhn", "iban" or a stdnum module ("de.idnr"); unknown names fail now."""
+    if name == "luhn":
+        return lambda value: bool(stdnum_luhn.is_valid(digits_of(value)))
+    # Only dotted lowercase names: the import stays inside the stdnum package.
+    if not _MODULE_NAME.fullmatch(name):
+        raise ValueError(f"unknown validator {name!r}")
+    try:
+        module = importlib.import_module(f"stdnum.{name}")
+    except ImportError as exc:
+        raise ValueError(f"unknown validator {name!r}: no stdnum.{name} module") from exc
+    check = getattr(module, "is_valid", None)
+    if not callable(check):
+        raise ValueError(f"unknown validator {name!r}: stdnum.{name} has no is_valid")
+    return lambda value: bool(check(value))
