@@ -1,0 +1,118 @@
+"""Reads a policy folder into memory: Rego modules, merged data documents and a revision.
+
+Layout: `*.rego` anywhere (except `schema/`), data files (`.json`, `.yaml`, `.yml`) under `data/`,
+each an object whose top-level keys land at the root of `data`; an optional `.manifest` (OPA bundle
+manifest) supplies the revision, otherwise it is a hash of every file's content.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from proxy.policy.errors import PolicyCompileError
+
+DATA_SUFFIXES = (".json", ".yaml", ".yml")
+TEST_SUFFIX = "_test.rego"
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyBundle:
+    root: Path
+    modules: tuple[tuple[str, str], ...]
+    data: Mapping[str, Any]
+    revision: str
+
+
+def default_policy_dir() -> Path:
+    """The shipped policies: `policies/` at the repository root (also copied so into the image)."""
+    return Path(__file__).resolve().parents[2] / "policies"
+
+
+def policy_files(root: Path) -> list[Path]:
+    """Every file that is part of a policy version, in a stable order (also what the reloader watches)."""
+    if not root.is_dir():
+        raise PolicyCompileError(f"{root}: policy directory not found")
+    rego = [p for p in root.rglob("*.rego") if "schema" not in p.relative_to(root).parts[:-1]]
+    data_dir = root / "data"
+    data = [p for p in data_dir.rglob("*") if p.suffix in DATA_SUFFIXES] if data_dir.is_dir() else []
+    manifest = [root / ".manifest"] if (root / ".manifest").is_file() else []
+    return sorted(rego + data + manifest)
+
+
+def load_bundle(root: Path, *, include_tests: bool = False) -> PolicyBundle:
+    files = policy_files(root)
+    contents = {path: _read(path) for path in files}
+    modules = tuple(
+        (str(path), text)
+        for path, text in contents.items()
+        if path.suffix == ".rego" and (include_tests or not path.name.endswith(TEST_SUFFIX))
+    )
+    data: dict[str, Any] = {}
+    owners: dict[tuple[str, ...], Path] = {}
+    for path, text in contents.items():
+        if path.suffix in DATA_SUFFIXES:
+            _merge(data, _parse_data(path, text), (), path, owners)
+    return PolicyBundle(root, modules, data, _revision(root, contents))
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyCompileError(f"{path}: cannot read: {exc}") from exc
+
+
+def _parse_data(path: Path, text: str) -> dict[str, Any]:
+    try:
+        doc = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except json.JSONDecodeError as exc:
+        raise PolicyCompileError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+        raise PolicyCompileError(f"{where}: invalid YAML: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise PolicyCompileError(f"{path}: a data file must hold an object keyed by namespace")
+    return doc
+
+
+def _merge(
+    into: dict[str, Any],
+    doc: dict[str, Any],
+    prefix: tuple[str, ...],
+    path: Path,
+    owners: dict[tuple[str, ...], Path],
+) -> None:
+    # Objects merge across files like OPA's loader does; any other value defined twice is a conflict.
+    for key, value in doc.items():
+        here = (*prefix, key)
+        if key not in into:
+            into[key] = value
+            owners[here] = path
+        elif isinstance(into[key], dict) and isinstance(value, dict):
+            _merge(into[key], value, here, path, owners)
+        else:
+            other = owners.get(here, path)
+            raise PolicyCompileError(f"{path}: data.{'.'.join(here)} is also defined in {other}")
+
+
+def _revision(root: Path, contents: dict[Path, str]) -> str:
+    manifest = contents.get(root / ".manifest")
+    if manifest is not None:
+        try:
+            revision = json.loads(manifest).get("revision")
+        except (json.JSONDecodeError, AttributeError) as exc:
+            raise PolicyCompileError(f"{root / '.manifest'}: invalid manifest") from exc
+        if isinstance(revision, str) and revision:
+            return revision
+    digest = hashlib.sha256()
+    for path, text in contents.items():
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + text.encode() + b"\0")
+    return "sha256:" + digest.hexdigest()[:12]

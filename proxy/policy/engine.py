@@ -1,0 +1,39 @@
+"""The policy engine boundary: one protocol, implemented by EmbeddedRego and OpaServer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from proxy.policy.decision import Decision, EgressDecision
+
+
+@dataclass(frozen=True, slots=True)
+class EntryPoints:
+    """Rule paths the proxy asks; all three must exist in a policy version."""
+
+    decision: str = "data.llm.main.decision"
+    allowed_models: str = "data.llm.models.allowed_models"
+    egress: str = "data.llm.egress.decision"
+
+    def all(self) -> tuple[str, str, str]:
+        return (self.decision, self.allowed_models, self.egress)
+
+
+DEFAULT_ENTRYPOINTS = EntryPoints()
+
+
+class PolicyEngine(Protocol):
+    """Every method raises PolicyEngineError when no valid decision can be had."""
+
+    @property
+    def revision(self) -> str: ...
+
+    async def evaluate(self, input: dict[str, Any]) -> Decision: ...
+
+    async def allowed_models(self, identity: dict[str, Any], models: Sequence[str]) -> list[str]: ...
+
+    async def evaluate_egress(self, input: dict[str, Any]) -> EgressDecision: ...
+
+    async def close(self) -> None: ...
