@@ -89,8 +89,10 @@ def tightest(statuses: list[RateLimitStatus]) -> RateLimitStatus | None:
     def pick(dim: str) -> tuple[int | None, int | None, float | None]:
         best: tuple[float, int, int, float] | None = None
         for s in statuses:
-            limit, remaining, reset = getattr(s, f"limit_{dim}"), getattr(s, f"remaining_{dim}"), getattr(
-                s, f"reset_{dim}_s"
+            limit, remaining, reset = (
+                getattr(s, f"limit_{dim}"),
+                getattr(s, f"remaining_{dim}"),
+                getattr(s, f"reset_{dim}_s"),
             )
             if limit is None:
                 continue

@@ -47,7 +47,7 @@ def _script_source(name: str) -> str:
 
 
 def _clock(now: float | None) -> str:
-    return "0" if now is None else str(int(now * 1_000_000))
+    return "" if now is None else str(int(now * 1_000_000))
 
 
 def _opt(value: int | None) -> int:
@@ -87,17 +87,18 @@ class RedisStore:
         timeout_s: float = 0.5,
         max_connections: int = 64,
     ) -> RedisStore:
-        # One quick retry replaces a pooled connection that died with a restart; more would only delay
-        # the 503 (or the fail-open path) while Redis is really down.
-        client = aioredis.Redis.from_url(
+        # A blocking pool makes a burst wait briefly for a connection instead of failing with "Too many
+        # connections". One quick retry replaces a pooled connection that died with a restart; more would
+        # only delay the 503 (or the fail-open path) while Redis is really down.
+        pool = aioredis.BlockingConnectionPool.from_url(
             url,
+            max_connections=max_connections,
+            timeout=timeout_s,
             socket_timeout=timeout_s,
             socket_connect_timeout=timeout_s,
-            max_connections=max_connections,
             retry=Retry(NoBackoff(), 1),
-            health_check_interval=0,
         )
-        return cls(client, prefix=prefix, reservation_ttl_s=reservation_ttl_s)
+        return cls(aioredis.Redis(connection_pool=pool), prefix=prefix, reservation_ttl_s=reservation_ttl_s)
 
     async def _guard(self, call: Callable[[], Awaitable[T]]) -> T:
         try:
@@ -147,7 +148,7 @@ class RedisStore:
 
     async def settle(self, reservation: Reservation, cost_micros: int, tokens: int) -> None:
         args: list[str | int] = [
-            "0",
+            _clock(None),
             reservation.id,
             cost_micros,
             tokens,
@@ -223,9 +224,7 @@ class RedisStore:
     async def record_event(self, kind: str, fields: dict[str, str | int]) -> None:
         stream = f"{self._p}:ev:{kind}"
         payload: dict[Any, Any] = dict(fields)  # xadd's key type is invariant over str | bytes | ...
-        await self._guard(
-            lambda: self._redis.xadd(stream, payload, maxlen=self._event_retention, approximate=True)
-        )
+        await self._guard(lambda: self._redis.xadd(stream, payload, maxlen=self._event_retention, approximate=True))
 
     async def events(self, kind: str, since: float) -> list[dict[str, Any]]:
         rows = await self._guard(
@@ -242,4 +241,4 @@ class RedisStore:
         await self._guard(self._redis.ping)
 
     async def close(self) -> None:
-        await self._redis.aclose()
+        await self._redis.aclose(close_connection_pool=True)

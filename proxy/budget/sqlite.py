@@ -60,8 +60,9 @@ CREATE INDEX IF NOT EXISTS events_kind_ts ON events (kind, ts);
 """
 
 
-def _spent(db: sqlite3.Connection, limit: ScopeLimit, now: float) -> tuple[int, int, dict[int, int],
-                                                                          dict[int, int], windows.Period]:
+def _spent(
+    db: sqlite3.Connection, limit: ScopeLimit, now: float
+) -> tuple[int, int, dict[int, int], dict[int, int], windows.Period]:
     """Micro-dollars and tokens in the window, the live rolling buckets of each, and the period."""
     period = windows.period(limit.window, now)
     if limit.window.kind != "rolling":
@@ -104,16 +105,16 @@ def _reap(db: sqlite3.Connection, now: float) -> None:
         _release(db, rid)
 
 
-def _retry_after(limit: ScopeLimit, buckets: dict[int, int], period: windows.Period, now: float,
-                 excess: int) -> float:
+def _retry_after(limit: ScopeLimit, buckets: dict[int, int], period: windows.Period, now: float, excess: int) -> float:
     if limit.window.kind == "rolling":
         return windows.rolling_retry_after(limit.window, buckets, now, excess)
     assert period.resets_at is not None
     return period.resets_at - now
 
 
-def _take_rate(db: sqlite3.Connection, limit: ScopeLimit, tokens: int, now: float) -> tuple[
-        RateLimitStatus | None, tuple[int, int] | None]:
+def _take_rate(
+    db: sqlite3.Connection, limit: ScopeLimit, tokens: int, now: float
+) -> tuple[RateLimitStatus | None, tuple[int, int] | None]:
     """Per-minute limits: the status for headers and the new (requests, tokens) TATs, or raise."""
     if not limit.has_rate:
         return None, None
@@ -149,9 +150,7 @@ class SqliteStore:
         self._ops = 0
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="budget-sqlite")
         # isolation_level=None: we issue BEGIN IMMEDIATE ourselves; the module's implicit BEGIN is DEFERRED.
-        self._db = sqlite3.connect(
-            str(path), timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
-        )
+        self._db = sqlite3.connect(str(path), timeout=busy_timeout_s, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         # NORMAL in WAL mode survives any process crash; only an OS crash can lose the last commits.
         self._db.execute("PRAGMA synchronous=NORMAL")
@@ -225,8 +224,14 @@ class SqliteStore:
             db.executemany(
                 "INSERT OR REPLACE INTO scopes VALUES (?, ?, ?, ?, ?, ?)",
                 [
-                    (lim.scope, str(lim.window), lim.limit_micros, lim.limit_tokens,
-                     lim.requests_per_minute, lim.tokens_per_minute)
+                    (
+                        lim.scope,
+                        str(lim.window),
+                        lim.limit_micros,
+                        lim.limit_tokens,
+                        lim.requests_per_minute,
+                        lim.tokens_per_minute,
+                    )
                     for lim in limits
                 ],
             )
@@ -267,8 +272,7 @@ class SqliteStore:
     async def state(self, limits: Sequence[ScopeLimit], now: float | None = None) -> dict[str, BudgetState]:
         return tightest_states(await self._run(lambda db: self._states(db, limits, now)))
 
-    def _states(self, db: sqlite3.Connection, limits: Sequence[ScopeLimit], now: float | None) -> list[
-            BudgetState]:
+    def _states(self, db: sqlite3.Connection, limits: Sequence[ScopeLimit], now: float | None) -> list[BudgetState]:
         at = time.time() if now is None else now
         _reap(db, at)
         out = []
@@ -279,15 +283,27 @@ class SqliteStore:
             if limit.window.kind == "rolling":
                 resets_at = windows.rolling_next_release(limit.window, m_buckets, at)
             out.append(
-                BudgetState(limit.scope, str(limit.window), period.bucket, m, hm, limit.limit_micros,
-                            t, ht, limit.limit_tokens, resets_at)
+                BudgetState(
+                    limit.scope,
+                    str(limit.window),
+                    period.bucket,
+                    m,
+                    hm,
+                    limit.limit_micros,
+                    t,
+                    ht,
+                    limit.limit_tokens,
+                    resets_at,
+                )
             )
         return out
 
     async def usage(self, scope_prefix: str | None = None) -> list[ScopeUsage]:
         def body(db: sqlite3.Connection) -> list[ScopeUsage]:
-            rows = db.execute("SELECT * FROM scopes WHERE scope LIKE ? || '%' ESCAPE '\\' ORDER BY scope, window",
-                              (_like_escape(scope_prefix or ""),)).fetchall()
+            rows = db.execute(
+                "SELECT * FROM scopes WHERE scope LIKE ? || '%' ESCAPE '\\' ORDER BY scope, window",
+                (_like_escape(scope_prefix or ""),),
+            ).fetchall()
             limits = [ScopeLimit(s, Window.parse(w), m, t, rpm, tpm) for s, w, m, t, rpm, tpm in rows]
             return [ScopeUsage(lim, st) for lim, st in zip(limits, self._states(db, limits, None), strict=True)]
 

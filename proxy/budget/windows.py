@@ -78,9 +78,7 @@ def period(window: Window, now: float) -> Period:
     else:
         month = moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         bucket = month.strftime("%Y-%m")
-        end = month.replace(year=month.year + 1, month=1) if month.month == 12 else month.replace(
-            month=month.month + 1
-        )
+        end = month.replace(year=month.year + 1, month=1) if month.month == 12 else month.replace(month=month.month + 1)
     resets_at = end.timestamp()
     return Period(bucket, resets_at, int(resets_at) + KEEP_AFTER_WINDOW_S)
 

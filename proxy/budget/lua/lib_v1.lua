@@ -1,5 +1,5 @@
 -- lib_v1: helpers prepended to every budget script. ARGV[1] is the key prefix with its hash tag,
--- ARGV[2] a clock override in microseconds for tests ('0': the server clock, redis TIME).
+-- ARGV[2] a clock override in microseconds for tests ('': the server clock, redis TIME).
 -- Numbers go back to Redis through int(): Lua would print a µs timestamp as 1.8e+15.
 local P = ARGV[1]
 local floor = math.floor
@@ -7,7 +7,7 @@ local floor = math.floor
 local function int(x) return string.format('%.0f', x) end
 
 local function now_us()
-  if ARGV[2] ~= '0' then return tonumber(ARGV[2]) end
+  if ARGV[2] ~= '' then return tonumber(ARGV[2]) end
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
