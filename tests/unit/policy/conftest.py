@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -54,6 +56,12 @@ def spend(scope: str, percent: float, limit: float = 500.0) -> BudgetState:
     spent = limit * percent / 100
     return BudgetState(scope=scope, spent_usd=spent, percent=percent, window="month",
                        limit_usd=limit, remaining_usd=max(0.0, limit - spent))
+
+
+@pytest.fixture
+def policy_copy(tmp_path: Path) -> Path:
+    """A writable copy of the shipped policies, for tests that edit data or files."""
+    return Path(shutil.copytree(default_policy_dir(), tmp_path / "policies"))
 
 
 @pytest.fixture

@@ -1,0 +1,33 @@
+"""Decision log events in OPA's shape."""
+
+from __future__ import annotations
+
+from proxy.policy.decision import Decision
+from proxy.policy.decision_log import decision_event, rfc3339
+from tests.unit.policy.conftest import make_input
+
+
+def test_event_has_opa_decision_log_fields() -> None:
+    doc = make_input()
+    event = decision_event(
+        decision_id="d-1", entrypoint="data.llm.main.decision", input=doc, result=Decision(allow=True).as_dict(),
+        revision="sha256:abc", eval_ns=41_000, timestamp=1_700_000_000.25, request_id="req-9",
+        labels={"id": "proxy-1", "version": "0.1.0"},
+    )
+    assert event["decision_id"] == "d-1"
+    assert event["path"] == "llm/main/decision"
+    assert event["bundles"] == {"policies": {"revision": "sha256:abc"}}
+    assert event["labels"] == {"id": "proxy-1", "version": "0.1.0"}
+    assert event["input"] is doc
+    assert event["result"] == {"allow": True, "reasons": [], "audit": []}
+    assert event["timestamp"] == "2023-11-14T22:13:20.250000Z"
+    assert event["metrics"] == {"timer_rego_query_eval_ns": 41_000}
+    assert event["request_id"] == "req-9"
+    assert "error" not in event
+
+
+def test_engine_error_is_recorded() -> None:
+    event = decision_event(decision_id="d", entrypoint="data.llm.main.decision", input={}, result=None,
+                           revision="r", eval_ns=0, timestamp=0, error="OPA unreachable")
+    assert event["error"] == {"code": "policy_engine_error", "message": "OPA unreachable"}
+    assert rfc3339(0) == "1970-01-01T00:00:00.000000Z"
