@@ -7,21 +7,26 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
 
 import orjson
 import structlog
 from aiohttp import web
 from aiohttp.typedefs import Middleware
+from prometheus_client import CollectorRegistry
 
-from . import errors
+from . import errors, wiring
 from .audit import AuditRecord
 from .catalogue import Catalogue
 from .config import Config
+from .decide import ScopeMemory
 from .endpoints import MODEL_ENDPOINTS, EndpointSpec
 from .identity import Identity, hash_key, keys_match
 from .pipeline import serve_model_call
-from .services import AUDIT, IDENTITY, REQUEST_ID, SERVICES, Services
+from .services import AUDIT, IDENTITY, METRICS, REQUEST_ID, SERVICES, Services
 from .telemetry.logging import get_logger
+from .telemetry.metrics import Metrics
+from .telemetry.metrics import render as render_metrics
 from .upstream.client import Upstream
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -32,40 +37,49 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 log = get_logger("proxy")
 
 
-def build_app(config: Config) -> web.Application:
+def build_app(config: Config, registry: CollectorRegistry | None = None) -> web.Application:
+    metrics = Metrics(registry)
     app = web.Application(
-        middlewares=[observe_request(), render_errors(), authenticate(config)],
+        middlewares=[observe_request(metrics), render_errors(), authenticate(config)],
         client_max_size=config.server.max_body_bytes,
     )
-    app.cleanup_ctx.append(services_ctx(config))
+    app[METRICS] = metrics
+    app.cleanup_ctx.append(services_ctx(config, metrics))
     for spec in MODEL_ENDPOINTS:
         app.router.add_post(spec.route, model_handler(spec))
     app.router.add_get("/v1/models", list_models)
     app.router.add_get("/v1/models/{model}", get_model)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_endpoint)
     app.router.add_route("*", "/{tail:.*}", unknown_route)
     return app
 
 
-def services_ctx(config: Config) -> Callable[[web.Application], AsyncIterator[None]]:
+def services_ctx(config: Config, metrics: Metrics) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        upstreams = {name: Upstream(name, cfg, cfg.resolved_key()) for name, cfg in config.upstreams.items()}
-        for upstream in upstreams.values():
-            await upstream.start()
-        app[SERVICES] = Services(config=config, catalogue=Catalogue.from_config(config), upstreams=upstreams)
-        try:
-            yield
-        finally:
+        async with AsyncExitStack() as stack:
+            upstreams = {name: Upstream(name, cfg, cfg.resolved_key()) for name, cfg in config.upstreams.items()}
             for upstream in upstreams.values():
-                await upstream.close()
+                await upstream.start()
+                stack.push_async_callback(upstream.close)
+            policy = await wiring.open_policy(config, metrics, stack)
+            app[SERVICES] = Services(
+                config=config, catalogue=Catalogue.from_config(config), upstreams=upstreams, metrics=metrics,
+                estimator=await wiring.open_estimator(config), scanner=wiring.build_scanner(config),
+                policy=policy, store=await wiring.open_store(config, stack), scopes=ScopeMemory(),
+                pseudonym_key=wiring.pseudonym_key(config))
+            yield
     return ctx
 
 
-def observe_request() -> Middleware:
+def observe_request(metrics: Metrics) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path in PUBLIC_PATHS:
+            return await handler(request)
         started = time.perf_counter()
+        metrics.in_flight.inc()
         incoming = request.headers.get("x-request-id", "")
         request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
         request[REQUEST_ID] = request_id
@@ -79,17 +93,24 @@ def observe_request() -> Middleware:
                 response.headers["x-request-id"] = request_id
             return response
         except asyncio.CancelledError:
-            status = 499  # the client went away; the handler was cancelled with it
-            record.client_disconnected = True
+            if record.completed_status is not None:
+                status = record.completed_status  # the client closed after receiving everything
+            else:
+                status = 499  # the client went away mid-request; the handler was cancelled with it
+                record.client_disconnected = True
             raise
         finally:
-            if request.path not in PUBLIC_PATHS:
-                identity = request.get(IDENTITY)
-                log.info("request", method=request.method, path=request.path, status=status,
-                         duration_ms=round((time.perf_counter() - started) * 1000, 3),
-                         app=identity.app if identity else None, team=identity.team if identity else None,
-                         user=identity.user if identity else None, key_id=identity.key_id if identity else None,
-                         **record.fields())
+            metrics.in_flight.dec()
+            seconds = time.perf_counter() - started
+            identity = request.get(IDENTITY)
+            team, app = (identity.team, identity.app) if identity else ("", "")
+            metrics.request_finished(endpoint=record.endpoint or "other", model=record.model_used or "unknown",
+                                     team=team, app=app, decision=record.decision, status=status, seconds=seconds,
+                                     upstream_seconds=record.upstream_seconds)
+            log.info("request", method=request.method, path=request.path, status=status,
+                     duration_ms=round(seconds * 1000, 3), app=app or None, team=team or None,
+                     user=identity.user if identity else None, key_id=identity.key_id if identity else None,
+                     **record.fields())
             structlog.contextvars.clear_contextvars()
     return middleware
 
@@ -185,10 +206,33 @@ async def healthz(_: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     services = request.app.get(SERVICES)
-    checks = {"config": services is not None, "upstreams": bool(services and services.upstreams)}
+    checks = {"config": services is not None, "upstreams": bool(services and services.upstreams),
+              "policy": False, "store": False}
+    if services is not None:
+        checks["policy"] = await policy_ready(services.policy)
+        try:
+            await asyncio.wait_for(services.store.ping(), 1.0)
+            checks["store"] = True
+        except Exception:
+            checks["store"] = services.config.budget.fail_open
     ready = all(checks.values())
     return json_response({"status": "ready" if ready else "not_ready", "checks": checks},
                          status=200 if ready else 503)
+
+
+async def policy_ready(engine: object) -> bool:
+    healthy = getattr(engine, "healthy", None)
+    if healthy is None:
+        return bool(getattr(engine, "revision", None))
+    try:
+        return bool(await asyncio.wait_for(healthy(), 1.0))
+    except Exception:
+        return False
+
+
+async def metrics_endpoint(request: web.Request) -> web.Response:
+    return web.Response(body=render_metrics(request.app[METRICS]),
+                        headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
 
 
 async def unknown_route(request: web.Request) -> web.Response:

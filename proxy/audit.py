@@ -27,9 +27,11 @@ class AuditRecord:
     upstream_seconds: float = 0.0
     ttft_seconds: float | None = None
     client_disconnected: bool = False
+    # Set once the whole response is on the wire: a cancellation after that is not a client abort.
+    completed_status: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def fields(self) -> dict[str, Any]:
-        out = {name: getattr(self, name) for name in self.__slots__ if name != "extra"}
+        out = {name: getattr(self, name) for name in self.__slots__ if name not in ("extra", "completed_status")}
         out.update(self.extra)
         return {k: v for k, v in out.items() if v not in (None, (), "")}

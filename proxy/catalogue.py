@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .budget.pricing import Prices as MicroPrices
 from .config import Config, Endpoint, ModelConfig, Prices
 
 
@@ -13,6 +14,7 @@ class CatalogueEntry:
     upstream: str
     upstream_model: str
     prices: Prices
+    micro_prices: MicroPrices
     context_window: int
     max_output_tokens: int
     encoding: str
@@ -48,6 +50,7 @@ def _entry(name: str, model: ModelConfig, config: Config) -> CatalogueEntry:
         upstream=model.upstream,
         upstream_model=model.upstream_model or name,
         prices=model.prices,
+        micro_prices=MicroPrices.from_usd(model.prices.input, model.prices.output, model.prices.cached_input),
         context_window=model.context_window,
         max_output_tokens=model.max_output_tokens,
         encoding=model.encoding,

@@ -161,6 +161,35 @@ class BudgetConfig(_Frozen):
     reservation_ttl_s: int = Field(600, gt=0)
 
 
+class TokensConfig(_Frozen):
+    # Verified o200k_base/cl100k_base files (the Docker image bakes them here); default: the bpe-openai wheel.
+    vocab_dir: Path | None = None
+    # Bodies larger than this are tokenized and scanned in a worker thread, off the event loop.
+    offload_bytes: int = Field(16 * 1024, ge=0)
+
+
+class CustomPiiType(_Frozen):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,40}$")
+    pattern: str
+    validator: str | None = None
+    category: Literal["pii", "secret"] = "pii"
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from None
+        return value
+
+
+class PiiConfig(_Frozen):
+    custom: tuple[CustomPiiType, ...] = ()
+    # With a key, placeholders are HMAC tokens stable across requests instead of per-request numbers.
+    pseudonymize_key_file: Path | None = None
+
+
 class TelemetryConfig(_Frozen):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # Label series by user id: unbounded cardinality, so opt-in only.
@@ -175,6 +204,8 @@ class Config(_Frozen):
     policy: PolicyConfig = PolicyConfig()
     budget: BudgetConfig = BudgetConfig()
     telemetry: TelemetryConfig = TelemetryConfig()
+    tokens: TokensConfig = TokensConfig()
+    pii: PiiConfig = PiiConfig()
     base_dir: Annotated[Path, Field(exclude=True)] = Path(".")
 
     @model_validator(mode="after")

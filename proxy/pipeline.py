@@ -2,52 +2,177 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
-import aiohttp
 import orjson
 from aiohttp import web
 
+from .analyse import analyse_off_loop
 from .audit import AuditRecord
+from .budget import Reservation, cost_micros, rate_limit_headers
+from .budget.errors import StoreUnavailable
 from .catalogue import CatalogueEntry
+from .decide import decide
 from .endpoints.base import EndpointSpec, Json, ModelCall, Usage, parse_call
-from .errors import BadRequest, PayloadTooLarge, ProxyError, UnknownModel, UpstreamError
+from .enforce import Effective, enforce
+from .errors import BadRequest, PayloadTooLarge, Unavailable, UnknownModel
 from .identity import Identity
+from .policy.decision import denial_error
+from .policy.errors import PolicyEngineError
+from .relay import OutputRules, Tally, relay_json, relay_stream
 from .services import AUDIT, IDENTITY, REQUEST_ID, SERVICES, Services
-from .upstream import sse
-from .upstream.client import RELAYED_HEADERS, Upstream
+from .telemetry.logging import get_logger
+
+log = get_logger("proxy.pipeline")
 
 
 async def serve_model_call(request: web.Request, spec: EndpointSpec) -> web.StreamResponse:
     services = request.app[SERVICES]
     record = request[AUDIT]
     record.endpoint = spec.name
+    request_id = request[REQUEST_ID]
 
-    # parse: body -> typed call (400/413)
-    call = parse_call(spec, decode_json(await read_body(request, services.config.server.max_body_bytes)))
+    # parse: body -> typed call (400, 413)
+    raw = await read_body(request, services.config.server.max_body_bytes)
+    call = parse_call(spec, decode_json(raw))
     record.model_requested, record.stream = call.model, call.stream
-    request[IDENTITY] = with_end_user(request[IDENTITY], call, request, services)
+    request[IDENTITY] = identity = with_end_user(request[IDENTITY], call, request, services)
 
-    # resolve: public model name -> catalogue entry and upstream (404 unknown model)
+    # resolve: public model name -> catalogue entry (404)
     entry = resolve_model(services, call)
     record.model_used, record.upstream = entry.name, entry.upstream
 
-    # forward: effective request -> upstream response headers (502/504)
-    upstream = services.upstreams[entry.upstream]
-    body, usage_injected = upstream_body(call, entry)
-    started = time.perf_counter()
-    response = await upstream.send(spec.upstream_path, entry.upstream_model, body,
-                                   {"x-request-id": request[REQUEST_ID]})
-    record.upstream_status = response.status
+    # estimate + scan: prompt tokens, worst-case cost, PII findings (pure; big bodies off the loop)
+    analysis = await analyse_off_loop(call, entry, services.estimator, services.scanner, len(raw),
+                                      services.config.tokens.offload_bytes)
+    record.input_tokens = analysis.prompt_tokens
+    record.pii_types = tuple(sorted(analysis.counts()))
+
+    # budget state + decide: the policy decision, with fail-closed on engine or store errors (503)
     try:
-        # relay: JSON or SSE back to the client
-        if call.stream and response.status == 200 and \
-                response.content_type == "text/event-stream":
-            return await relay_stream(request, call, upstream, response, record, usage_injected, started)
-        return await relay_json(call, upstream, response, record)
+        decided, scopes = await decide(services.policy, services.store, services.scopes, call, entry, identity,
+                                       analysis, fail_open=services.config.policy.fail_open, request_id=request_id)
+    except PolicyEngineError as exc:
+        record.decision = "error"
+        services.metrics.policy_failed(engine=services.config.policy.engine, fail_open=False)
+        raise Unavailable("The policy engine could not decide on this request, so it was not forwarded.",
+                          code="policy_unavailable") from exc
+    decision = decided.decision
+    record.policy_revision = decided.revision
+    record.reason_codes = tuple(r.code for r in decision.reasons)
+    record.audit_codes = tuple(r.code for r in decision.audit)
+    if decided.failed_open:
+        record.decision = "fail_open"
+        services.metrics.policy_failed(engine=services.config.policy.engine, fail_open=True)
+    else:
+        record.decision = "allow" if decision.allow else "deny"
+        services.metrics.policy_decided(allow=decision.allow, reasons=record.reason_codes, audit=record.audit_codes,
+                                        seconds=decided.seconds, engine=services.config.policy.engine)
+    headers = {"x-request-id": request_id, "x-policy-revision": decided.revision, **decision.headers}
+    pii_actions = {t: ("block" if not decision.allow else "redact" if t in decision.redact else "allow")
+                   for t in analysis.counts()}
+    services.metrics.pii_found(counts=analysis.counts(), action_of=pii_actions, direction="request")
+    if not decision.allow:
+        error = denial_error(decision, decided.revision)
+        error.headers.update(headers)
+        raise error
+
+    # enforce: model rewrite, max_tokens cap, request redaction (pure)
+    try:
+        effective = enforce(call, entry, analysis, decision, services.catalogue, services.pseudonym_key)
+    except PolicyEngineError as exc:
+        record.decision = "error"
+        raise Unavailable(f"The policy decision could not be carried out: {exc}.", code="policy_unavailable") \
+            from exc
+    record.model_used, record.upstream = effective.entry.name, effective.entry.upstream
+    if effective.redacted:
+        record.pii_action = "redact"
+
+    # reserve: worst-case cost on every scope, atomically (429, 503)
+    try:
+        reservation = await services.store.reserve(request_id, scopes, effective.cost_micros,
+                                                   analysis.prompt_tokens + effective.max_output_tokens)
+    except StoreUnavailable:
+        services.metrics.store_errors.labels(services.config.budget.store, "reserve").inc()
+        raise
+    if reservation.rate is not None:
+        headers.update(rate_limit_headers(reservation.rate))
+    if reservation.local:
+        record.extra["budget_fail_open"] = True
+        services.metrics.fail_open.labels("budget_store").inc()
+
+    tally = Tally()
+    started = time.perf_counter()
+    try:
+        # forward: effective request -> upstream response headers (502, 504)
+        upstream = services.upstreams[effective.entry.upstream]
+        response = await upstream.send(spec.upstream_path, effective.entry.upstream_model, effective.body,
+                                       {"x-request-id": request_id})
+        record.upstream_status = response.status
+        try:
+            # relay: JSON or SSE back to the client, with the decision's response obligations
+            rules = OutputRules(services.scanner, frozenset(decision.redact), effective.placeholders)
+            if call.stream and response.status == 200 and response.content_type == "text/event-stream":
+                streamed = await relay_stream(request, spec, upstream, response, rules, tally, headers,
+                                              effective.hide_usage_chunk)
+                if not tally.client_gone:
+                    record.completed_status = streamed.status
+                return streamed
+            return await relay_json(spec, upstream, response, rules, tally, headers)
+        finally:
+            response.close()
     finally:
+        # settle: actual cost committed, the rest released, whatever happened (shielded from cancellation)
         record.upstream_seconds = time.perf_counter() - started
-        response.close()
+        if tally.first_content_at is not None:
+            record.ttft_seconds = tally.first_content_at - started
+        await asyncio.shield(settle(services, call, effective, analysis.prompt_tokens, reservation, tally, record,
+                                    identity))
+
+
+async def settle(services: Services, call: ModelCall, effective: Effective, prompt_estimate: int,
+                 reservation: Reservation, tally: Tally, record: AuditRecord, identity: Identity) -> None:
+    usage = final_usage(services, call, effective.entry, prompt_estimate, tally, record)
+    cost = cost_micros(usage.input_tokens, usage.cached_input_tokens, usage.output_tokens,
+                       effective.entry.micro_prices) if usage is not None else 0
+    record.cost_usd = cost / 1_000_000
+    if tally.stream_error:
+        record.extra["stream_error"] = tally.stream_error
+    if tally.client_gone:
+        record.client_disconnected = True
+    if tally.response_pii:
+        record.extra["response_pii"] = dict(tally.response_pii)
+        services.metrics.pii_found(counts=tally.response_pii, action_of={t: "redact" for t in tally.response_pii},
+                                   direction="response")
+    try:
+        await services.store.settle(reservation, cost, usage.input_tokens + usage.output_tokens if usage else 0)
+    except Exception:  # settle must never fail the request; the ledger-backed store already kept the record
+        services.metrics.store_errors.labels(services.config.budget.store, "settle").inc()
+        log.exception("settle_failed", reservation=reservation.id)
+    if usage is not None:
+        services.metrics.tokens_used(model=effective.entry.name, team=identity.team, app=identity.app,
+                                     input_tokens=usage.input_tokens, cached_input_tokens=usage.cached_input_tokens,
+                                     output_tokens=usage.output_tokens, cost_usd=record.cost_usd)
+    services.metrics.upstream_finished(operation=call.endpoint.name, model=effective.entry.name,
+                                       provider=effective.entry.provider, upstream=effective.entry.upstream,
+                                       seconds=record.upstream_seconds, ttft=record.ttft_seconds)
+
+
+def final_usage(services: Services, call: ModelCall, entry: CatalogueEntry, prompt_estimate: int, tally: Tally,
+                record: AuditRecord) -> Usage | None:
+    """Reported usage when there is some; else the estimate plus the streamed text actually generated."""
+    if tally.usage is not None:
+        usage = tally.usage
+    elif record.upstream_status != 200:
+        return None  # an upstream error: nothing generated, the reservation is released
+    else:
+        output = services.estimator.output(entry.encoding, tally.output_texts(call.endpoint))
+        usage = Usage(prompt_estimate, output, 0)
+        record.extra["usage_source"] = "estimated"
+    record.input_tokens, record.output_tokens = usage.input_tokens, usage.output_tokens
+    record.cached_input_tokens = usage.cached_input_tokens
+    return usage
 
 
 async def read_body(request: web.Request, limit: int) -> bytes:
@@ -92,85 +217,3 @@ def resolve_model(services: Services, call: ModelCall) -> CatalogueEntry:
         raise BadRequest(f"The model `{call.model}` is not available on {call.endpoint.route}.",
                          param="model", code="model_not_supported")
     return entry
-
-
-def upstream_body(call: ModelCall, entry: CatalogueEntry) -> tuple[bytes, bool]:
-    """The body to send upstream, and whether we asked for stream usage the client did not ask for."""
-    body = call.body
-    changes: Json = {}
-    if entry.upstream_model != call.model:
-        changes["model"] = entry.upstream_model
-    injected = False
-    if call.stream and call.endpoint.usage_opt_in:
-        options = body.get("stream_options") or {}
-        if not options.get("include_usage"):
-            # Budgets need the real token count, so always ask; the extra chunk is dropped on the way back.
-            changes["stream_options"] = {**options, "include_usage": True}
-            injected = True
-    if not changes:
-        return orjson.dumps(body), False
-    return orjson.dumps({**body, **changes}), injected
-
-
-def relayed_headers(response: aiohttp.ClientResponse) -> dict[str, str]:
-    headers = {name: response.headers[name] for name in RELAYED_HEADERS if name in response.headers}
-    if "x-request-id" in headers:
-        headers["x-upstream-request-id"] = headers.pop("x-request-id")
-    return headers
-
-
-async def relay_json(call: ModelCall, upstream: Upstream, response: aiohttp.ClientResponse,
-                     record: AuditRecord) -> web.Response:
-    payload = await upstream.read_body(response)
-    if response.status == 200:
-        try:
-            document = orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            raise UpstreamError(f"Upstream {upstream.name!r} returned a body that is not JSON.") from None
-        if isinstance(document, dict):
-            record_usage(record, call.endpoint.usage(document))
-    # Upstream errors pass through unchanged: the SDK raises the same class it would against the provider.
-    return web.Response(body=payload, status=response.status, headers=relayed_headers(response))
-
-
-async def relay_stream(request: web.Request, call: ModelCall, upstream: Upstream,
-                       response: aiohttp.ClientResponse, record: AuditRecord, usage_injected: bool,
-                       started: float) -> web.StreamResponse:
-    out = web.StreamResponse(status=200, headers={**relayed_headers(response), "Cache-Control": "no-cache",
-                                                  "x-request-id": request[REQUEST_ID]})
-    await out.prepare(request)
-    parser = sse.SSEParser()
-    spec = call.endpoint
-    try:
-        while chunk := await upstream.read_chunk(response):
-            pieces = []
-            for event in parser.feed(chunk):
-                data = event.data
-                if data is not None and data != sse.DONE and b'"usage"' in data:
-                    document = orjson.loads(data)
-                    usage = spec.stream_usage(document)
-                    if usage is not None:
-                        record_usage(record, usage)
-                        if usage_injected and not document.get("choices"):
-                            continue  # the usage-only chunk the client did not ask for
-                pieces.append(event.raw)
-            if pieces:
-                if record.ttft_seconds is None:
-                    record.ttft_seconds = time.perf_counter() - started
-                await out.write(b"".join(pieces))
-    except ProxyError as exc:
-        # Headers are gone already: the error becomes an SSE error event and the stream ends.
-        record.extra["stream_error"] = exc.code
-        await out.write(sse.encode(orjson.dumps(exc.body())))
-    except ConnectionResetError:
-        record.client_disconnected = True
-        return out
-    await out.write_eof()
-    return out
-
-
-def record_usage(record: AuditRecord, usage: Usage | None) -> None:
-    if usage is not None:
-        record.input_tokens = usage.input_tokens
-        record.output_tokens = usage.output_tokens
-        record.cached_input_tokens = usage.cached_input_tokens

@@ -7,9 +7,15 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from .audit import AuditRecord
+from .budget import BudgetStore
 from .catalogue import Catalogue
 from .config import Config
+from .decide import ScopeMemory
 from .identity import Identity
+from .pii import Scanner
+from .policy.engine import PolicyEngine
+from .telemetry.metrics import Metrics
+from .tokens import TokenEstimator
 from .upstream.client import Upstream
 
 
@@ -18,9 +24,17 @@ class Services:
     config: Config
     catalogue: Catalogue
     upstreams: dict[str, Upstream]
+    metrics: Metrics
+    estimator: TokenEstimator
+    scanner: Scanner
+    policy: PolicyEngine
+    store: BudgetStore
+    scopes: ScopeMemory
+    pseudonym_key: bytes | None
 
 
 SERVICES = web.AppKey("services", Services)
+METRICS = web.AppKey("metrics", Metrics)
 IDENTITY = web.RequestKey("identity", Identity)
 AUDIT = web.RequestKey("audit", AuditRecord)
 REQUEST_ID = web.RequestKey("request_id", str)

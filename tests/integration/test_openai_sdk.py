@@ -76,8 +76,8 @@ def test_embeddings_base64_default_is_decoded_by_the_sdk(proxy: ProxyHandle) -> 
 def test_models_list_and_retrieve(proxy: ProxyHandle) -> None:
     client = proxy.client()
     ids = {m.id for m in client.models.list()}
-    assert {"demo-model", "demo-embedding"} <= ids
-    assert client.models.retrieve("demo-model").id == "demo-model"
+    assert {"gpt-4o", "gpt-4o-mini", "text-embedding-3-small"} <= ids
+    assert client.models.retrieve("demo-model").id == "gpt-4o"
     with pytest.raises(openai.NotFoundError):
         client.models.retrieve("no-such-model")
 

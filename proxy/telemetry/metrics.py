@@ -1,0 +1,145 @@
+"""Prometheus metrics behind domain methods, over an injected registry (tests build a fresh one).
+
+Names follow Prometheus conventions (base units, `_total` counters) and the OpenTelemetry GenAI
+semantic conventions where those define an instrument. Every label value is bounded: models are
+catalogue names (or "unknown"), identities are configured apps and teams, reasons are policy codes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
+
+from ..config import environment_flag
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.002, 0.003, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5)
+EVAL_BUCKETS = (0.00002, 0.00005, 0.0001, 0.0002, 0.0003, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25)
+
+
+def multiprocess_dir() -> str | None:
+    return environment_flag("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter("llm_proxy_requests_total", "Requests handled, by outcome.",
+                                ["endpoint", "model", "team", "app", "decision", "status"], registry=r)
+        self.duration = Histogram("llm_proxy_request_duration_seconds", "Whole request time seen by the proxy.",
+                                  ["endpoint", "model"], buckets=LATENCY_BUCKETS, registry=r)
+        self.overhead = Histogram("llm_proxy_overhead_seconds",
+                                  "Time the proxy itself added: request time minus time waiting on the upstream.",
+                                  ["endpoint"], buckets=OVERHEAD_BUCKETS, registry=r)
+        self.in_flight = Gauge("llm_proxy_requests_in_flight", "Requests being handled now.", registry=r,
+                               multiprocess_mode="livesum")
+        self.ttft = Histogram("gen_ai_server_time_to_first_token_seconds",
+                              "Time from forwarding a streamed request to its first content event.",
+                              ["gen_ai_operation_name", "gen_ai_request_model"], buckets=LATENCY_BUCKETS, registry=r)
+        self.operation = Histogram("gen_ai_client_operation_duration_seconds",
+                                   "Upstream model call duration.",
+                                   ["gen_ai_operation_name", "gen_ai_request_model", "gen_ai_provider_name",
+                                    "upstream"], buckets=LATENCY_BUCKETS, registry=r)
+        self.tokens = Counter("llm_proxy_tokens_total", "Tokens used, by type (input, cached_input, output).",
+                              ["model", "team", "app", "type"], registry=r)
+        self.cost = Counter("llm_proxy_cost_usd_total", "Spend in USD at catalogue prices.",
+                            ["model", "team", "app"], registry=r)
+        self.upstream_errors = Counter("llm_proxy_upstream_errors_total",
+                                       "Upstream failures: unreachable, timeout, broken stream, error status.",
+                                       ["upstream", "kind"], registry=r)
+        self.decisions = Counter("llm_proxy_policy_decisions_total",
+                                 "Policy decisions by result and reason code; mode=audit counts would-deny.",
+                                 ["result", "reason", "mode"], registry=r)
+        self.policy_eval = Histogram("llm_proxy_policy_evaluation_seconds", "Policy evaluation time.",
+                                     ["engine"], buckets=EVAL_BUCKETS, registry=r)
+        self.policy_reloads = Counter("llm_proxy_policy_reloads_total", "Policy reloads by result.",
+                                      ["result"], registry=r)
+        self.policy_revision = Gauge("llm_proxy_policy_revision_info", "The policy revision in force (value 1).",
+                                     ["revision"], registry=r, multiprocess_mode="liveall")
+        self.fail_open = Counter("llm_proxy_fail_open_total",
+                                 "Requests let through because a failing component is configured to fail open.",
+                                 ["component"], registry=r)
+        self.shadow_diffs = Counter("llm_proxy_policy_shadow_differences_total",
+                                    "Requests where the shadow policy decided differently.", ["kind"], registry=r)
+        self.pii = Counter("llm_proxy_pii_findings_total", "PII and secret findings by type and action.",
+                           ["type", "action", "direction"], registry=r)
+        self.budget_spent = Gauge("llm_proxy_budget_spent_usd", "Spend in the current window, per scope.",
+                                  ["scope"], registry=r, multiprocess_mode="mostrecent")
+        self.budget_limit = Gauge("llm_proxy_budget_limit_usd", "Budget limit per scope.",
+                                  ["scope"], registry=r, multiprocess_mode="mostrecent")
+        self.budget_remaining = Gauge("llm_proxy_budget_remaining_usd", "Budget left in the window, per scope.",
+                                      ["scope"], registry=r, multiprocess_mode="mostrecent")
+        self.limited = Counter("llm_proxy_limited_total", "Requests refused by budgets or rate limits.",
+                               ["kind", "scope_kind"], registry=r)
+        self.store_errors = Counter("llm_proxy_store_errors_total", "Budget store failures by operation.",
+                                    ["store", "operation"], registry=r)
+        self.shadow_ai = Counter("shadow_ai_attempts_total",
+                                 "Direct calls to AI providers refused by the egress proxy.",
+                                 ["app", "provider"], registry=r)
+
+    def request_finished(self, *, endpoint: str, model: str, team: str, app: str, decision: str, status: int,
+                         seconds: float, upstream_seconds: float) -> None:
+        self.requests.labels(endpoint, model, team, app, decision, str(status)).inc()
+        self.duration.labels(endpoint, model).observe(seconds)
+        self.overhead.labels(endpoint).observe(max(0.0, seconds - upstream_seconds))
+
+    def upstream_finished(self, *, operation: str, model: str, provider: str, upstream: str, seconds: float,
+                          ttft: float | None) -> None:
+        self.operation.labels(operation, model, provider, upstream).observe(seconds)
+        if ttft is not None:
+            self.ttft.labels(operation, model).observe(ttft)
+
+    def tokens_used(self, *, model: str, team: str, app: str, input_tokens: int, cached_input_tokens: int,
+                    output_tokens: int, cost_usd: float) -> None:
+        for kind, count in (("input", input_tokens - cached_input_tokens), ("cached_input", cached_input_tokens),
+                            ("output", output_tokens)):
+            if count > 0:
+                self.tokens.labels(model, team, app, kind).inc(count)
+        if cost_usd > 0:
+            self.cost.labels(model, team, app).inc(cost_usd)
+
+    def policy_decided(self, *, allow: bool, reasons: Iterable[str], audit: Iterable[str], seconds: float,
+                       engine: str) -> None:
+        result = "allow" if allow else "deny"
+        codes = list(reasons)
+        if codes:
+            for code in codes:
+                self.decisions.labels(result, code, "enforced").inc()
+        else:
+            self.decisions.labels(result, "", "enforced").inc()
+        for code in audit:
+            self.decisions.labels("would_deny", code, "audit").inc()
+        self.policy_eval.labels(engine).observe(seconds)
+
+    def policy_failed(self, *, engine: str, fail_open: bool) -> None:
+        self.decisions.labels("error", "engine_error", "enforced").inc()
+        if fail_open:
+            self.fail_open.labels("policy").inc()
+
+    def policy_reloaded(self, *, ok: bool, revision: str | None) -> None:
+        self.policy_reloads.labels("success" if ok else "failure").inc()
+        if ok and revision:
+            self.policy_revision.clear()
+            self.policy_revision.labels(revision).set(1)
+
+    def pii_found(self, *, counts: dict[str, int], action_of: dict[str, str], direction: str) -> None:
+        for kind, count in counts.items():
+            self.pii.labels(kind, action_of.get(kind, "allow"), direction).inc(count)
+
+    def budget_observed(self, *, scope: str, spent_usd: float, limit_usd: float | None) -> None:
+        self.budget_spent.labels(scope).set(spent_usd)
+        if limit_usd is not None:
+            self.budget_limit.labels(scope).set(limit_usd)
+            self.budget_remaining.labels(scope).set(max(0.0, limit_usd - spent_usd))
+
+
+def render(metrics: Metrics) -> bytes:
+    directory = multiprocess_dir()
+    if directory:
+        # Each worker writes its own files; any worker can answer the scrape for all of them.
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
+    return generate_latest(metrics.registry)

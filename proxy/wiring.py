@@ -1,0 +1,90 @@
+"""Builds each runtime component from its config section; the app opens and closes them in order."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+from .budget import BudgetStore, Ledger, LedgeredStore
+from .budget.redis import RedisStore
+from .budget.sqlite import SqliteStore
+from .config import Config, ConfigError
+from .pii import CustomType, Scanner
+from .policy.engine import PolicyEngine
+from .policy.opa_server import OpaServer
+from .policy.reload import PolicyReloader
+from .telemetry.logging import get_logger
+from .telemetry.metrics import Metrics
+from .tokens import TokenEstimator, Vocab
+
+log = get_logger("proxy.wiring")
+
+
+@functools.cache
+def shared_vocab(vocab_dir: Path | None) -> Vocab:
+    """One verified vocab per folder per process: the files never change while we run, and each app
+    built in this process (tests build many) would otherwise verify and parse them again."""
+    return Vocab(vocab_dir)
+
+
+async def open_estimator(config: Config) -> TokenEstimator:
+    vocab = shared_vocab(config.path(config.tokens.vocab_dir) if config.tokens.vocab_dir else None)
+    needed = {model.encoding for model in config.models.values()}
+    # Verifying and parsing the vocab takes ~0.5 s: once, at start-up, off the loop.
+    await asyncio.to_thread(vocab.load_all, needed)
+    return TokenEstimator(vocab)
+
+
+def build_scanner(config: Config) -> Scanner:
+    return Scanner([CustomType(c.name, c.pattern, c.validator, c.category) for c in config.pii.custom])
+
+
+def pseudonym_key(config: Config) -> bytes | None:
+    path = config.pii.pseudonymize_key_file
+    if path is None:
+        return None
+    try:
+        key = config.path(path).read_bytes().strip()
+    except OSError as exc:
+        raise ConfigError(f"pii.pseudonymize_key_file: {exc.strerror}") from exc
+    if len(key) < 16:
+        raise ConfigError("pii.pseudonymize_key_file: the key must be at least 16 bytes")
+    return key
+
+
+async def open_policy(config: Config, metrics: Metrics, stack: AsyncExitStack) -> PolicyEngine:
+    policy = config.policy
+    if policy.engine == "opa":
+        server = await OpaServer(policy.opa_url, timeout_s=policy.opa_timeout_ms / 1000).start()
+        stack.push_async_callback(server.close)
+        return server
+
+    def on_reload(ok: bool, revision: str, error: str | None) -> None:
+        metrics.policy_reloaded(ok=ok, revision=revision)
+        if ok:
+            log.info("policy_reloaded", revision=revision)
+        else:
+            log.error("policy_reload_failed", error=error, kept_revision=revision)
+
+    reloader = PolicyReloader(config.path(policy.dir), interval_s=policy.reload_interval_s or 2.0,
+                              on_reload=on_reload)
+    await reloader.start(watch=policy.reload_interval_s > 0)
+    stack.push_async_callback(reloader.close)
+    metrics.policy_reloaded(ok=True, revision=reloader.revision)
+    return reloader
+
+
+async def open_store(config: Config, stack: AsyncExitStack) -> BudgetStore:
+    budget = config.budget
+    inner: BudgetStore
+    if budget.store == "redis":
+        inner = RedisStore.from_url(budget.redis_url, prefix=budget.key_prefix,
+                                    reservation_ttl_s=budget.reservation_ttl_s)
+    else:
+        inner = SqliteStore(config.path(budget.sqlite_path), reservation_ttl_s=budget.reservation_ttl_s)
+    store = LedgeredStore(inner, Ledger(config.path(budget.ledger_path)), fail_open=budget.fail_open,
+                          reservation_ttl_s=budget.reservation_ttl_s)
+    stack.push_async_callback(store.close)
+    return store
