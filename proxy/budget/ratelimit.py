@@ -24,13 +24,14 @@ class Gcra:
 def gcra_take(tat_us: int, now_us: int, limit: int, units: int) -> Gcra:
     """Try to take `units` out of a per-minute `limit`; `tat_us` is the stored state (0 when new)."""
     # Floor per unit so a full minute of single units fits exactly; the caller gains < 1 µs per unit.
-    step = PERIOD_US // limit
     base = max(tat_us, now_us)
     new_tat = base + units * PERIOD_US // limit
     if new_tat - now_us <= PERIOD_US:
-        return Gcra(True, new_tat, (PERIOD_US - (new_tat - now_us)) // step, (new_tat - now_us) / 1e6, 0.0)
+        left = (PERIOD_US - (new_tat - now_us)) * limit // PERIOD_US
+        return Gcra(True, new_tat, left, (new_tat - now_us) / 1e6, 0.0)
     retry = (new_tat - now_us - PERIOD_US) / 1e6 if units <= limit else PERIOD_US / 1e6
-    return Gcra(False, tat_us, (PERIOD_US - (base - now_us)) // step, (base - now_us) / 1e6, retry)
+    left = (PERIOD_US - (base - now_us)) * limit // PERIOD_US
+    return Gcra(False, tat_us, left, (base - now_us) / 1e6, retry)
 
 
 def gcra_refund(tat_us: int, now_us: int, limit: int, units: int) -> int:

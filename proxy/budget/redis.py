@@ -123,57 +123,49 @@ class RedisStore:
     ) -> Reservation:
         check_limits(limits)
         rid = uuid.uuid4().hex
-        args: list[str | int] = [_clock(now), int(self._ttl), rid, cost_micros, tokens, len(limits)]
-        for limit in limits:
-            args += [
-                limit.scope,
-                limit.window.kind,
-                limit.window.seconds,
-                _opt(limit.limit_micros),
-                _opt(limit.limit_tokens),
-                _opt(limit.requests_per_minute),
-                _opt(limit.tokens_per_minute),
-            ]
-        reply = [_text(v) for v in await self._run(self._reserve, args)]
-        if reply[0] != "ok":
-            kind, scope, retry_us, dim, limit_value, window = reply
+        spec = "\n".join(
+            f"{lim.scope} {lim.window.kind} {lim.window.seconds} {_opt(lim.limit_micros)} {_opt(lim.limit_tokens)}"
+            f" {_opt(lim.requests_per_minute)} {_opt(lim.tokens_per_minute)}"
+            for lim in limits
+        )
+        reply = _text(await self._run(self._reserve, [_clock(now), int(self._ttl), rid, cost_micros, tokens, spec]))
+        fields = reply.split()
+        if fields[0] != "ok":
+            kind, scope, retry_us, dim, limit_value, window = fields
             raise refusal(kind, scope, int(retry_us) / 1e6, dim, int(limit_value), window)
         n = len(limits)
-        periods = [(reply[2 + 2 * i], int(reply[3 + 2 * i])) for i in range(n)]
+        periods = [(fields[2 + 2 * i], int(fields[3 + 2 * i])) for i in range(n)]
         base = 2 + 2 * n
-        rates = [rate_status([int(v) for v in reply[base + 6 * i : base + 6 * i + 6]]) for i in range(n)]
+        rates = [rate_status([int(v) for v in fields[base + 6 * i : base + 6 * i + 6]]) for i in range(n)]
         return make_reservation(
-            rid, request_id, limits, cost_micros, tokens, int(reply[1]) / 1e6, self._ttl, periods, rates
+            rid, request_id, limits, cost_micros, tokens, int(fields[1]) / 1e6, self._ttl, periods, rates
         )
 
     async def settle(self, reservation: Reservation, cost_micros: int, tokens: int) -> None:
+        targets = "\n".join(f"{t.scope} {t.window} {t.bucket} {t.expires_at}" for t in reservation.targets)
+        rates = "\n".join(f"{scope} {tpm}" for scope, tpm in reservation.token_rates)
+        unused = max(0, reservation.tokens - tokens)
         args: list[str | int] = [
             _clock(None),
             reservation.id,
             cost_micros,
             tokens,
-            max(0, reservation.tokens - tokens),
+            unused,
             SETTLED_MARKER_TTL_S,
-            len(reservation.targets),
+            targets,
+            rates,
         ]
-        for t in reservation.targets:
-            args += [t.scope, t.window, t.bucket, t.expires_at]
-        args.append(len(reservation.token_rates))
-        for scope, tpm in reservation.token_rates:
-            args += [scope, tpm]
         await self._run(self._settle, args)
 
     async def state(self, limits: Sequence[ScopeLimit], now: float | None = None) -> dict[str, BudgetState]:
         return tightest_states(await self._states(limits, now))
 
     async def _states(self, limits: Sequence[ScopeLimit], now: float | None) -> list[BudgetState]:
-        args: list[str | int] = [_clock(now), len(limits)]
-        for limit in limits:
-            args += [limit.scope, limit.window.kind, limit.window.seconds]
-        reply = [_text(v) for v in await self._run(self._state, args)]
+        spec = "\n".join(f"{lim.scope} {lim.window.kind} {lim.window.seconds}" for lim in limits)
+        fields = _text(await self._run(self._state, [_clock(now), spec])).split()
         out = []
         for i, limit in enumerate(limits):
-            bucket, resets_us, m, t, hm, ht = reply[1 + 6 * i : 7 + 6 * i]
+            bucket, resets_us, m, t, hm, ht = fields[1 + 6 * i : 7 + 6 * i]
             out.append(
                 BudgetState(
                     scope=limit.scope,

@@ -1,32 +1,32 @@
 -- reserve_v1: hold cost and tokens on every scope at once, or on none.
--- ARGV: prefix, now_us, ttl_s, id, cost, tokens, n, then n x (scope, kind, seconds, limit_micros,
--- limit_tokens, requests_per_min, tokens_per_min), -1 meaning no limit.
--- Returns {'budget'|'rate', scope, retry_after_us, dimension, limit, window} or
--- {'ok', now_us, n x (bucket, expires_at), n x (rpm, left, reset_us, tpm, left, reset_us)}.
+-- ARGV: prefix, now_us, ttl_s, id, cost, tokens, limits: one line per limit, "scope kind seconds
+-- limit_micros limit_tokens requests_per_min tokens_per_min" (-1: no limit).
+-- Returns one space-separated string: "budget|rate scope retry_after_us dimension limit window", or
+-- "ok now_us" then per limit "bucket expires_at", then per limit "rpm left reset_us tpm left reset_us".
+-- Arguments and reply are packed strings because the Python client packs and parses each element.
 local PERIOD = 60000000
 
+-- Mirrors ratelimit.gcra_take.
 local function gcra(tat, now, limit, units)
-  local step = floor(PERIOD / limit)
   local base = math.max(tat, now)
   local new = base + floor(units * PERIOD / limit)
-  if new - now <= PERIOD then return true, new, floor((PERIOD - (new - now)) / step), new - now, 0 end
+  if new - now <= PERIOD then return true, new, floor((PERIOD - (new - now)) * limit / PERIOD), new - now, 0 end
   local retry = PERIOD
   if units <= limit then retry = new - now - PERIOD end
-  return false, tat, floor((PERIOD - (base - now)) / step), base - now, retry
+  return false, tat, floor((PERIOD - (base - now)) * limit / PERIOD), base - now, retry
 end
 
 local now = now_us()
 local now_s = now / 1000000
 local ttl, id = tonumber(ARGV[3]), ARGV[4]
-local cost, tokens, n = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local cost, tokens = tonumber(ARGV[5]), tonumber(ARGV[6])
 reap(now)
 
 local targets, rates, tats, scopes, seen, registry = {}, {}, {}, {}, {}, {}
-for i = 0, n - 1 do
-  local o = 8 + i * 7
-  local scope, kind, seconds = ARGV[o], ARGV[o + 1], tonumber(ARGV[o + 2])
-  local lim_m, lim_t = tonumber(ARGV[o + 3]), tonumber(ARGV[o + 4])
-  local rpm, tpm = tonumber(ARGV[o + 5]), tonumber(ARGV[o + 6])
+for line in string.gmatch(ARGV[7], '[^\n]+') do
+  local scope, kind, seconds, lim_m, lim_t, rpm, tpm = string.match(line, '^(%S+) (%S+) (%d+) (%S+) (%S+) (%S+) (%S+)$')
+  local limits_text = table.concat({lim_m, lim_t, rpm, tpm}, ' ')
+  seconds, lim_m, lim_t, rpm, tpm = tonumber(seconds), tonumber(lim_m), tonumber(lim_t), tonumber(rpm), tonumber(tpm)
   local bucket, resets = period(kind, seconds, now_s)
   local m, t, live = spent(scope, kind, seconds, now_s, bucket)
   local hm, ht = held(scope)
@@ -34,7 +34,7 @@ for i = 0, n - 1 do
     if c[1] >= 0 and c[2] > c[1] then
       local retry = resets - now_s
       if kind == 'rolling' then retry = rolling_retry(live, c[3], c[2] - c[1], seconds, now_s) end
-      return {'budget', scope, int(retry * 1000000), c[4], int(c[1]), window_name(kind, seconds)}
+      return table.concat({'budget', scope, int(retry * 1000000), c[4], int(c[1]), window_name(kind, seconds)}, ' ')
     end
   end
   local expires = resets + 172800
@@ -48,7 +48,7 @@ for i = 0, n - 1 do
     for j, dim in ipairs({{rpm, 1, 'requests', 'r'}, {tpm, tokens, 'tokens_per_min', 't'}}) do
       if dim[1] > 0 then
         local ok, tat, left, reset, retry = gcra(tonumber(state[j] or 0), now, dim[1], dim[2])
-        if not ok then return {'rate', scope, int(retry), dim[3], int(dim[1]), 'minute'} end
+        if not ok then return table.concat({'rate', scope, int(retry), dim[3], int(dim[1]), 'minute'}, ' ') end
         tats[#tats + 1] = {P .. ':rl:' .. scope, dim[4], tat}
         row[j * 3 - 2], row[j * 3 - 1], row[j * 3] = int(dim[1]), int(left), int(reset)
       end
@@ -60,8 +60,7 @@ for i = 0, n - 1 do
     scopes[#scopes + 1] = scope
   end
   -- Remember the limits last used, for `budget show`; written below with the rest.
-  registry[#registry + 1] = {scope .. ' ' .. window_name(kind, seconds),
-    table.concat({ARGV[o + 3], ARGV[o + 4], ARGV[o + 5], ARGV[o + 6]}, ' ')}
+  registry[#registry + 1] = {scope .. ' ' .. window_name(kind, seconds), limits_text}
 end
 
 -- Everything fits: only now write.
@@ -77,7 +76,4 @@ end
 redis.call('HSET', P .. ':rsv', id, int(cost) .. ' ' .. int(tokens) .. '\n' .. table.concat(scopes, '\n'))
 redis.call('ZADD', P .. ':rsvx', int(now + ttl * 1000000), id)
 
-local out = {'ok', int(now)}
-for _, v in ipairs(targets) do out[#out + 1] = v end
-for _, v in ipairs(rates) do out[#out + 1] = v end
-return out
+return 'ok ' .. int(now) .. ' ' .. table.concat(targets, ' ') .. ' ' .. table.concat(rates, ' ')

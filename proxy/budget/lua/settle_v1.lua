@@ -1,9 +1,10 @@
 -- settle_v1: commit the actual cost into the reservation's window buckets and release its hold, once.
--- ARGV: prefix, now_us, id, cost, tokens, unused_tokens, marker_ttl_s, n, n x (scope, window, bucket,
--- expires_at), m, m x (scope, tokens_per_min). Returns 1, or 0 when this id was already settled.
+-- ARGV: prefix, now_us, id, cost, tokens, unused_tokens, marker_ttl_s, targets: one line each
+-- "scope window bucket expires_at", token rates: one line each "scope tokens_per_min".
+-- Returns 1, or 0 when this id was already settled.
 local now = now_us()
 local id, cost, tokens = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
-local unused, marker_ttl, n = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local unused, marker_ttl = tonumber(ARGV[6]), tonumber(ARGV[7])
 local marker = P .. ':done:' .. id
 if redis.call('EXISTS', marker) == 1 then return 0 end
 release(id)
@@ -14,9 +15,9 @@ local function keep_until(key, expires)
   if ttl < 0 or floor(now / 1000000) + ttl < expires then redis.call('EXPIREAT', key, int(expires)) end
 end
 
-for i = 0, n - 1 do
-  local o = 9 + i * 4
-  local scope, window, bucket, expires = ARGV[o], ARGV[o + 1], ARGV[o + 2], tonumber(ARGV[o + 3])
+for line in string.gmatch(ARGV[8], '[^\n]+') do
+  local scope, window, bucket, expires = string.match(line, '^(%S+) (%S+) (%S+) (%d+)$')
+  expires = tonumber(expires)
   if string.sub(window, 1, 8) == 'rolling:' then
     local key = P .. ':s:' .. scope .. '|' .. window
     local seconds = tonumber(string.sub(window, 9))
@@ -38,12 +39,11 @@ for i = 0, n - 1 do
   end
 end
 
-local o = 10 + n * 4
-for i = 0, tonumber(ARGV[9 + n * 4]) - 1 do
-  local key, tpm = P .. ':rl:' .. ARGV[o + i * 2], tonumber(ARGV[o + i * 2 + 1])
+for scope, tpm in string.gmatch(ARGV[9], '(%S+) (%d+)') do
+  local key = P .. ':rl:' .. scope
   local tat = tonumber(redis.call('HGET', key, 't') or 0)
   if unused > 0 and tat > now then
-    redis.call('HSET', key, 't', int(math.max(now, tat - floor(unused * 60000000 / tpm))))
+    redis.call('HSET', key, 't', int(math.max(now, tat - floor(unused * 60000000 / tonumber(tpm)))))
   end
 end
 redis.call('SET', marker, '1', 'EX', marker_ttl)

@@ -1,14 +1,13 @@
 -- state_v1: spend, holds and reset time per scope window, for the policy input and `budget show`.
--- ARGV: prefix, now_us, n, n x (scope, kind, seconds). Returns {now_us, n x (bucket, resets_at_us,
--- spent_micros, spent_tokens, held_micros, held_tokens)}; resets_at_us is -1 when nothing will free up.
+-- ARGV: prefix, now_us, limits: one line each "scope kind seconds". Returns one space-separated string:
+-- now_us, then per limit "bucket resets_at_us spent_micros spent_tokens held_micros held_tokens";
+-- resets_at_us is -1 when nothing will free up.
 local now = now_us()
 local now_s = now / 1000000
-local n = tonumber(ARGV[3])
 reap(now)
 local out = {int(now)}
-for i = 0, n - 1 do
-  local o = 4 + i * 3
-  local scope, kind, seconds = ARGV[o], ARGV[o + 1], tonumber(ARGV[o + 2])
+for scope, kind, seconds in string.gmatch(ARGV[3], '(%S+) (%S+) (%d+)') do
+  seconds = tonumber(seconds)
   local bucket, resets = period(kind, seconds, now_s)
   local m, t, live = spent(scope, kind, seconds, now_s, bucket)
   if kind == 'rolling' then
@@ -25,4 +24,4 @@ for i = 0, n - 1 do
     out[#out + 1] = v
   end
 end
-return out
+return table.concat(out, ' ')
