@@ -12,7 +12,10 @@ denials := {
 	"llm.budgets": data.llm.budgets.deny,
 }
 
-audit_only := {name | some name in object.get(data, ["config", "audit_only"], [])}
+# Referencing data.config directly (not object.get on `data`) keeps OPA from evaluating every package.
+default audit_only := set()
+
+audit_only := {name | some name in data.config.audit_only}
 
 reasons := [reason |
 	some name in packages
