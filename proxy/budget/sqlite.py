@@ -3,7 +3,7 @@
 Each operation is one `BEGIN IMMEDIATE` transaction, so the write lock is taken before anything is
 read and two processes cannot both see room for the last request. Transactions run on one dedicated
 thread per store: a lock wait (up to `busy_timeout_s`) must not stall the event loop, and the thread
-hop costs ~40 µs against a ~60-130 µs transaction (see docs/budgets.md for the measurement).
+hop costs ~40 µs against ~130 µs for a four-scope transaction (bench/budget_bench.py, docs/budgets.md).
 """
 
 from __future__ import annotations
