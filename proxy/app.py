@@ -15,7 +15,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 from prometheus_client import CollectorRegistry
 
-from . import errors, wiring
+from . import admin, errors, wiring
 from .audit import AuditRecord
 from .catalogue import Catalogue
 from .config import Config
@@ -23,6 +23,8 @@ from .decide import ScopeMemory
 from .endpoints import MODEL_ENDPOINTS, EndpointSpec
 from .identity import Identity, hash_key, keys_match
 from .pipeline import serve_model_call
+from .policy.errors import PolicyEngineError
+from .policy.input import identity_input
 from .services import AUDIT, IDENTITY, METRICS, REQUEST_ID, SERVICES, Services
 from .telemetry.logging import get_logger
 from .telemetry.metrics import Metrics
@@ -52,6 +54,7 @@ def build_app(config: Config, registry: CollectorRegistry | None = None) -> web.
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_endpoint)
+    admin.add_routes(app)
     app.router.add_route("*", "/{tail:.*}", unknown_route)
     return app
 
@@ -182,19 +185,29 @@ def _model_object(name: str, owned_by: str) -> dict[str, object]:
     return {"id": name, "object": "model", "created": 0, "owned_by": owned_by}
 
 
+async def allowed_models(request: web.Request) -> list[str]:
+    """The catalogue as this caller may use it: the policy decides, and an engine error is a 503."""
+    services = request.app[SERVICES]
+    try:
+        return await services.policy.allowed_models(identity_input(request[IDENTITY]), services.catalogue.names())
+    except PolicyEngineError as exc:
+        raise errors.Unavailable("The policy engine could not decide which models you may use.",
+                                 code="policy_unavailable") from exc
+
+
 async def list_models(request: web.Request) -> web.Response:
     catalogue = request.app[SERVICES].catalogue
     data = []
-    for name in catalogue.names():
+    for name in await allowed_models(request):
         entry = catalogue.resolve(name)
-        assert entry is not None
-        data.append(_model_object(name, entry.owned_by))
+        if entry is not None:
+            data.append(_model_object(name, entry.owned_by))
     return json_response({"object": "list", "data": data})
 
 
 async def get_model(request: web.Request) -> web.Response:
     entry = request.app[SERVICES].catalogue.resolve(request.match_info["model"])
-    if entry is None:
+    if entry is None or entry.name not in await allowed_models(request):
         raise errors.UnknownModel(f"The model `{request.match_info['model']}` does not exist or you do not "
                                   "have access to it.", param="model")
     return json_response(_model_object(entry.name, entry.owned_by))

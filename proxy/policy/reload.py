@@ -82,6 +82,8 @@ class PolicyReloader:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        # regorus engines may only be dropped on the thread that built them: release it here, on the loop.
+        self._engine = None
 
     async def reload_now(self) -> bool:
         """Compile the folder as it is now and swap if it loads (SIGHUP, admin endpoint)."""

@@ -13,6 +13,7 @@ KEYS = {
     "payments": "test-key-payments",
     "research": "test-key-research",
     "admin": "test-key-admin",
+    "support": "test-key-support",
 }
 
 
@@ -26,6 +27,7 @@ def config_document(upstream_url: str, state_dir: Path, **overrides: Any) -> dic
             {"id": "k-payments", "sha256": _sha(KEYS["payments"]), "app": "billing-api", "team": "payments"},
             {"id": "k-research", "sha256": _sha(KEYS["research"]), "app": "notebook", "team": "research"},
             {"id": "k-admin", "sha256": _sha(KEYS["admin"]), "app": "admin-cli", "team": "platform", "admin": True},
+            {"id": "k-support", "sha256": _sha(KEYS["support"]), "app": "support-bot", "team": "support"},
         ]},
         "upstreams": {"test": {"kind": "openai_compatible", "base_url": upstream_url,
                                "timeouts": {"connect_s": 2, "first_byte_s": 5, "idle_s": 5}}},

@@ -49,6 +49,8 @@ class RunningOpa:
 
     async def close(self) -> None:
         await self.runner.cleanup()
+        # regorus engines may only be dropped on the thread that built them (this loop's).
+        self.state.engine = None
 
 
 async def start_opa_server(policy_dir: Path, *, decision_ids: bool = False) -> RunningOpa:

@@ -1,0 +1,179 @@
+"""Budgets and rate limits through the proxy: 429s in OpenAI's format, spend recorded on every store,
+streams cut by the client charged for what was generated, store outages failing closed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+import httpx
+import openai
+import pytest
+
+from tests.conftest import ProxyFactory, ProxyHandle, UpstreamHandle
+from tests.support.config import KEYS, REPO
+from tests.support.redis_server import RedisServer, binary, ensure_redis
+
+HELLO = [{"role": "user", "content": "Hi"}]
+ADMIN = {"Authorization": f"Bearer {KEYS['admin']}"}
+
+
+def spent(proxy: ProxyHandle, scope: str) -> float:
+    """Spend in the scope's largest window (a scope may also carry a rolling per-minute window)."""
+    rows = httpx.get(proxy.root + "/admin/budgets", params={"scope": scope}, headers=ADMIN).json()["data"]
+    return max((row["spent_usd"] for row in rows if row["scope"] == scope), default=0.0)
+
+
+def policies_with_budget(tmp_path: Path, team_limits: list[dict[str, object]]) -> Path:
+    target = tmp_path / "policies"
+    shutil.copytree(REPO / "policies", target)
+    path = target / "data" / "budgets.json"
+    data = json.loads(path.read_text())
+    data["budgets"]["scopes"]["team"]["payments"] = team_limits
+    data["budgets"]["scopes"]["app"] = {}
+    path.write_text(json.dumps(data))
+    return target
+
+
+def test_spend_is_recorded_per_scope_and_visible_to_admins(proxy: ProxyHandle) -> None:
+    proxy.client().chat.completions.create(model="gpt-4o", messages=HELLO)
+    assert spent(proxy, "team:payments") > 0
+    assert spent(proxy, "key:k-payments") == spent(proxy, "team:payments")
+    assert httpx.get(proxy.root + "/admin/budgets", headers={"Authorization": f"Bearer {KEYS['payments']}"}
+                     ).status_code == 403
+
+
+def test_rate_limit_headers_on_every_response(proxy: ProxyHandle) -> None:
+    raw = proxy.client().chat.completions.with_raw_response.create(model="gpt-4o", messages=HELLO)
+    assert raw.headers["x-ratelimit-limit-requests"] == "600"
+    assert int(raw.headers["x-ratelimit-remaining-requests"]) < 600
+    assert raw.headers["x-ratelimit-limit-tokens"] == "200000"
+
+
+def test_budget_exceeded_is_429_with_scope_and_reset(make_proxy: ProxyFactory, tmp_path: Path,
+                                                     upstream: UpstreamHandle) -> None:
+    # $0.01 a day: a request whose worst case (2048 output tokens at $10/M, ~$0.02) does not fit is
+    # refused before forwarding; a small one that fits goes through.
+    proxy = make_proxy(policy__dir=str(policies_with_budget(tmp_path, [{"limit_usd": 0.01, "window": "day"}])))
+    client = proxy.client()
+    with pytest.raises(openai.RateLimitError) as caught:
+        client.chat.completions.create(model="gpt-4o", messages=HELLO)
+    assert caught.value.code == "budget_exceeded"
+    assert "team:payments" in caught.value.message
+    assert int(caught.value.response.headers["retry-after"]) > 0
+    assert upstream.model.received == []
+    client.chat.completions.create(model="gpt-4o", messages=HELLO, max_tokens=50)
+    assert len(upstream.model.received) == 1
+    assert 0 < spent(proxy, "team:payments") <= 0.01
+
+
+def test_requests_per_minute_limit(make_proxy: ProxyFactory, tmp_path: Path) -> None:
+    proxy = make_proxy(policy__dir=str(policies_with_budget(
+        tmp_path, [{"requests_per_minute": 2, "window": "rolling", "window_seconds": 60}])))
+    client = proxy.client()
+    client.chat.completions.create(model="gpt-4o", messages=HELLO)
+    client.chat.completions.create(model="gpt-4o", messages=HELLO)
+    with pytest.raises(openai.RateLimitError) as caught:
+        client.chat.completions.create(model="gpt-4o", messages=HELLO)
+    assert caught.value.code == "rate_limit_exceeded"
+    assert caught.value.response.headers["retry-after"]
+
+
+async def test_stream_cut_by_the_client_is_charged_for_what_was_generated(proxy: ProxyHandle,
+                                                                          upstream: UpstreamHandle) -> None:
+    upstream.model.faults.chunk_delay_s = 0.05
+    async with aiohttp.ClientSession() as session:
+        response = await session.post(proxy.base_url + "/chat/completions",
+                                      headers={"Authorization": f"Bearer {KEYS['payments']}"},
+                                      json={"model": "gpt-4o", "messages": HELLO, "stream": True})
+        for _ in range(4):
+            await response.content.readuntil(b"\n\n")
+        response.close()
+    for _ in range(100):
+        if upstream.model.watch.cancelled:
+            break
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.1)
+    charged = await asyncio.to_thread(spent, proxy, "team:payments")
+    # Charged for the prompt and the few words streamed, far below the 2048-token worst case held.
+    assert 0 < charged < 2048 * 10 / 1e6
+
+
+def test_upstream_without_stream_usage_is_charged_by_counting_the_text(proxy: ProxyHandle,
+                                                                       upstream: UpstreamHandle) -> None:
+    upstream.model.faults.strip_usage = True
+    text = "".join(c.choices[0].delta.content or "" for c in proxy.client().chat.completions.create(
+        model="gpt-4o", messages=HELLO, stream=True) if c.choices)
+    assert text
+    assert spent(proxy, "team:payments") > 0
+
+
+def test_upstream_error_releases_the_reservation(proxy: ProxyHandle, upstream: UpstreamHandle) -> None:
+    upstream.model.faults.status = 500
+    with pytest.raises(openai.InternalServerError):
+        proxy.client().chat.completions.create(model="gpt-4o", messages=HELLO)
+    rows = httpx.get(proxy.root + "/admin/budgets", params={"scope": "team:"}, headers=ADMIN).json()["data"]
+    assert all(row["spent_usd"] == 0 and row["reserved_usd"] == 0 for row in rows)
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    if binary() is None:
+        pytest.skip("redis-server is not installed")
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    yield server
+    server.kill()
+
+
+@pytest.mark.redis
+def test_redis_store_records_spend(make_proxy: ProxyFactory, tmp_path: Path) -> None:
+    url, server = ensure_redis(tmp_path / "redis")
+    try:
+        proxy = make_proxy(budget__store="redis", budget__redis_url=url, budget__key_prefix=f"t{uuid.uuid4().hex[:8]}")
+        proxy.client().chat.completions.create(model="gpt-4o", messages=HELLO)
+        assert spent(proxy, "team:payments") > 0
+    finally:
+        if server is not None:
+            server.kill()
+
+
+@pytest.mark.redis
+def test_redis_down_fails_closed_and_forwards_nothing(make_proxy: ProxyFactory, private_redis: RedisServer,
+                                                      upstream: UpstreamHandle) -> None:
+    proxy = make_proxy(budget__store="redis", budget__redis_url=private_redis.url)
+    proxy.client().chat.completions.create(model="gpt-4o", messages=HELLO)
+    private_redis.kill()
+    with pytest.raises(openai.InternalServerError) as caught:
+        proxy.client().chat.completions.create(model="gpt-4o", messages=HELLO)
+    assert caught.value.status_code == 503
+    assert len(upstream.model.received) == 1
+    assert httpx.get(proxy.root + "/readyz").status_code == 503
+
+
+@pytest.mark.redis
+def test_redis_down_fail_open_keeps_serving_and_replays_the_ledger(make_proxy: ProxyFactory,
+                                                                   private_redis: RedisServer,
+                                                                   upstream: UpstreamHandle, tmp_path: Path) -> None:
+    proxy = make_proxy(budget__store="redis", budget__redis_url=private_redis.url, budget__fail_open=True)
+    client = proxy.client()
+    client.chat.completions.create(model="gpt-4o", messages=HELLO)
+    before = spent(proxy, "team:payments")
+    private_redis.kill()
+    for _ in range(3):
+        client.chat.completions.create(model="gpt-4o", messages=HELLO)
+    assert len(upstream.model.received) == 4
+    ledgered = [line for line in (tmp_path / "ledger.jsonl").read_text().splitlines() if line.strip()]
+    assert len(ledgered) == 3
+    private_redis.start()
+    client.chat.completions.create(model="gpt-4o", messages=HELLO)  # the store is back: replay follows
+    for _ in range(50):
+        if spent(proxy, "team:payments") >= before * 5 * 0.99:
+            break
+        asyncio.run(asyncio.sleep(0.1))
+    assert spent(proxy, "team:payments") == pytest.approx(before * 5, rel=1e-6)
