@@ -1,4 +1,4 @@
-"""The `llm-policy-proxy` command: serve, check-config, demo, hash-key."""
+"""The `llm-policy-proxy` command: serve, check-config, demo, hash-key, policy ..., budget ...."""
 
 from __future__ import annotations
 
@@ -31,7 +31,37 @@ def main(argv: list[str] | None = None) -> int:
     hashing = commands.add_parser("hash-key", help="print the SHA-256 to store in config for an API key")
     hashing.add_argument("key", nargs="?", help="the key (prompted for when omitted)")
 
+    policy = commands.add_parser("policy", help="check, test and evaluate Rego policies")
+    policy_commands = policy.add_subparsers(dest="policy_command", required=True)
+    for name, text in (("check", "compile every policy; errors with file:line"),
+                       ("test", "run every test_ rule, like `opa test`")):
+        sub = policy_commands.add_parser(name, help=text)
+        sub.add_argument("dir", nargs="?", type=Path, help="policy folder (default: the shipped policies/)")
+        if name == "test":
+            sub.add_argument("-v", "--verbose", action="store_true")
+    evaluate = policy_commands.add_parser("eval", help="print the decision for an input document")
+    evaluate.add_argument("dir", nargs="?", type=Path)
+    evaluate.add_argument("--input", type=Path, required=True)
+    evaluate.add_argument("--entrypoint", default="data.llm.main.decision")
+    diff = policy_commands.add_parser("diff-report", help="summarise live-vs-shadow policy differences")
+    diff.add_argument("file", type=Path)
+
+    budget = commands.add_parser("budget", help="show or reset budget usage in the configured store")
+    budget_commands = budget.add_subparsers(dest="budget_command", required=True)
+    show = budget_commands.add_parser("show", help="spend per scope and window")
+    show.add_argument("--config", type=Path, required=True)
+    show.add_argument("--scope", help="scope prefix, e.g. team: or team:payments")
+    show.add_argument("--json", action="store_true")
+    reset = budget_commands.add_parser("reset", help="forget a scope's spend")
+    reset.add_argument("--config", type=Path, required=True)
+    reset.add_argument("scope")
+
     args = parser.parse_args(argv)
+    if args.command == "policy":
+        return cmd_policy(args)
+    if args.command == "budget":
+        from .budget_cli import cmd_budget
+        return cmd_budget(args)
     if args.command == "serve":
         return cmd_serve(args.config, args.host, args.port, args.workers)
     if args.command == "check-config":
@@ -44,6 +74,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     parser.error(f"unknown command {args.command}")
     return 2
+
+
+def cmd_policy(args: argparse.Namespace) -> int:
+    from .policy import cli
+    if args.policy_command == "check":
+        return cli.cmd_check(args.dir)
+    if args.policy_command == "test":
+        return cli.cmd_test(args.dir, verbose=args.verbose)
+    if args.policy_command == "eval":
+        return cli.cmd_eval(args.dir, args.input, entrypoint=args.entrypoint)
+    return cli.cmd_diff_report(args.file)
 
 
 def cmd_check_config(path: Path) -> int:

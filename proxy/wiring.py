@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import signal
 from contextlib import AsyncExitStack
 from pathlib import Path
 
@@ -72,8 +73,17 @@ async def open_policy(config: Config, metrics: Metrics, stack: AsyncExitStack) -
                               on_reload=on_reload)
     await reloader.start(watch=policy.reload_interval_s > 0)
     stack.push_async_callback(reloader.close)
+    reload_on_sighup(reloader)
     metrics.policy_reloaded(ok=True, revision=reloader.revision)
     return reloader
+
+
+def reload_on_sighup(reloader: PolicyReloader) -> None:
+    loop = asyncio.get_running_loop()
+    try:
+        loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(reloader.reload_now()))
+    except (RuntimeError, ValueError):  # not the main thread (tests run apps on a background loop)
+        log.debug("sighup_reload_unavailable")
 
 
 async def open_store(config: Config, stack: AsyncExitStack) -> BudgetStore:
