@@ -8,6 +8,7 @@ their state); every later one once, after one store read.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from collections.abc import Sequence
@@ -39,6 +40,7 @@ class Decided:
     input: dict[str, Any]
     seconds: float
     failed_open: bool = False
+    budget_states: tuple[BudgetState, ...] = ()
 
 
 class ScopeMemory:
@@ -139,6 +141,7 @@ async def decide(engine: PolicyEngine, store: BudgetStore, memory: ScopeMemory, 
         states = await store.state(scopes, now)
     decided = await _evaluate(engine, build_input(call, entry, identity, analysis, states, now), fail_open,
                               request_id)
+    decided = dataclasses.replace(decided, budget_states=tuple(states.values()))
     if decided.decision.budgets:
         scopes = scope_limits(decided.decision.budgets, identity)
     return decided, scopes

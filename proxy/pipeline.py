@@ -10,13 +10,13 @@ from aiohttp import web
 
 from .analyse import analyse_off_loop
 from .audit import AuditRecord
-from .budget import Reservation, cost_micros, rate_limit_headers
+from .budget import BudgetExceeded, BudgetState, RateLimited, Reservation, cost_micros, rate_limit_headers
 from .budget.errors import StoreUnavailable
 from .catalogue import CatalogueEntry
 from .decide import decide
 from .endpoints.base import EndpointSpec, Json, ModelCall, Usage, parse_call
 from .enforce import Effective, enforce
-from .errors import BadRequest, PayloadTooLarge, Unavailable, UnknownModel
+from .errors import BadRequest, PayloadTooLarge, Unavailable, UnknownModel, UpstreamError
 from .identity import Identity
 from .policy.decision import denial_error
 from .policy.errors import PolicyEngineError
@@ -59,6 +59,7 @@ async def serve_model_call(request: web.Request, spec: EndpointSpec) -> web.Stre
         raise Unavailable("The policy engine could not decide on this request, so it was not forwarded.",
                           code="policy_unavailable") from exc
     decision = decided.decision
+    observe_budgets(services, decided.budget_states)
     record.policy_revision = decided.revision
     record.reason_codes = tuple(r.code for r in decision.reasons)
     record.audit_codes = tuple(r.code for r in decision.audit)
@@ -96,6 +97,11 @@ async def serve_model_call(request: web.Request, spec: EndpointSpec) -> web.Stre
     except StoreUnavailable:
         services.metrics.store_errors.labels(services.config.budget.store, "reserve").inc()
         raise
+    except (BudgetExceeded, RateLimited) as exc:
+        kind = "budget" if isinstance(exc, BudgetExceeded) else "rate"
+        services.metrics.limited.labels(kind, exc.scope.partition(":")[0]).inc()
+        record.extra["limited_scope"] = exc.scope
+        raise
     if reservation.rate is not None:
         headers.update(rate_limit_headers(reservation.rate))
     if reservation.local:
@@ -107,9 +113,15 @@ async def serve_model_call(request: web.Request, spec: EndpointSpec) -> web.Stre
     try:
         # forward: effective request -> upstream response headers (502, 504)
         upstream = services.upstreams[effective.entry.upstream]
-        response = await upstream.send(spec.upstream_path, effective.entry.upstream_model, effective.body,
-                                       {"x-request-id": request_id})
+        try:
+            response = await upstream.send(spec.upstream_path, effective.entry.upstream_model, effective.body,
+                                           {"x-request-id": request_id})
+        except UpstreamError as exc:
+            services.metrics.upstream_errors.labels(upstream.name, exc.code or "error").inc()
+            raise
         record.upstream_status = response.status
+        if response.status >= 500 or response.status == 429:
+            services.metrics.upstream_errors.labels(upstream.name, f"status_{response.status}").inc()
         try:
             # relay: JSON or SSE back to the client, with the decision's response obligations
             rules = OutputRules(services.scanner, frozenset(decision.redact), effective.placeholders)
@@ -131,6 +143,16 @@ async def serve_model_call(request: web.Request, spec: EndpointSpec) -> web.Stre
                                     identity))
 
 
+def observe_budgets(services: Services, states: tuple[BudgetState, ...]) -> None:
+    # Per-user scopes are unbounded label values: exported only when the operator opts in.
+    for state in states:
+        if state.limit_micros is None or (state.scope.startswith("user:")
+                                          and not services.config.telemetry.metrics_user_label):
+            continue
+        services.metrics.budget_observed(scope=f"{state.scope}/{state.window}", spent_usd=state.spent_micros / 1e6,
+                                         limit_usd=state.limit_micros / 1e6)
+
+
 async def settle(services: Services, call: ModelCall, effective: Effective, prompt_estimate: int,
                  reservation: Reservation, tally: Tally, record: AuditRecord, identity: Identity) -> None:
     usage = final_usage(services, call, effective.entry, prompt_estimate, tally, record)
@@ -139,6 +161,7 @@ async def settle(services: Services, call: ModelCall, effective: Effective, prom
     record.cost_usd = cost / 1_000_000
     if tally.stream_error:
         record.extra["stream_error"] = tally.stream_error
+        services.metrics.upstream_errors.labels(effective.entry.upstream, tally.stream_error).inc()
     if tally.client_gone:
         record.client_disconnected = True
     if tally.response_pii:

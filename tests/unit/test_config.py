@@ -22,13 +22,13 @@ def parse(doc: dict[str, object], env: dict[str, str] | None = None) -> object:
 @pytest.mark.parametrize(("overrides", "message"), [
     ({"server__port": 70000}, "server.port: Input should be less than or equal to 65535"),
     ({"server__colour": "blue"}, "server.colour: unknown key"),
-    ({"models__demo-model__upstream": "nowhere"}, "models.demo-model.upstream: unknown upstream 'nowhere'"),
+    ({"models__gpt-4o__upstream": "nowhere"}, "models.gpt-4o.upstream: unknown upstream 'nowhere'"),
     ({"upstreams__test__base_url": "ftp://x"}, "upstreams.test.base_url: must start with http:// or https://"),
     ({"upstreams__test__kind": "azure"}, "kind 'azure' needs api_version"),
     ({"auth__keys": [{"id": "a", "sha256": "sk-plaintext", "app": "x", "team": "y"}]},
      "auth.keys.0.sha256: must be the hex SHA-256 of the key"),
     ({"auth__mode": "sidecar"}, "mode 'sidecar' needs auth.sidecar"),
-    ({"models__demo-model-mini__aliases": ["gpt-4o"]}, "name 'gpt-4o' is already used by model 'demo-model'"),
+    ({"models__gpt-4o-mini__aliases": ["demo-model"]}, "name 'demo-model' is already used by model 'gpt-4o'"),
 ])
 def test_bad_config_names_the_key(overrides: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError) as caught:
