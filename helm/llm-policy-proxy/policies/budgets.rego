@@ -1,0 +1,41 @@
+# Budget limits per team, app and user as data (returned for the proxy to reserve against), and the
+# reaction to the current spend: downgrade to a cheaper model near the limit, deny when exhausted.
+package llm.budgets
+
+limits_for(kind, name) := limits if {
+	limits := data.budgets.scopes[kind][name]
+} else := limits if {
+	limits := data.budgets.scopes[kind]["*"]
+} else := []
+
+budgets := [object.union(limit, {"scope": sprintf("%s:%s", [kind, name])}) |
+	some kind in ["team", "app", "user"]
+	name := input.identity[kind]
+	is_string(name)
+	some limit in limits_for(kind, name)
+]
+
+exhausted contains scope if {
+	some scope, state in input.budget
+	state.percent >= data.budgets.deny_at_percent
+}
+
+deny contains {"code": "budget_exhausted", "message": msg} if {
+	some scope in exhausted
+	state := input.budget[scope]
+	msg := sprintf("budget %s is exhausted: %d%% of this %s's limit used", [scope, round(state.percent), state.window])
+}
+
+near_limit if {
+	some state in input.budget
+	state.percent >= data.budgets.downgrade_at_percent
+}
+
+downgrade_to := target if {
+	near_limit
+	count(exhausted) == 0
+	target := data.budgets.downgrade[input.request.model]
+	data.llm.models.model_allowed(target)
+}
+
+headers["x-policy-model-downgrade"] := sprintf("%s -> %s", [input.request.model, downgrade_to])

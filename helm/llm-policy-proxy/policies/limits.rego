@@ -1,0 +1,48 @@
+# Size limits per team: prompt tokens and requested output tokens (deny, or cap where data says so).
+package llm.limits
+
+limits := object.union(data.limits.default, object.get(data.limits.teams, input.identity.team, {}))
+
+generates_text if input.request.endpoint in {"chat.completions", "completions", "responses"}
+
+requested := input.request.max_tokens
+
+deny contains {"code": "prompt_too_large", "message": msg} if {
+	input.estimate.prompt_tokens > limits.max_prompt_tokens
+	msg := sprintf("prompt has about %d tokens; the limit for team %q is %d", [
+		input.estimate.prompt_tokens,
+		input.identity.team,
+		limits.max_prompt_tokens,
+	])
+}
+
+deny contains {"code": "context_window_exceeded", "message": msg} if {
+	is_number(input.model.context_window)
+	input.estimate.prompt_tokens > input.model.context_window
+	msg := sprintf("prompt has about %d tokens; model %q accepts %d", [
+		input.estimate.prompt_tokens,
+		input.request.model,
+		input.model.context_window,
+	])
+}
+
+deny contains {"code": "max_tokens_exceeded", "message": msg} if {
+	generates_text
+	limits.on_max_tokens == "deny"
+	is_number(requested)
+	requested > limits.max_tokens
+	msg := sprintf("max_tokens %d exceeds the limit of %d for team %q", [requested, limits.max_tokens, input.identity.team])
+}
+
+# Cap when the request asks for too much (cap mode) or leaves max_tokens unset (any mode).
+max_tokens := limits.max_tokens if {
+	generates_text
+	not is_number(requested)
+}
+
+max_tokens := limits.max_tokens if {
+	generates_text
+	limits.on_max_tokens == "cap"
+	is_number(requested)
+	requested > limits.max_tokens
+}
