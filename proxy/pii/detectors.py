@@ -153,7 +153,8 @@ def _emails(text: str) -> Iterator[Match]:
         if local is None or local.end() > 64:
             continue
         start = at - len(local.group().rstrip("."))
-        if start < at:
+        # user@host after a scheme is a URL's user name, not an address.
+        if start < at and not text.endswith("://", 0, start):
             yield Match("email", start, m.end())
 
 
@@ -173,7 +174,8 @@ def _ipv6(text: str) -> Iterator[Match]:
         if (
             (start > 0 and (text[start - 1].isalnum() or text[start - 1] in "_:."))
             or (resume < len(text) and (text[resume].isalnum() or text[resume] in "_:"))
-            or sum(1 for group in value.split(":") if group) < 3
+            # "::1", "a::b" and slices like "[::2]" are too short to be worth a finding.
+            or ("." not in value and sum(1 for group in value.split(":") if group) < 3)
         ):
             continue
         if v.is_ip(value):
@@ -214,6 +216,9 @@ def _value_group(m: re.Match[str], anchored: p.Anchored) -> str | int:
 
 def _password_ok(source: str, m: re.Match[str], start: int, end: int) -> bool:
     value = source[start:end].strip()
+    # A bare value with a call or subscript in it is code reading the secret from elsewhere.
+    if m.group("bare") is not None and ("(" in value or "[" in value):
+        return False
     return len(value) >= 3 and value.lower() not in p.NOT_PASSWORDS and not p.PLACEHOLDER_VALUE.match(value.lower())
 
 

@@ -24,7 +24,7 @@ DIGITS: Final = re.compile(
         (?<=(?<![A-Za-z0-9])[A-Za-z]{2}[0-9])
         (?P<iban>[0-9](?:(?:\ [A-Za-z0-9]{4}){2,8}(?:\ [A-Za-z0-9]{1,3})?|[A-Za-z0-9]{11,30})(?![A-Za-z0-9]))
     |
-        (?<![0-9A-Za-z_.+\-][0-9])
+        (?<![0-9A-Za-z_.+\-][0-9])(?<![0-9][\ \-][0-9])
         (?:
             (?P<card>[0-9]{12,18}(?![0-9])
                 |[0-9]{3}(?P<s1>[\ \-])[0-9]{4}(?P=s1)[0-9]{4}(?P=s1)[0-9]{1,4}(?:(?P=s1)[0-9]{1,3})?
@@ -88,11 +88,10 @@ SECRET_GATE: Final = re.compile(
     (?:
         (?<=gh[pousr]_)(?P<github>)
     |   (?<=github_pat_)(?P<github_pat>)
-    |   (?<=xox[abposre]-)(?P<slack>)
+    |   (?<=xox[abprse]-)(?P<slack>)
     |   (?<=xapp-)(?P<slack_app>)
     |   (?<=sk-)(?P<sk>)
-    |   (?<=[sr]k_live_)(?P<stripe>)
-    |   (?<=[sr]k_test_)(?P<stripe_test>)
+    |   (?<=[sr]k_live_|[sr]k_test_)(?P<stripe>)
     |   (?<=eyJ)(?P<jwt>)
     |   (?=----BEGIN\ )(?P<pem>)
     |   (?=//)(?<=[A-Za-z0-9]:)(?P<url>)
@@ -112,7 +111,7 @@ SECRETS: Final[tuple[Anchored, ...]] = (
     ),
     _secret("github_token", "github", rf"gh(?<!\w..)[pousr]_[A-Za-z0-9]{{36}}{_END}"),
     _secret("github_token", "github_pat", rf"github_pat_(?<!\w.{{11}})[A-Za-z0-9]{{22}}_[A-Za-z0-9]{{59}}{_END}"),
-    _secret("slack_token", "slack", rf"xox(?<!\w...)[abposre]-[0-9A-Za-z\-]{{10,250}}{_END}"),
+    _secret("slack_token", "slack", rf"xox(?<!\w...)[abprse]-[0-9A-Za-z\-]{{10,250}}{_END}"),
     _secret("slack_token", "slack_app", rf"xapp-(?<!\w.....)[0-9]-[0-9A-Za-z\-]{{10,250}}{_END}"),
     _secret(
         "slack_token",
