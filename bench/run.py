@@ -167,11 +167,11 @@ def proxy_config(directory: Path, upstream_port: int) -> Path:
     path = directory / "bench.yaml"
     path.write_text(f"""
 auth:
-  keys: [{{id: bench, sha256: {KEY_SHA}, app: bench-app, team: payments}}]
+  keys: [{{id: bench, sha256: {KEY_SHA}, app: bench-app, team: research}}]
 upstreams:
   demo: {{kind: openai_compatible, base_url: "http://127.0.0.1:{upstream_port}/v1"}}
 models:
-  demo-model: {{upstream: demo, prices: {{input: 2.5, output: 10}}}}
+  gpt-4o: {{upstream: demo, upstream_model: demo-model, aliases: [demo-model], prices: {{input: 2.5, output: 10}}}}
 budget:
   sqlite_path: {directory}/budget.sqlite3
   ledger_path: {directory}/ledger.jsonl

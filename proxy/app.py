@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 
@@ -22,6 +21,7 @@ from .config import Config
 from .decide import ScopeMemory
 from .endpoints import MODEL_ENDPOINTS, EndpointSpec
 from .identity import Identity, hash_key, keys_match
+from .ids import new_id
 from .pipeline import serve_model_call
 from .policy.errors import PolicyEngineError
 from .policy.input import identity_input
@@ -84,7 +84,7 @@ def observe_request(metrics: Metrics) -> Middleware:
         started = time.perf_counter()
         metrics.in_flight.inc()
         incoming = request.headers.get("x-request-id", "")
-        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request_id = incoming if _REQUEST_ID.match(incoming) else new_id()
         request[REQUEST_ID] = request_id
         request[AUDIT] = record = AuditRecord()
         structlog.contextvars.bind_contextvars(request_id=request_id)

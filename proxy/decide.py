@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +20,7 @@ from .budget.windows import MONTH, Window
 from .catalogue import CatalogueEntry
 from .endpoints.base import ModelCall
 from .identity import Identity
+from .ids import new_id
 from .policy import input as policy_input
 from .policy.decision import BudgetLimit, Decision
 from .policy.decision_log import decision_event
@@ -166,7 +166,7 @@ async def _evaluate(engine: PolicyEngine, document: dict[str, Any], fail_open: b
 
 def log_decision(document: dict[str, Any], decision: Decision | None, revision: str, eval_ns: int,
                  request_id: str, error: str | None = None) -> None:
-    event = decision_event(decision_id=uuid.uuid4().hex, entrypoint="data.llm.main.decision", input=document,
+    event = decision_event(decision_id=new_id(), entrypoint="data.llm.main.decision", input=document,
                            result=None if decision is None else decision.as_dict(), revision=revision,
                            eval_ns=eval_ns, timestamp=time.time(), request_id=request_id, error=error)
     decision_log.info("decision", **event)

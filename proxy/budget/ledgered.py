@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,6 +28,7 @@ from proxy.budget.store import (
     check_limits,
     make_reservation,
 )
+from proxy.ids import new_id
 
 log = structlog.get_logger(__name__)
 # How often a healthy store checks the ledger file for entries (its own or another worker's) to replay.
@@ -79,7 +79,7 @@ class LedgeredStore:
         at = time.time() if now is None else now
         periods = [windows.period(limit.window, at) for limit in limits]
         reservation = make_reservation(
-            uuid.uuid4().hex,
+            new_id(),
             request_id,
             limits,
             cost_micros,

@@ -7,7 +7,6 @@ so keys beyond KEYS[1] are computed inside them; the shared tag keeps those in t
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from importlib import resources
 from typing import Any, TypeVar
@@ -35,6 +34,7 @@ from proxy.budget.store import (
     tightest_states,
 )
 from proxy.budget.windows import Window
+from proxy.ids import new_id
 
 T = TypeVar("T")
 # Replies a Redis gives while it cannot serve: failing over, loading, or a read-only replica.
@@ -122,7 +122,7 @@ class RedisStore:
         now: float | None = None,
     ) -> Reservation:
         check_limits(limits)
-        rid = uuid.uuid4().hex
+        rid = new_id()
         spec = "\n".join(
             f"{lim.scope} {lim.window.kind} {lim.window.seconds} {_opt(lim.limit_micros)} {_opt(lim.limit_tokens)}"
             f" {_opt(lim.requests_per_minute)} {_opt(lim.tokens_per_minute)}"

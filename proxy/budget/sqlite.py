@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -36,6 +35,7 @@ from proxy.budget.store import (
     tightest_states,
 )
 from proxy.budget.windows import Window
+from proxy.ids import new_id
 
 T = TypeVar("T")
 _SWEEP_EVERY = 1000
@@ -155,6 +155,11 @@ class SqliteStore:
         # NORMAL in WAL mode survives any process crash; only an OS crash can lose the last commits.
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        # A second connection, used only on the event loop, that never waits for a lock (timeout 0). An
+        # uncontended transaction takes ~6 us inline against ~40 us for a hop to the thread (plus GIL
+        # hand-offs under load); when the file is locked it gives up at once and the thread waits instead.
+        self._inline = sqlite3.connect(str(path), timeout=0, isolation_level=None, check_same_thread=False)
+        self._inline.execute("PRAGMA synchronous=NORMAL")
 
     def _tx(self, body: Callable[[sqlite3.Connection], T]) -> T:
         db = self._db
@@ -162,6 +167,9 @@ class SqliteStore:
             db.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             raise StoreUnavailable(f"budget store busy: {exc}") from exc
+        return self._complete(db, body)
+
+    def _complete(self, db: sqlite3.Connection, body: Callable[[sqlite3.Connection], T]) -> T:
         try:
             result = body(db)
             db.execute("COMMIT")
@@ -174,7 +182,12 @@ class SqliteStore:
         return result
 
     async def _run(self, body: Callable[[sqlite3.Connection], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, self._tx, body)
+        try:
+            self._inline.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:
+            # Locked (another process, or our own thread mid-transaction): wait for it off the loop.
+            return await asyncio.get_running_loop().run_in_executor(self._pool, self._tx, body)
+        return self._complete(self._inline, body)
 
     async def reserve(
         self,
@@ -185,7 +198,7 @@ class SqliteStore:
         now: float | None = None,
     ) -> Reservation:
         check_limits(limits)
-        rid = uuid.uuid4().hex
+        rid = new_id()
 
         def body(db: sqlite3.Connection) -> Reservation:
             at = time.time() if now is None else now
@@ -347,6 +360,7 @@ class SqliteStore:
     async def close(self) -> None:
         await asyncio.get_running_loop().run_in_executor(self._pool, self._db.close)
         self._pool.shutdown(wait=True)
+        self._inline.close()
 
 
 def _like_escape(text: str) -> str:

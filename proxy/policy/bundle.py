@@ -39,11 +39,17 @@ def policy_files(root: Path) -> list[Path]:
     """Every file that is part of a policy version, in a stable order (also what the reloader watches)."""
     if not root.is_dir():
         raise PolicyCompileError(f"{root}: policy directory not found")
-    rego = [p for p in root.rglob("*.rego") if "schema" not in p.relative_to(root).parts[:-1]]
+    rego = [p for p in root.rglob("*.rego") if _visible(p, root) and "schema" not in p.relative_to(root).parts[:-1]]
     data_dir = root / "data"
-    data = [p for p in data_dir.rglob("*") if p.suffix in DATA_SUFFIXES] if data_dir.is_dir() else []
+    data = [p for p in data_dir.rglob("*") if p.suffix in DATA_SUFFIXES and _visible(p, root)] \
+        if data_dir.is_dir() else []
     manifest = [root / ".manifest"] if (root / ".manifest").is_file() else []
     return sorted(rego + data + manifest)
+
+
+def _visible(path: Path, root: Path) -> bool:
+    # A mounted ConfigMap keeps every file twice: the visible links and a hidden ..<timestamp> folder.
+    return not any(part.startswith(".") for part in path.relative_to(root).parts)
 
 
 def load_bundle(root: Path, *, include_tests: bool = False) -> PolicyBundle:

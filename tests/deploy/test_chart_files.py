@@ -63,8 +63,6 @@ def test_sync_script_check_mode_agrees() -> None:
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.xfail(reason="proxy/policy/bundle.py walks kubelet's hidden ..<timestamp> folder of a ConfigMap volume "
-                          "and loads every module twice; it must skip path parts starting with '.'", strict=False)
 def test_policy_loader_reads_a_configmap_volume_once(tmp_path: Path) -> None:
     from proxy.policy.bundle import policy_files
 
