@@ -1,0 +1,49 @@
+"""A refused egress attempt is remembered three ways: a store event (for the report), a metric, an audit line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from proxy.budget.store import BudgetStore
+from proxy.egress.http_parse import Target
+from proxy.identity import Identity
+from proxy.policy.decision import EgressDecision
+from proxy.telemetry.logging import get_logger
+from proxy.telemetry.metrics import Metrics
+
+EVENT_KIND = "shadow_ai"
+# Refusals of hosts that are not AI providers (allow-list mode) carry this provider label.
+NO_PROVIDER = "none"
+
+log = get_logger("proxy.egress")
+
+
+class RefusalRecorder:
+    def __init__(self, store: BudgetStore, metrics: Metrics) -> None:
+        self._store = store
+        self._metrics = metrics
+
+    async def refused(self, identity: Identity, target: Target, method: str, decision: EgressDecision) -> None:
+        provider = decision.provider or NO_PROVIDER
+        reason = decision.reasons[0].code if decision.reasons else "egress_denied"
+        fields: dict[str, str | int] = {
+            "app": identity.app,
+            "team": identity.team,
+            "host": target.host,
+            "provider": provider,
+            "method": method,
+            "port": target.port,
+            "reason": reason,
+        }
+        self._metrics.shadow_ai.labels(identity.app, provider).inc()
+        log.warning("shadow_ai_refused", **_audit(identity, fields))
+        try:
+            await self._store.record_event(EVENT_KIND, fields)
+        except Exception as exc:
+            # The refusal stands either way; a store outage only costs the report an entry.
+            log.error("shadow_ai_record_failed", error=type(exc).__name__, host=target.host, app=identity.app)
+
+
+def _audit(identity: Identity, fields: dict[str, str | int]) -> dict[str, Any]:
+    # Identity fields only, never the presented key: key_id is the configured id, not a secret.
+    return {**fields, "key_id": identity.key_id, "source": identity.source}

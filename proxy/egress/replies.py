@@ -1,0 +1,24 @@
+"""The proxy's own responses: status line, JSON error body, `Connection: close`. Pure."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+import orjson
+
+ESTABLISHED = b"HTTP/1.1 200 Connection Established\r\n\r\n"
+
+
+def error_reply(status: int, code: str, message: str, **details: str | int | None) -> bytes:
+    """An OpenAI-shaped error body, like the gateway's own errors, so SDK users see a familiar message."""
+    error: dict[str, str | int | None] = {"code": code, "message": message, "type": "egress_error"}
+    error.update({key: value for key, value in details.items() if value is not None})
+    body = orjson.dumps({"error": error})
+    head = (
+        f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n"
+        "Content-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        "Connection: close\r\n"
+        "\r\n"
+    )
+    return head.encode("ascii") + body

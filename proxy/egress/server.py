@@ -1,0 +1,216 @@
+"""The egress listener: per connection read one head, identify the caller, ask the policy, then refuse
+(and record), tunnel (CONNECT) or forward (absolute http:// URI). One request per connection."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Mapping
+
+from proxy.budget.store import BudgetStore
+from proxy.egress.config import EgressConfig
+from proxy.egress.http_parse import HeadError, RequestHead, Target, origin_request, parse_head, parse_target, read_head
+from proxy.egress.identity import CallerIdentifier
+from proxy.egress.recorder import RefusalRecorder
+from proxy.egress.replies import ESTABLISHED, error_reply
+from proxy.egress.tunnel import CHUNK, relay, shut
+from proxy.identity import Identity
+from proxy.policy.decision import EgressDecision
+from proxy.policy.engine import PolicyEngine
+from proxy.policy.input import build_egress_input
+from proxy.telemetry.logging import get_logger
+from proxy.telemetry.metrics import Metrics
+
+# After an error reply, keep reading (and discarding) briefly: closing a socket with unread input makes
+# the kernel send a reset, which can destroy the reply before the client has read it.
+LINGER_S = 1.0
+LINGER_BYTES = 256 * 1024
+BACKLOG = 1024
+
+Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+log = get_logger("proxy.egress")
+
+
+class EgressServer:
+    def __init__(
+        self,
+        config: EgressConfig,
+        engine_getter: Callable[[], PolicyEngine],
+        recorder: RefusalRecorder,
+        identifier: CallerIdentifier,
+    ) -> None:
+        self._config = config
+        self._engine_getter = engine_getter
+        self._recorder = recorder
+        self._identifier = identifier
+        self._server: asyncio.Server | None = None
+        self._handlers: set[asyncio.Task[None]] = set()
+        self._active = 0
+
+    async def start(self) -> EgressServer:
+        self._server = await asyncio.start_server(
+            self._accept, self._config.host, self._config.port, limit=CHUNK, backlog=BACKLOG
+        )
+        log.info("egress_listening", host=self._config.host, port=self.port)
+        return self
+
+    @property
+    def port(self) -> int:
+        if self._server is None or not self._server.sockets:
+            raise RuntimeError("egress server is not listening")
+        return int(self._server.sockets[0].getsockname()[1])
+
+    @property
+    def active_connections(self) -> int:
+        return self._active
+
+    async def close(self) -> None:
+        """Stop listening, end every open connection and tunnel, and wait until their sockets are closed."""
+        if self._server is not None:
+            self._server.close()
+        handlers = list(self._handlers)
+        for handler in handlers:
+            handler.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
+        clean = False
+        try:
+            if self._active >= self._config.max_connections:
+                log.warning("egress_busy", limit=self._config.max_connections)
+                await _reply(reader, writer, error_reply(503, "egress_busy", "too many connections; retry shortly"))
+                clean = True
+                return
+            self._active += 1
+            try:
+                clean = await self._serve(reader, writer)
+            finally:
+                self._active -= 1
+        except Exception:
+            log.exception("egress_internal_error")
+        finally:
+            self._handlers.discard(task)
+            await shut(writer, graceful=clean)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        """Handle one request; True when the connection may be closed gracefully."""
+        try:
+            async with asyncio.timeout(self._config.header_timeout_s):
+                raw, early = await read_head(reader, self._config.max_header_bytes)
+            head = parse_head(raw)
+            target = parse_target(head)
+        except EOFError:
+            return True
+        except TimeoutError:
+            await _reply(reader, writer, error_reply(408, "request_timeout", "no complete request head in time"))
+            return True
+        except HeadError as exc:
+            log.info("egress_bad_request", peer=_peer(writer), error=str(exc))
+            await _reply(reader, writer, error_reply(exc.status, "bad_request", str(exc)))
+            return True
+        identity = self._identifier.identify(head.header("proxy-authorization"), _peer(writer))
+        decision = await self._decide(target, head.method, identity)
+        if decision is None:
+            message = "egress policy unavailable; the request was refused (fail closed)"
+            await _reply(reader, writer, error_reply(503, "policy_unavailable", message))
+            return True
+        if not decision.allow:
+            await self._recorder.refused(identity, target, head.method, decision)
+            await _reply(reader, writer, _refusal(target, decision))
+            return True
+        return await self._pass(head, target, identity, early, (reader, writer))
+
+    async def _decide(self, target: Target, method: str, identity: Identity) -> EgressDecision | None:
+        try:
+            engine = self._engine_getter()
+            return await engine.evaluate_egress(build_egress_input(target.host, target.port, method, identity))
+        except Exception as exc:
+            log.error("egress_policy_error", host=target.host, app=identity.app, error=str(exc)[:500])
+            return None
+
+    async def _pass(self, head: RequestHead, target: Target, identity: Identity, early: bytes, client: Stream) -> bool:
+        upstream = await self._connect(target, client)
+        if upstream is None:
+            return True
+        started = time.monotonic()
+        clean = False
+        try:
+            if target.path is None:
+                client[1].write(ESTABLISHED)
+                # Clients that send their TLS hello without waiting for the 200 are not cut short.
+                if early:
+                    upstream[1].write(early)
+            else:
+                upstream[1].write(origin_request(head, target) + early)
+            # Plain HTTP ends when the origin has sent its response and closed (it was sent Connection: close).
+            forwarding = target.path is not None
+            stats = await relay(client, upstream, self._config.idle_timeout_s, stop_on_upstream_eof=forwarding)
+            clean = stats.ending == "eof"
+        finally:
+            await shut(upstream[1], graceful=clean)
+        log.info(
+            "egress_tunnel" if target.path is None else "egress_forward",
+            app=identity.app, team=identity.team, host=target.host, port=target.port, method=head.method,
+            bytes_up=stats.up, bytes_down=stats.down, ending=stats.ending,
+            seconds=round(time.monotonic() - started, 3),
+        )
+        return clean
+
+    async def _connect(self, target: Target, client: Stream) -> Stream | None:
+        address = self._config.resolve.get(target.host, target.host)
+        try:
+            return await asyncio.wait_for(
+                asyncio.open_connection(address, target.port, limit=CHUNK), self._config.connect_timeout_s
+            )
+        except TimeoutError:
+            reply = error_reply(504, "upstream_timeout", f"connecting to {target.authority} timed out")
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            reply = error_reply(502, "upstream_unreachable", f"cannot connect to {target.authority}: {reason}")
+        log.warning("egress_upstream_unreachable", host=target.host, port=target.port)
+        await _reply(client[0], client[1], reply)
+        return None
+
+
+async def start_egress(
+    config: EgressConfig,
+    engine_getter: Callable[[], PolicyEngine],
+    store: BudgetStore,
+    metrics: Metrics,
+    keys: Mapping[str, Identity],
+) -> EgressServer:
+    """Listen on config.host:config.port; `keys` maps a key's SHA-256 to its Identity."""
+    identifier = CallerIdentifier(keys, config.source_apps)
+    server = EgressServer(config, engine_getter, RefusalRecorder(store, metrics), identifier)
+    return await server.start()
+
+
+def _refusal(target: Target, decision: EgressDecision) -> bytes:
+    message = "; ".join(r.message for r in decision.reasons) or f"egress to {target.host} is not allowed"
+    code = decision.reasons[0].code if decision.reasons else "egress_denied"
+    return error_reply(403, code, message, host=target.host, provider=decision.provider)
+
+
+async def _reply(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, payload: bytes) -> None:
+    with contextlib.suppress(OSError, TimeoutError):
+        writer.write(payload)
+        await asyncio.wait_for(writer.drain(), LINGER_S)
+        if writer.can_write_eof():
+            writer.write_eof()
+        async with asyncio.timeout(LINGER_S):
+            discarded = 0
+            while discarded < LINGER_BYTES and (chunk := await reader.read(CHUNK)):
+                discarded += len(chunk)
+
+
+def _peer(writer: asyncio.StreamWriter) -> str | None:
+    peer = writer.get_extra_info("peername")
+    return str(peer[0]) if isinstance(peer, tuple) and peer else None
