@@ -19,11 +19,8 @@ _ANCHORED_SECRET_VALUE = r"[A-Za-z0-9_\-]"
 # national phone numbers. Group names say which check confirms the candidate.
 DIGITS: Final = re.compile(
     r"""
-    [0-9]
+    [0-9](?<![0-9][0-9])(?=[0-9\ ().\-/])  # cheap exits first: most digits start no candidate
     (?:
-        (?<=(?<![A-Za-z0-9])[A-Za-z]{2}[0-9])
-        (?P<iban>[0-9](?:(?:\ [A-Za-z0-9]{4}){2,8}(?:\ [A-Za-z0-9]{1,3})?|[A-Za-z0-9]{11,30})(?![A-Za-z0-9]))
-    |
         (?<![0-9A-Za-z_.+\-][0-9])(?<![0-9][\ \-][0-9])
         (?:
             (?P<card>[0-9]{12,18}(?![0-9])
@@ -32,8 +29,12 @@ DIGITS: Final = re.compile(
                 |[0-9]{3}(?P<s2>[\ \-])[0-9]{6}(?P=s2)[0-9]{4,5}(?![0-9]))
         |   (?P<ssn>[0-9]{2}-[0-9]{2}-[0-9]{4})(?![0-9\-])
         |   (?P<ipv4>[0-9]{0,2}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3})(?![0-9]|\.[0-9])
-        |   (?P<phone>[0-9\ ().\-/]{5,18}[0-9])(?![0-9])
+        |   (?![0-9]{3}-[0-9]{2}-[0-9]{2}(?![0-9]))  # an ISO date, not a phone
+            (?P<phone>[0-9\ ().\-/]{5,18}[0-9])(?![0-9])
         )
+    |
+        (?<=(?<![A-Za-z0-9])[A-Za-z]{2}[0-9])
+        (?P<iban>[0-9](?:(?:\ [A-Za-z0-9]{4}){2,8}(?:\ [A-Za-z0-9]{1,3})?|[A-Za-z0-9]{11,30})(?![A-Za-z0-9]))
     )
     """,
     re.VERBOSE,
@@ -80,24 +81,15 @@ def _secret(type_: str, gate: str, pattern: str) -> Anchored:
     return Anchored(type_, (gate,), re.compile(pattern))
 
 
-# One scan for all secret prefixes: it stops only on "_", "-", ":", "A" or "J" (rare in prose) and
-# looks behind for the rest of the prefix, so it costs about as much as a single search.
+# One scan for all secret prefixes: it stops only on "_", "-", ":", "A" or "J" (each branch starts
+# with its literal, so `re` skips other characters in C) and looks around for the rest of the prefix.
 SECRET_GATE: Final = re.compile(
     r"""
-    [_\-:AJ]
-    (?:
-        (?<=gh[pousr]_)(?P<github>)
-    |   (?<=github_pat_)(?P<github_pat>)
-    |   (?<=xox[abprse]-)(?P<slack>)
-    |   (?<=xapp-)(?P<slack_app>)
-    |   (?<=sk-)(?P<sk>)
-    |   (?<=[sr]k_live_|[sr]k_test_)(?P<stripe>)
-    |   (?<=eyJ)(?P<jwt>)
-    |   (?=----BEGIN\ )(?P<pem>)
-    |   (?=//)(?<=[A-Za-z0-9]:)(?P<url>)
-    |   (?=KIA|SIA|GPA|IDA|ROA|IPA|NPA|NVA|BIA|CCA)(?P<aws>)
-    |   (?=Iza)(?P<google>)
-    )
+        _(?:(?<=gh[pousr]_)(?P<github>)|(?<=github_pat_)(?P<github_pat>)|(?<=[sr]k_live_|[sr]k_test_)(?P<stripe>))
+    |   -(?:(?<=xox[abprse]-)(?P<slack>)|(?<=xapp-)(?P<slack_app>)|(?<=sk-)(?P<sk>)|(?=----BEGIN\ )(?P<pem>))
+    |   :(?=//)(?<=[A-Za-z0-9]:)(?P<url>)
+    |   A(?:(?=KIA|SIA|GPA|IDA|ROA|IPA|NPA|NVA|BIA|CCA)(?P<aws>)|(?=Iza)(?P<google>))
+    |   J(?<=eyJ)(?P<jwt>)
     """,
     re.VERBOSE,
 )
@@ -159,7 +151,7 @@ _VALUE = r"(?:\"(?P<dq>[^\"\n]{1,256})\"|'(?P<sq>[^'\n]{1,256})'|(?P<bare>[^\s\"
 # Searched in lowercased text: keyword, assignment, then a value (the finding is the value only).
 # Gates are few short substrings because each `in` over the whole text costs about 0.5 µs per KB.
 _PASSWORDS = tuple(
-    Anchored("password", gate, re.compile(keyword + r"(?![a-z0-9])" + _ASSIGN + _VALUE))
+    Anchored("password", gate, re.compile(keyword + r"(?:[_\-]?(?:key|value|token))?(?![a-z0-9])" + _ASSIGN + _VALUE))
     for gate, keyword in (
         (("pass",), "pass(?:word|wd|phrase)"),
         (("pwd",), "pwd"),

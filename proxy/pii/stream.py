@@ -85,6 +85,11 @@ class StreamRedactor:
             ]
             out = redact(text[:cut], mine, self._types, self._placeholders)[base:] if mine else text[base:cut]
             self._context = text[:cut][-_CONTEXT:]
+            for m in matches:
+                if m.start < cut < m.end:
+                    # Released by the cap mid-value: keep the value's head as context so the rest
+                    # still matches (a PEM body needs its BEGIN line) and is redacted too.
+                    self._context = text[m.start : min(cut, m.start + _CONTEXT)]
             self._pending = text[cut:]
         else:
             out = ""
