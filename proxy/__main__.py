@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 from .config import ConfigError, load_config
@@ -99,6 +101,10 @@ def cmd_check_config(path: Path) -> int:
 
 
 def cmd_serve(path: Path, host: str | None, port: int | None, workers: int) -> int:
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # prometheus_client picks its multiprocess value store at import time, so this must come first:
+        # each worker writes its own files and any worker's /metrics answers for all of them.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="llm-policy-proxy-metrics-")
     from .workers import run_supervisor, run_worker
     try:
         config = load_config(path)
