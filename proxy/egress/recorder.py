@@ -12,7 +12,7 @@ from proxy.telemetry.logging import get_logger
 from proxy.telemetry.metrics import Metrics
 
 EVENT_KIND = "shadow_ai"
-# Refusals of hosts that are not AI providers (allow-list mode) carry this provider label.
+# Refusals of hosts that are not AI providers (allow-list mode) carry this provider in the store.
 NO_PROVIDER = "none"
 
 log = get_logger("proxy.egress")
@@ -35,8 +35,13 @@ class RefusalRecorder:
             "port": target.port,
             "reason": reason,
         }
-        self._metrics.shadow_ai.labels(identity.app, provider).inc()
-        log.warning("shadow_ai_refused", **_audit(identity, fields))
+        # The counter (and the alert on it) means "an app called an AI provider directly"; an allow-list
+        # refusal of some other host is only stored and logged, so it cannot page anyone as shadow AI.
+        if decision.provider is not None:
+            self._metrics.shadow_ai.labels(identity.app, provider).inc()
+            log.warning("shadow_ai_refused", **_audit(identity, fields))
+        else:
+            log.info("egress_refused", **_audit(identity, fields))
         try:
             await self._store.record_event(EVENT_KIND, fields)
         except Exception as exc:

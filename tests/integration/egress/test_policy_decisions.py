@@ -11,6 +11,7 @@ import httpx
 import openai
 import orjson
 import pytest
+from structlog.testing import capture_logs
 
 from proxy.demo import DemoModel
 from proxy.egress import format_report, shadow_ai_report
@@ -26,8 +27,13 @@ async def test_provider_host_refused_with_403_pointing_at_the_proxy_and_recorded
     egress = await start()
     request = f"CONNECT api.openai.com:443 HTTP/1.1\r\nHost: api.openai.com:443\r\n" \
               f"Proxy-Authorization: Bearer {KEY}\r\n\r\n"
-    reply = await raw_exchange(egress.port, request.encode())
+    with capture_logs() as logs:
+        reply = await raw_exchange(egress.port, request.encode())
 
+    [audit] = [entry for entry in logs if entry["event"] == "shadow_ai_refused"]
+    assert {k: audit[k] for k in ("app", "team", "host", "provider")} == {
+        "app": "billing-api", "team": "payments", "host": "api.openai.com", "provider": "openai"}
+    assert KEY not in repr(logs)
     head, _, body = reply.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 403 Forbidden\r\n")
     assert b"Content-Type: application/json" in head and b"Connection: close" in head
@@ -144,7 +150,8 @@ async def test_allow_list_mode_refuses_unlisted_hosts_and_passes_listed_ones(
             await client.get(f"https://echo.example.test:{port}/hello")
     [event] = await egress.store.events("shadow_ai", 0)
     assert (event["host"], event["provider"], event["reason"]) == ("echo.example.test", "none", "host_not_allowed")
-    assert egress.attempts("billing-api", "none") == 1
+    # Stored for the report, but not counted as an AI-provider attempt (the shadow-AI alert must not fire).
+    assert egress.attempts("billing-api", "none") == 0
 
 
 async def test_plain_http_is_forwarded_to_allowed_hosts(start: StartEgress, serve: Serve) -> None:
