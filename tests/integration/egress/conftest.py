@@ -17,7 +17,8 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from proxy.budget.sqlite import SqliteStore
-from proxy.egress import EgressConfig, EgressServer, start_egress
+from proxy.egress.config import EgressConfig
+from proxy.egress.server import EgressServer, start_egress
 from proxy.identity import Identity, hash_key
 from proxy.policy.bundle import load_bundle
 from proxy.policy.embedded import EmbeddedRego

@@ -14,7 +14,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from proxy.demo import DemoModel
-from proxy.egress import format_report, shadow_ai_report
+from proxy.egress.report import format_report, shadow_ai_report
 from tests.integration.egress.conftest import EVAL_KEY, KEY, PROXY_V1, StartEgress, hello_app, policy, raw_exchange
 
 # A socket closed only by the garbage collector is a leak, even if the fd count recovers.
