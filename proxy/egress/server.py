@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import time
 from collections.abc import Callable, Mapping
 
@@ -49,10 +50,13 @@ class EgressServer:
         self._handlers: set[asyncio.Task[None]] = set()
         self._active = 0
 
-    async def start(self) -> EgressServer:
-        self._server = await asyncio.start_server(
-            self._accept, self._config.host, self._config.port, limit=CHUNK, backlog=BACKLOG
-        )
+    async def start(self, sock: socket.socket | None = None) -> EgressServer:
+        if sock is not None:
+            self._server = await asyncio.start_server(self._accept, sock=sock, limit=CHUNK, backlog=BACKLOG)
+        else:
+            self._server = await asyncio.start_server(
+                self._accept, self._config.host, self._config.port, limit=CHUNK, backlog=BACKLOG
+            )
         log.info("egress_listening", host=self._config.host, port=self.port)
         return self
 
@@ -186,11 +190,14 @@ async def start_egress(
     store: BudgetStore,
     metrics: Metrics,
     keys: Mapping[str, Identity],
+    *,
+    sock: socket.socket | None = None,
 ) -> EgressServer:
-    """Listen on config.host:config.port; `keys` maps a key's SHA-256 to its Identity."""
+    """Listen on config.host:config.port, or on `sock` (pre-bound and shared by `serve --workers N`);
+    `keys` maps a key's SHA-256 to its Identity."""
     identifier = CallerIdentifier(keys, config.source_apps)
     server = EgressServer(config, engine_getter, RefusalRecorder(store, metrics), identifier)
-    return await server.start()
+    return await server.start(sock)
 
 
 def _refusal(target: Target, decision: EgressDecision) -> bytes:

@@ -8,10 +8,16 @@ import os
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry
 
-from tests.integration.egress.conftest import Egress, StartEgress, raw_exchange
+from proxy.budget.sqlite import SqliteStore
+from proxy.egress.config import EgressConfig
+from proxy.egress.server import start_egress
+from proxy.telemetry.metrics import Metrics
+from tests.integration.egress.conftest import KEYS, RESOLVE, Egress, StartEgress, policy, raw_exchange
 
 # A socket closed only by the garbage collector is a leak, even if the fd count recovers.
 pytestmark = pytest.mark.filterwarnings("error::ResourceWarning")
@@ -114,6 +120,20 @@ async def test_malformed_requests_get_400_and_the_proxy_keeps_serving(start: Sta
         assert time.monotonic() - started < 1.5
     await assert_echoes(egress, echo_port)
     assert await egress.store.events("shadow_ai", 0) == []
+
+
+async def test_listens_on_a_pre_bound_socket_shared_by_workers(tmp_path: Path, echo_port: int) -> None:
+    sock = socket.create_server(("127.0.0.1", 0))
+    store = SqliteStore(tmp_path / "shared.sqlite3")
+    config = EgressConfig(port=3128, resolve=RESOLVE)
+    engine = policy()
+    server = await start_egress(config, lambda: engine, store, Metrics(CollectorRegistry()), KEYS, sock=sock)
+    try:
+        assert server.port == sock.getsockname()[1]
+        await assert_echoes(Egress(server, store, Metrics(CollectorRegistry())), echo_port)
+    finally:
+        await server.close()
+        await store.close()
 
 
 async def test_incomplete_head_times_out_with_408(start: StartEgress) -> None:
