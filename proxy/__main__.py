@@ -58,7 +58,16 @@ def main(argv: list[str] | None = None) -> int:
     reset.add_argument("--config", type=Path, required=True)
     reset.add_argument("scope")
 
+    shadow = commands.add_parser("shadow-ai", help="direct AI-provider calls refused by the egress proxy")
+    shadow_commands = shadow.add_subparsers(dest="shadow_command", required=True)
+    report = shadow_commands.add_parser("report", help="which apps tried which providers, newest first")
+    report.add_argument("--config", type=Path, required=True)
+    report.add_argument("--since", default="7d", help="e.g. 30m, 12h, 7d")
+
     args = parser.parse_args(argv)
+    if args.command == "shadow-ai":
+        from .budget_cli import cmd_shadow_report
+        return cmd_shadow_report(args)
     if args.command == "policy":
         return cmd_policy(args)
     if args.command == "budget":

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from .budget import BudgetStore
 from .budget.store import ScopeUsage
+from .egress.report import parse_since, shadow_ai_report
 from .errors import BadRequest, Forbidden
 from .services import IDENTITY, SERVICES
 
@@ -48,6 +49,17 @@ async def reset_budget(request: web.Request) -> web.Response:
     return web.Response(body=orjson.dumps({"reset": scope}), content_type="application/json")
 
 
+async def get_shadow_ai(request: web.Request) -> web.Response:
+    require_admin(request)
+    try:
+        since = parse_since(request.query.get("since", "7d"))
+    except ValueError as exc:
+        raise BadRequest(f"since: {exc}", param="since") from None
+    rows = await shadow_ai_report(request.app[SERVICES].store, since)
+    return web.Response(body=orjson.dumps({"object": "list", "data": rows}), content_type="application/json")
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/admin/budgets", get_budgets)
+    app.router.add_get("/admin/shadow-ai", get_shadow_ai)
     app.router.add_post("/admin/budgets/reset", reset_budget)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
@@ -19,6 +20,8 @@ from .audit import AuditRecord
 from .catalogue import Catalogue
 from .config import Config
 from .decide import ScopeMemory
+from .egress.identity import identities_by_hash
+from .egress.server import EgressServer, start_egress
 from .endpoints import MODEL_ENDPOINTS, EndpointSpec
 from .identity import Identity, hash_key, keys_match
 from .ids import new_id
@@ -37,9 +40,11 @@ MODEL_ROUTES = frozenset(spec.route for spec in MODEL_ENDPOINTS)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 log = get_logger("proxy")
+EGRESS = web.AppKey("egress", EgressServer)
 
 
-def build_app(config: Config, registry: CollectorRegistry | None = None) -> web.Application:
+def build_app(config: Config, registry: CollectorRegistry | None = None,
+              egress_sock: socket.socket | None = None) -> web.Application:
     metrics = Metrics(registry)
     app = web.Application(
         middlewares=[observe_request(metrics), render_errors(), authenticate(config)],
@@ -47,6 +52,7 @@ def build_app(config: Config, registry: CollectorRegistry | None = None) -> web.
     )
     app[METRICS] = metrics
     app.cleanup_ctx.append(services_ctx(config, metrics))
+    app.cleanup_ctx.append(egress_ctx(config, egress_sock))
     for spec in MODEL_ENDPOINTS:
         app.router.add_post(spec.route, model_handler(spec))
     app.router.add_get("/v1/models", list_models)
@@ -73,6 +79,23 @@ def services_ctx(config: Config, metrics: Metrics) -> Callable[[web.Application]
                 policy=policy, store=await wiring.open_store(config, stack), scopes=ScopeMemory(),
                 pseudonym_key=wiring.pseudonym_key(config))
             yield
+    return ctx
+
+
+def egress_ctx(config: Config, sock: socket.socket | None) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The shadow-AI egress listener, opened after (and closed before) the services it uses."""
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        if not config.egress.enabled:
+            yield
+            return
+        services = app[SERVICES]
+        server = await start_egress(config.egress, lambda: services.policy, services.store, services.metrics,
+                                    identities_by_hash(config.auth.keys), sock=sock)
+        app[EGRESS] = server
+        try:
+            yield
+        finally:
+            await server.close()
     return ctx
 
 

@@ -1,4 +1,4 @@
-"""`llm-policy-proxy budget show|reset`: the configured store, read and reset from the command line."""
+"""`budget show|reset` and `shadow-ai report`: the configured store, read and reset from the command line."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import orjson
 
 from .admin import budget_usage
 from .config import Config, ConfigError, load_config
+from .egress.report import format_report, parse_since, shadow_ai_report
 from .wiring import open_store
 
 
@@ -41,3 +42,19 @@ async def _run(args: argparse.Namespace, config: Config) -> int:
             print(f"{row['scope']:<32} {row['window']:<12} {row['period']:<12} {row['spent_usd']:>12.6f} "
                   f"{limit:>12} {percent:>8}")
     return 0
+
+
+def cmd_shadow_report(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config)
+        since = parse_since(args.since)
+    except (ConfigError, ValueError) as exc:
+        print(f"llm-policy-proxy shadow-ai report: {exc}", file=sys.stderr)
+        return 2
+
+    async def run() -> int:
+        async with AsyncExitStack() as stack:
+            store = await open_store(config, stack)
+            print(format_report(await shadow_ai_report(store, since)))
+        return 0
+    return asyncio.run(run())

@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .egress.config import EgressConfig
+
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -206,6 +208,7 @@ class Config(_Frozen):
     telemetry: TelemetryConfig = TelemetryConfig()
     tokens: TokensConfig = TokensConfig()
     pii: PiiConfig = PiiConfig()
+    egress: EgressConfig = EgressConfig()
     base_dir: Annotated[Path, Field(exclude=True)] = Path(".")
 
     @model_validator(mode="after")

@@ -29,10 +29,10 @@ def install_event_loop_policy() -> None:
 
 
 def run_worker(config: Config, sock: socket.socket | None = None, host: str | None = None,
-               port: int | None = None) -> None:
+               port: int | None = None, egress_sock: socket.socket | None = None) -> None:
     configure_logging(config.telemetry.log_level)
     install_event_loop_policy()
-    app = build_app(config)
+    app = build_app(config, egress_sock=egress_sock)
     log.info("worker_started", pid=os.getpid(), host=host, port=port if sock is None else sock.getsockname()[1])
     web.run_app(
         app,
@@ -60,12 +60,15 @@ def run_supervisor(config: Config, host: str, port: int, workers: int) -> int:
     """Fork `workers` processes that accept on one socket; forward signals; restart crashed workers."""
     configure_logging(config.telemetry.log_level)
     sock = bind(host, port)
+    # The egress listener is shared the same way: bound once here, accepted on by every worker.
+    egress_sock = bind(config.egress.host, config.egress.port) if config.egress.enabled else None
     context = multiprocessing.get_context("fork")
     stopping = False
     children: list[BaseProcess] = []
 
     def start() -> BaseProcess:
-        process = context.Process(target=run_worker, args=(config, sock), daemon=False)
+        process = context.Process(target=run_worker, args=(config, sock), kwargs={"egress_sock": egress_sock},
+                                  daemon=False)
         process.start()
         return process
 
