@@ -13,6 +13,8 @@ import orjson
 import structlog
 from aiohttp import web
 from aiohttp.typedefs import Middleware
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import Span
 from prometheus_client import CollectorRegistry
 
 from . import admin, errors, wiring
@@ -28,10 +30,12 @@ from .ids import new_id
 from .pipeline import serve_model_call
 from .policy.errors import PolicyEngineError
 from .policy.input import identity_input
-from .services import AUDIT, IDENTITY, METRICS, REQUEST_ID, SERVICES, Services
+from .services import AUDIT, IDENTITY, METRICS, REQUEST_ID, SERVICES, TRACING, Services
 from .telemetry.logging import get_logger
 from .telemetry.metrics import Metrics
 from .telemetry.metrics import render as render_metrics
+from .telemetry.tracing import OPERATIONS, Tracing, finish_server_span
+from .telemetry.tracing import ids as trace_ids
 from .upstream.client import Upstream
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -43,14 +47,16 @@ log = get_logger("proxy")
 EGRESS = web.AppKey("egress", EgressServer)
 
 
-def build_app(config: Config, registry: CollectorRegistry | None = None,
-              egress_sock: socket.socket | None = None) -> web.Application:
+def build_app(config: Config, registry: CollectorRegistry | None = None, egress_sock: socket.socket | None = None,
+              tracer_provider: TracerProvider | None = None) -> web.Application:
     metrics = Metrics(registry)
+    tracing = Tracing(tracer_provider if tracer_provider is not None else wiring.tracer_provider_from_env())
     app = web.Application(
-        middlewares=[observe_request(metrics), render_errors(), authenticate(config)],
+        middlewares=[observe_request(metrics, tracing), render_errors(), authenticate(config)],
         client_max_size=config.server.max_body_bytes,
     )
     app[METRICS] = metrics
+    app[TRACING] = tracing
     app.cleanup_ctx.append(services_ctx(config, metrics))
     app.cleanup_ctx.append(egress_ctx(config, egress_sock))
     for spec in MODEL_ENDPOINTS:
@@ -68,6 +74,7 @@ def build_app(config: Config, registry: CollectorRegistry | None = None,
 def services_ctx(config: Config, metrics: Metrics) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
+            stack.push_async_callback(app[TRACING].shutdown)
             upstreams = {name: Upstream(name, cfg, cfg.resolved_key()) for name, cfg in config.upstreams.items()}
             for upstream in upstreams.values():
                 await upstream.start()
@@ -76,7 +83,7 @@ def services_ctx(config: Config, metrics: Metrics) -> Callable[[web.Application]
             app[SERVICES] = Services(
                 config=config, catalogue=Catalogue.from_config(config), upstreams=upstreams, metrics=metrics,
                 estimator=await wiring.open_estimator(config), scanner=wiring.build_scanner(config),
-                policy=policy, store=await wiring.open_store(config, stack), scopes=ScopeMemory(),
+                policy=policy, store=await wiring.open_store(config, stack), scopes=ScopeMemory(), tracing=app[TRACING],
                 pseudonym_key=wiring.pseudonym_key(config))
             yield
     return ctx
@@ -99,18 +106,25 @@ def egress_ctx(config: Config, sock: socket.socket | None) -> Callable[[web.Appl
     return ctx
 
 
-def observe_request(metrics: Metrics) -> Middleware:
+def observe_request(metrics: Metrics, tracing: Tracing) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path in PUBLIC_PATHS:
             return await handler(request)
+        if not tracing.enabled:
+            return await observed(request, handler, None)
+        with tracing.server_span(f"{request.method} {request.path}", request.headers,
+                                 {"http.request.method": request.method, "url.path": request.path}) as span:
+            return await observed(request, handler, span)
+
+    async def observed(request: web.Request, handler: Handler, span: Span | None) -> web.StreamResponse:
         started = time.perf_counter()
         metrics.in_flight.inc()
         incoming = request.headers.get("x-request-id", "")
         request_id = incoming if _REQUEST_ID.match(incoming) else new_id()
         request[REQUEST_ID] = request_id
         request[AUDIT] = record = AuditRecord()
-        structlog.contextvars.bind_contextvars(request_id=request_id)
+        structlog.contextvars.bind_contextvars(request_id=request_id, **trace_ids(span))
         status = 500
         try:
             response = await handler(request)
@@ -137,8 +151,25 @@ def observe_request(metrics: Metrics) -> Middleware:
                      duration_ms=round(seconds * 1000, 3), app=app or None, team=team or None,
                      user=identity.user if identity else None, key_id=identity.key_id if identity else None,
                      **record.fields())
+            if span is not None:
+                finish_span(span, record, identity, status)
             structlog.contextvars.clear_contextvars()
     return middleware
+
+
+def finish_span(span: Span, record: AuditRecord, identity: Identity | None, status: int) -> None:
+    operation = OPERATIONS.get(record.endpoint)
+    if operation and record.model_used:
+        span.update_name(f"{operation} {record.model_used}")
+    finish_server_span(span, status, {
+        "gen_ai.operation.name": operation, "gen_ai.request.model": record.model_requested,
+        "gen_ai.response.model": record.model_used, "gen_ai.provider.name": record.extra.get("provider"),
+        "gen_ai.usage.input_tokens": record.input_tokens, "gen_ai.usage.output_tokens": record.output_tokens,
+        "llm_proxy.app": identity.app if identity else None, "llm_proxy.team": identity.team if identity else None,
+        "llm_proxy.key_id": identity.key_id if identity else None, "llm_proxy.decision": record.decision,
+        "llm_proxy.reason_codes": list(record.reason_codes), "llm_proxy.policy_revision": record.policy_revision,
+        "llm_proxy.pii_types": list(record.pii_types), "llm_proxy.cost_usd": record.cost_usd,
+        "llm_proxy.upstream": record.upstream})
 
 
 def render_errors() -> Middleware:

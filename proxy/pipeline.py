@@ -7,6 +7,7 @@ import time
 
 import orjson
 from aiohttp import web
+from opentelemetry.trace import SpanKind
 
 from .analyse import analyse_off_loop
 from .audit import AuditRecord
@@ -23,6 +24,7 @@ from .policy.errors import PolicyEngineError
 from .relay import OutputRules, Tally, relay_json, relay_stream
 from .services import AUDIT, IDENTITY, REQUEST_ID, SERVICES, Services
 from .telemetry.logging import get_logger
+from .upstream.client import Upstream
 
 log = get_logger("proxy.pipeline")
 
@@ -44,15 +46,18 @@ async def serve_model_call(request: web.Request, spec: EndpointSpec) -> web.Stre
     record.model_used, record.upstream = entry.name, entry.upstream
 
     # estimate + scan: prompt tokens, worst-case cost, PII findings (pure; big bodies off the loop)
-    analysis = await analyse_off_loop(call, entry, services.estimator, services.scanner, len(raw),
-                                      services.config.tokens.offload_bytes)
+    with services.tracing.span("pii.scan"):
+        analysis = await analyse_off_loop(call, entry, services.estimator, services.scanner, len(raw),
+                                          services.config.tokens.offload_bytes)
     record.input_tokens = analysis.prompt_tokens
     record.pii_types = tuple(sorted(analysis.counts()))
 
     # budget state + decide: the policy decision, with fail-closed on engine or store errors (503)
     try:
-        decided, scopes = await decide(services.policy, services.store, services.scopes, call, entry, identity,
-                                       analysis, fail_open=services.config.policy.fail_open, request_id=request_id)
+        with services.tracing.span("policy.evaluate"):
+            decided, scopes = await decide(services.policy, services.store, services.scopes, call, entry,
+                                           identity, analysis, fail_open=services.config.policy.fail_open,
+                                           request_id=request_id)
     except PolicyEngineError as exc:
         record.decision = "error"
         services.metrics.policy_failed(engine=services.config.policy.engine, fail_open=False)
@@ -87,13 +92,15 @@ async def serve_model_call(request: web.Request, spec: EndpointSpec) -> web.Stre
         raise Unavailable(f"The policy decision could not be carried out: {exc}.", code="policy_unavailable") \
             from exc
     record.model_used, record.upstream = effective.entry.name, effective.entry.upstream
+    record.extra["provider"] = effective.entry.provider
     if effective.redacted:
         record.pii_action = "redact"
 
     # reserve: worst-case cost on every scope, atomically (429, 503)
     try:
-        reservation = await services.store.reserve(request_id, scopes, effective.cost_micros,
-                                                   analysis.prompt_tokens + effective.max_output_tokens)
+        with services.tracing.span("budget.reserve"):
+            reservation = await services.store.reserve(request_id, scopes, effective.cost_micros,
+                                                       analysis.prompt_tokens + effective.max_output_tokens)
     except StoreUnavailable:
         services.metrics.store_errors.labels(services.config.budget.store, "reserve").inc()
         raise
@@ -110,30 +117,13 @@ async def serve_model_call(request: web.Request, spec: EndpointSpec) -> web.Stre
 
     tally = Tally()
     started = time.perf_counter()
+    upstream = services.upstreams[effective.entry.upstream]
     try:
-        # forward: effective request -> upstream response headers (502, 504)
-        upstream = services.upstreams[effective.entry.upstream]
-        try:
-            response = await upstream.send(spec.upstream_path, effective.entry.upstream_model, effective.body,
-                                           {"x-request-id": request_id})
-        except UpstreamError as exc:
-            services.metrics.upstream_errors.labels(upstream.name, exc.code or "error").inc()
-            raise
-        record.upstream_status = response.status
-        if response.status >= 500 or response.status == 429:
-            services.metrics.upstream_errors.labels(upstream.name, f"status_{response.status}").inc()
-        try:
-            # relay: JSON or SSE back to the client, with the decision's response obligations
-            rules = OutputRules(services.scanner, frozenset(decision.redact), effective.placeholders)
-            if call.stream and response.status == 200 and response.content_type == "text/event-stream":
-                streamed = await relay_stream(request, spec, upstream, response, rules, tally, headers,
-                                              effective.hide_usage_chunk)
-                if not tally.client_gone:
-                    record.completed_status = streamed.status
-                return streamed
-            return await relay_json(spec, upstream, response, rules, tally, headers)
-        finally:
-            response.close()
+        with services.tracing.span(f"POST {upstream.name}", SpanKind.CLIENT,
+                                   {"gen_ai.request.model": effective.entry.upstream_model, "server.address":
+                                    upstream.config.base_url}):
+            return await forward_and_relay(request, services, call, effective, upstream, decision.redact, headers,
+                                           tally, record)
     finally:
         # settle: actual cost committed, the rest released, whatever happened (shielded from cancellation)
         record.upstream_seconds = time.perf_counter() - started
@@ -141,6 +131,35 @@ async def serve_model_call(request: web.Request, spec: EndpointSpec) -> web.Stre
             record.ttft_seconds = tally.first_content_at - started
         await asyncio.shield(settle(services, call, effective, analysis.prompt_tokens, reservation, tally, record,
                                     identity))
+
+
+async def forward_and_relay(request: web.Request, services: Services, call: ModelCall, effective: Effective,
+                            upstream: Upstream, redact_types: tuple[str, ...], headers: dict[str, str], tally: Tally,
+                            record: AuditRecord) -> web.StreamResponse:
+    # forward: effective request -> upstream response headers (502, 504)
+    upstream_headers = {"x-request-id": request[REQUEST_ID]}
+    services.tracing.inject(upstream_headers)
+    try:
+        response = await upstream.send(call.endpoint.upstream_path, effective.entry.upstream_model, effective.body,
+                                       upstream_headers)
+    except UpstreamError as exc:
+        services.metrics.upstream_errors.labels(upstream.name, exc.code or "error").inc()
+        raise
+    record.upstream_status = response.status
+    if response.status >= 500 or response.status == 429:
+        services.metrics.upstream_errors.labels(upstream.name, f"status_{response.status}").inc()
+    try:
+        # relay: JSON or SSE back to the client, with the decision's response obligations
+        rules = OutputRules(services.scanner, frozenset(redact_types), effective.placeholders)
+        if call.stream and response.status == 200 and response.content_type == "text/event-stream":
+            streamed = await relay_stream(request, call.endpoint, upstream, response, rules, tally, headers,
+                                          effective.hide_usage_chunk)
+            if not tally.client_gone:
+                record.completed_status = streamed.status
+            return streamed
+        return await relay_json(call.endpoint, upstream, response, rules, tally, headers)
+    finally:
+        response.close()
 
 
 def observe_budgets(services: Services, states: tuple[BudgetState, ...]) -> None:
@@ -169,7 +188,8 @@ async def settle(services: Services, call: ModelCall, effective: Effective, prom
         services.metrics.pii_found(counts=tally.response_pii, action_of={t: "redact" for t in tally.response_pii},
                                    direction="response")
     try:
-        await services.store.settle(reservation, cost, usage.input_tokens + usage.output_tokens if usage else 0)
+        with services.tracing.span("budget.settle"):
+            await services.store.settle(reservation, cost, usage.input_tokens + usage.output_tokens if usage else 0)
     except Exception:  # settle must never fail the request; the ledger-backed store already kept the record
         services.metrics.store_errors.labels(services.config.budget.store, "settle").inc()
         log.exception("settle_failed", reservation=reservation.id)

@@ -15,6 +15,7 @@ from .identity import Identity
 from .pii import Scanner
 from .policy.engine import PolicyEngine
 from .telemetry.metrics import Metrics
+from .telemetry.tracing import Tracing
 from .tokens import TokenEstimator
 from .upstream.client import Upstream
 
@@ -31,10 +32,12 @@ class Services:
     store: BudgetStore
     scopes: ScopeMemory
     pseudonym_key: bytes | None
+    tracing: Tracing
 
 
 SERVICES = web.AppKey("services", Services)
 METRICS = web.AppKey("metrics", Metrics)
+TRACING = web.AppKey("tracing", Tracing)
 IDENTITY = web.RequestKey("identity", Identity)
 AUDIT = web.RequestKey("audit", AuditRecord)
 REQUEST_ID = web.RequestKey("request_id", str)

@@ -8,16 +8,19 @@ import signal
 from contextlib import AsyncExitStack
 from pathlib import Path
 
+from opentelemetry.sdk.trace import TracerProvider
+
 from .budget import BudgetStore, Ledger, LedgeredStore
 from .budget.redis import RedisStore
 from .budget.sqlite import SqliteStore
-from .config import Config, ConfigError
+from .config import Config, ConfigError, environment_flag
 from .pii import CustomType, Scanner
 from .policy.engine import PolicyEngine
 from .policy.opa_server import OpaServer
 from .policy.reload import PolicyReloader
 from .telemetry.logging import get_logger
 from .telemetry.metrics import Metrics
+from .telemetry.tracing import otlp_provider
 from .tokens import TokenEstimator, Vocab
 
 log = get_logger("proxy.wiring")
@@ -36,6 +39,15 @@ async def open_estimator(config: Config) -> TokenEstimator:
     # Verifying and parsing the vocab takes ~0.5 s: once, at start-up, off the loop.
     await asyncio.to_thread(vocab.load_all, needed)
     return TokenEstimator(vocab)
+
+
+def tracer_provider_from_env() -> TracerProvider | None:
+    """Tracing is on when the standard OTLP endpoint variables name a collector (and the SDK is not off)."""
+    if (environment_flag("OTEL_SDK_DISABLED") or "").lower() == "true":
+        return None
+    if not (environment_flag("OTEL_EXPORTER_OTLP_ENDPOINT") or environment_flag("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")):
+        return None
+    return otlp_provider(environment_flag("OTEL_SERVICE_NAME") or "llm-policy-proxy")
 
 
 def build_scanner(config: Config) -> Scanner:

@@ -10,6 +10,7 @@ from typing import Any
 import openai
 import pytest
 from aiohttp import web
+from opentelemetry.sdk.trace import TracerProvider
 
 from proxy.app import build_app
 from proxy.config import Config
@@ -73,9 +74,10 @@ ProxyFactory = Callable[..., ProxyHandle]
 def make_proxy(servers: ServerThread, upstream: UpstreamHandle, tmp_path: Path) -> Iterator[ProxyFactory]:
     runners: list[web.AppRunner] = []
 
-    def factory(config: Config | None = None, **overrides: Any) -> ProxyHandle:
+    def factory(config: Config | None = None, tracer_provider: TracerProvider | None = None,
+                **overrides: Any) -> ProxyHandle:
         config = config or make_config(upstream.url, tmp_path, **overrides)
-        app = build_app(config)
+        app = build_app(config, tracer_provider=tracer_provider)
         runner, port = servers.start_app(app)
         runners.append(runner)
         return ProxyHandle(config, app, port)

@@ -1,0 +1,87 @@
+"""OpenTelemetry traces: one server span per request with GenAI attributes, child spans per stage.
+
+Off unless an OTLP endpoint is configured (the standard OTEL_* variables) or a provider is injected
+(tests). When off, every call here is a no-op on a shared object, so the hot path pays nothing.
+No prompt or completion text ever goes into a span.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping, MutableMapping
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.propagate import extract, inject
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+
+# GenAI semantic conventions name operations, not endpoints.
+OPERATIONS = {"chat.completions": "chat", "completions": "text_completion", "responses": "chat",
+              "embeddings": "embeddings"}
+_NULL = contextlib.nullcontext()
+
+
+def otlp_provider(service_name: str) -> TracerProvider:
+    """A provider exporting over OTLP/HTTP; the exporter reads OTEL_EXPORTER_OTLP_* itself."""
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    return provider
+
+
+class Tracing:
+    def __init__(self, provider: TracerProvider | None) -> None:
+        self.provider = provider
+        self.enabled = provider is not None
+        self._tracer = provider.get_tracer("llm-policy-proxy") if provider is not None else None
+
+    @contextlib.contextmanager
+    def server_span(self, name: str, headers: Mapping[str, str], attributes: dict[str, Any]) -> Iterator[Span | None]:
+        if self._tracer is None:
+            yield None
+            return
+        parent = extract(headers)
+        with self._tracer.start_as_current_span(name, context=parent, kind=SpanKind.SERVER,
+                                                attributes=attributes, record_exception=False,
+                                                set_status_on_exception=False) as span:
+            yield span
+
+    def span(self, name: str, kind: SpanKind = SpanKind.INTERNAL,
+             attributes: dict[str, Any] | None = None) -> contextlib.AbstractContextManager[Any]:
+        if self._tracer is None:
+            return _NULL
+        return self._tracer.start_as_current_span(name, kind=kind, attributes=attributes,
+                                                  record_exception=False)
+
+    def inject(self, headers: MutableMapping[str, str]) -> None:
+        """Adds `traceparent` for the current span, so the upstream continues the trace."""
+        if self.enabled:
+            inject(headers, context=otel_context.get_current())
+
+    async def shutdown(self) -> None:
+        if self.provider is not None:
+            self.provider.shutdown()
+
+
+def finish_server_span(span: Span | None, status: int, attributes: dict[str, Any]) -> None:
+    if span is None:
+        return
+    span.set_attributes({k: v for k, v in attributes.items() if v is not None and v != ()})
+    span.set_attribute("http.response.status_code", status)
+    if status >= 500:
+        span.set_status(Status(StatusCode.ERROR))
+
+
+def ids(span: Span | None) -> dict[str, str]:
+    if span is None:
+        return {}
+    ctx = span.get_span_context()
+    return {"trace_id": format(ctx.trace_id, "032x"), "span_id": format(ctx.span_id, "016x")}
+
+
+__all__ = ["OPERATIONS", "Tracing", "finish_server_span", "ids", "otlp_provider", "trace"]
