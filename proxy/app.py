@@ -21,7 +21,7 @@ from . import admin, errors, wiring
 from .audit import AuditRecord
 from .catalogue import Catalogue
 from .config import Config
-from .decide import ScopeMemory
+from .decide import Decided, ScopeMemory
 from .egress.identity import identities_by_hash
 from .egress.server import EgressServer, start_egress
 from .endpoints import MODEL_ENDPOINTS, EndpointSpec
@@ -30,7 +30,7 @@ from .ids import new_id
 from .pipeline import serve_model_call
 from .policy.errors import PolicyEngineError
 from .policy.input import identity_input
-from .services import AUDIT, IDENTITY, METRICS, REQUEST_ID, SERVICES, TRACING, Services
+from .services import AUDIT, DECIDED, IDENTITY, METRICS, REQUEST_ID, SERVICES, TRACING, Services
 from .telemetry.logging import get_logger
 from .telemetry.metrics import Metrics
 from .telemetry.metrics import render as render_metrics
@@ -84,7 +84,8 @@ def services_ctx(config: Config, metrics: Metrics) -> Callable[[web.Application]
                 config=config, catalogue=Catalogue.from_config(config), upstreams=upstreams, metrics=metrics,
                 estimator=await wiring.open_estimator(config), scanner=wiring.build_scanner(config),
                 policy=policy, store=await wiring.open_store(config, stack), scopes=ScopeMemory(), tracing=app[TRACING],
-                pseudonym_key=wiring.pseudonym_key(config))
+                pseudonym_key=wiring.pseudonym_key(config),
+                shadow=await wiring.open_shadow(config, metrics, stack))
             yield
     return ctx
 
@@ -153,8 +154,24 @@ def observe_request(metrics: Metrics, tracing: Tracing) -> Middleware:
                      **record.fields())
             if span is not None:
                 finish_span(span, record, identity, status)
+            decided = request.get(DECIDED)
+            if decided is not None:
+                compare_in_shadow(request, decided)
             structlog.contextvars.clear_contextvars()
     return middleware
+
+
+def compare_in_shadow(request: web.Request, decided: Decided) -> None:
+    """The candidate policy decides after this request is answered, in its own task (never awaited)."""
+    shadow = request.app[SERVICES].shadow
+    if shadow is None or decided.failed_open:
+        return
+    task: asyncio.Task[object] = asyncio.get_running_loop().create_task(shadow.compare(
+        decided.input, decided.decision, live_revision=decided.revision, request_id=request[REQUEST_ID]))
+    # The loop keeps only weak references to tasks: hold it until it is done.
+    pending = request.app[SERVICES].background
+    pending.add(task)
+    task.add_done_callback(pending.discard)
 
 
 def finish_span(span: Span, record: AuditRecord, identity: Identity | None, status: int) -> None:

@@ -22,7 +22,7 @@ from .identity import Identity
 from .policy.decision import denial_error
 from .policy.errors import PolicyEngineError
 from .relay import OutputRules, Tally, relay_json, relay_stream
-from .services import AUDIT, IDENTITY, REQUEST_ID, SERVICES, Services
+from .services import AUDIT, DECIDED, IDENTITY, REQUEST_ID, SERVICES, Services
 from .telemetry.logging import get_logger
 from .upstream.client import Upstream
 
@@ -63,6 +63,7 @@ async def serve_model_call(request: web.Request, spec: EndpointSpec) -> web.Stre
         services.metrics.policy_failed(engine=services.config.policy.engine, fail_open=False)
         raise Unavailable("The policy engine could not decide on this request, so it was not forwarded.",
                           code="policy_unavailable") from exc
+    request[DECIDED] = decided
     decision = decided.decision
     observe_budgets(services, decided.budget_states)
     record.policy_revision = decided.revision

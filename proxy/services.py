@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
@@ -10,10 +11,11 @@ from .audit import AuditRecord
 from .budget import BudgetStore
 from .catalogue import Catalogue
 from .config import Config
-from .decide import ScopeMemory
+from .decide import Decided, ScopeMemory
 from .identity import Identity
 from .pii import Scanner
 from .policy.engine import PolicyEngine
+from .policy.shadow import ShadowEvaluator
 from .telemetry.metrics import Metrics
 from .telemetry.tracing import Tracing
 from .tokens import TokenEstimator
@@ -33,6 +35,8 @@ class Services:
     scopes: ScopeMemory
     pseudonym_key: bytes | None
     tracing: Tracing
+    shadow: ShadowEvaluator | None = None
+    background: set[asyncio.Task[object]] = field(default_factory=set)
 
 
 SERVICES = web.AppKey("services", Services)
@@ -41,3 +45,4 @@ TRACING = web.AppKey("tracing", Tracing)
 IDENTITY = web.RequestKey("identity", Identity)
 AUDIT = web.RequestKey("audit", AuditRecord)
 REQUEST_ID = web.RequestKey("request_id", str)
+DECIDED = web.RequestKey("decided", Decided)

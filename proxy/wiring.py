@@ -7,6 +7,7 @@ import functools
 import signal
 from contextlib import AsyncExitStack
 from pathlib import Path
+from typing import Any
 
 from opentelemetry.sdk.trace import TracerProvider
 
@@ -18,6 +19,7 @@ from .pii import CustomType, Scanner
 from .policy.engine import PolicyEngine
 from .policy.opa_server import OpaServer
 from .policy.reload import PolicyReloader
+from .policy.shadow import JsonlSink, ShadowEvaluator
 from .telemetry.logging import get_logger
 from .telemetry.metrics import Metrics
 from .telemetry.tracing import otlp_provider
@@ -88,6 +90,28 @@ async def open_policy(config: Config, metrics: Metrics, stack: AsyncExitStack) -
     reload_on_sighup(reloader)
     metrics.policy_reloaded(ok=True, revision=reloader.revision)
     return reloader
+
+
+async def open_shadow(config: Config, metrics: Metrics, stack: AsyncExitStack) -> ShadowEvaluator | None:
+    """A candidate policy version decided beside the live one; every difference is logged, counted and,
+    with `policy.shadow_log`, appended for `llm-policy-proxy policy diff-report`."""
+    policy = config.policy
+    if policy.shadow_dir is None:
+        return None
+    candidate = PolicyReloader(config.path(policy.shadow_dir), interval_s=policy.reload_interval_s or 2.0)
+    await candidate.start(watch=policy.reload_interval_s > 0)
+    stack.push_async_callback(candidate.close)
+    jsonl = JsonlSink(config.path(policy.shadow_log)) if policy.shadow_log else None
+    if jsonl is not None:
+        stack.callback(jsonl.close)
+
+    def sink(event: dict[str, Any]) -> None:
+        for kind in event.get("kinds", ()):
+            metrics.shadow_diffs.labels(kind).inc()
+        log.info("policy_shadow_difference", **{k: v for k, v in event.items() if k != "event"})
+        if jsonl is not None:
+            jsonl(event)
+    return ShadowEvaluator(candidate, sink=sink)
 
 
 def reload_on_sighup(reloader: PolicyReloader) -> None:
