@@ -9,6 +9,7 @@ their state); every later one once, after one store read.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -62,8 +63,10 @@ class ScopeMemory:
             self._scopes[identity] = scopes
 
 
-def scope_limits(budgets: Sequence[BudgetLimit], identity: Identity) -> tuple[ScopeLimit, ...]:
-    """The decision's limits plus unlimited tracking scopes, so spend is recorded per key, app and team."""
+@functools.lru_cache(maxsize=4096)
+def scope_limits(budgets: tuple[BudgetLimit, ...], identity: Identity) -> tuple[ScopeLimit, ...]:
+    """The decision's limits plus unlimited tracking scopes, so spend is recorded per key, app and team.
+    Pure and asked on every request with the same few inputs, hence the cache."""
     limits = [to_scope_limit(b) for b in budgets]
     named = {limit.scope for limit in limits}
     for scope in (f"team:{identity.team}", f"app:{identity.app}", f"key:{identity.key_id}" if identity.key_id

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,7 @@ class Faults:
     reset_after_events: int | None = None  # abort the connection after this many stream events
     chunk_delay_s: float = 0.0
     strip_usage: bool = False  # behave like a server that never reports stream usage
+    hold: threading.Event | None = None  # answer nothing until the test sets it
 
 
 @dataclass
@@ -67,6 +69,8 @@ class TestUpstream(DemoModel):
         self.received.append(Received(request.path_qs, headers, orjson.loads(raw) if raw else {}))
         if self.faults.first_byte_delay_s:
             await asyncio.sleep(self.faults.first_byte_delay_s)
+        if self.faults.hold is not None:
+            await asyncio.to_thread(self.faults.hold.wait, 60)
         if self.faults.status is not None:
             kind = "server_error" if self.faults.status >= 500 else "invalid_request_error"
             return web.Response(status=self.faults.status, content_type="application/json", body=orjson.dumps(
