@@ -5,10 +5,17 @@ package llm.egress
 
 host := lower(trim_suffix(input.host, "."))
 
-# The catalogue is small; the first matching provider wins so overlapping patterns never conflict.
-matches := [p |
+# Most connections go to hosts named exactly in the catalogue or to no provider at all, so exact
+# names are compared first and glob.match (about as costly as a whole rule) runs only on wildcard
+# patterns. The first matching provider wins so overlapping patterns never conflict.
+exact_matches := [p | some p in data.ai_providers.providers; host in p.hosts]
+
+matches := exact_matches if {
+	count(exact_matches) > 0
+} else := [p |
 	some p in data.ai_providers.providers
 	some pattern in p.hosts
+	contains(pattern, "*")
 	glob.match(pattern, ["."], host)
 ]
 

@@ -29,30 +29,33 @@ audit := [reason |
 	some reason in denials[name]
 ]
 
-obligations["model"] := data.llm.budgets.downgrade_to if not "llm.budgets" in audit_only
-
-obligations["headers"] := data.llm.budgets.headers if {
+# One complete rule per package, {} when it is dry-run or has nothing to say: the compiled engine
+# (regorus RVM) does not support partial object rules with constant keys.
+budget_obligations := {"model": data.llm.budgets.downgrade_to, "headers": data.llm.budgets.headers} if {
 	not "llm.budgets" in audit_only
-	count(data.llm.budgets.headers) > 0
-}
+	data.llm.budgets.downgrade_to
+} else := {}
 
-obligations["budgets"] := data.llm.budgets.budgets if {
+budget_limits := {"budgets": data.llm.budgets.budgets} if {
 	not "llm.budgets" in audit_only
 	count(data.llm.budgets.budgets) > 0
-}
+} else := {}
 
-obligations["max_tokens"] := data.llm.limits.max_tokens if not "llm.limits" in audit_only
+limit_obligations := {"max_tokens": data.llm.limits.max_tokens} if {
+	not "llm.limits" in audit_only
+	data.llm.limits.max_tokens
+} else := {}
 
-obligations["redact"] := data.llm.pii.redact if {
-	not "llm.pii" in audit_only
-	count(data.llm.pii.redact) > 0
-}
-
-obligations["restore"] := true if {
+pii_obligations := {"redact": data.llm.pii.redact, "restore": true} if {
 	not "llm.pii" in audit_only
 	count(data.llm.pii.redact) > 0
 	data.llm.pii.restore == true
-}
+} else := {"redact": data.llm.pii.redact} if {
+	not "llm.pii" in audit_only
+	count(data.llm.pii.redact) > 0
+} else := {}
+
+obligations := object.union_n([budget_obligations, budget_limits, limit_obligations, pii_obligations])
 
 decision := object.union(
 	{"allow": count(reasons) == 0, "reasons": reasons, "audit": audit},

@@ -2,11 +2,9 @@
 # reaction to the current spend: downgrade to a cheaper model near the limit, deny when exhausted.
 package llm.budgets
 
-limits_for(kind, name) := limits if {
-	limits := data.budgets.scopes[kind][name]
-} else := limits if {
-	limits := data.budgets.scopes[kind]["*"]
-} else := []
+# object.get rather than an else chain: the compiled engine (regorus RVM) does not fall through
+# `else` when a body's lookup is undefined.
+limits_for(kind, name) := object.get(data.budgets.scopes, [kind, name], object.get(data.budgets.scopes, [kind, "*"], []))
 
 budgets := [object.union(limit, {"scope": sprintf("%s:%s", [kind, name])}) |
 	some kind in ["team", "app", "user"]
@@ -38,4 +36,6 @@ downgrade_to := target if {
 	data.llm.models.model_allowed(target)
 }
 
-headers["x-policy-model-downgrade"] := sprintf("%s -> %s", [input.request.model, downgrade_to])
+default headers := {}
+
+headers := {"x-policy-model-downgrade": sprintf("%s -> %s", [input.request.model, downgrade_to])}

@@ -9,4 +9,4 @@
 - pii.json
 {{- end -}}
 
-{{- define "llm-policy-proxy.policyDigest" -}}b1c6d3f4d0201e41d4aec1c016d56652b78f52be68f69be5c2bfa813dd65cbf2{{- end -}}
+{{- define "llm-policy-proxy.policyDigest" -}}f91e18dcfad1f7e08eb1479bf485080ba8e884d349efddf71fa041994ccc4a70{{- end -}}
