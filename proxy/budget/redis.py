@@ -43,7 +43,7 @@ _OUTAGE_REPLIES = ("LOADING", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "READONLY
 
 def _script_source(name: str) -> str:
     lua = resources.files("proxy.budget") / "lua"
-    return (lua / "lib_v1.lua").read_text() + "\n" + (lua / f"{name}.lua").read_text()
+    return (lua / "lib_v2.lua").read_text() + "\n" + (lua / f"{name}.lua").read_text()
 
 
 def _clock(now: float | None) -> str:
@@ -73,9 +73,9 @@ class RedisStore:
         self._p = "{" + prefix + "}"
         self._ttl = reservation_ttl_s
         self._event_retention = event_retention
-        self._reserve = client.register_script(_script_source("reserve_v1"))
-        self._settle = client.register_script(_script_source("settle_v1"))
-        self._state = client.register_script(_script_source("state_v1"))
+        self._reserve = client.register_script(_script_source("reserve_v2"))
+        self._settle = client.register_script(_script_source("settle_v2"))
+        self._state = client.register_script(_script_source("state_v2"))
 
     @classmethod
     def from_url(

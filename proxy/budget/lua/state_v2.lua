@@ -1,13 +1,22 @@
--- state_v1: spend, holds and reset time per scope window, for the policy input and `budget show`.
+-- state_v2: spend, holds and reset time per scope window, for the policy input and `budget show`.
 -- ARGV: prefix, now_us, limits: one line each "scope kind seconds". Returns one space-separated string:
 -- now_us, then per limit "bucket resets_at_us spent_micros spent_tokens held_micros held_tokens";
 -- resets_at_us is -1 when nothing will free up.
 local now = now_us()
 local now_s = now / 1000000
 reap(now)
-local out = {int(now)}
+local limits, scopes, seen = {}, {}, {}
 for scope, kind, seconds in string.gmatch(ARGV[3], '(%S+) (%S+) (%d+)') do
-  seconds = tonumber(seconds)
+  limits[#limits + 1] = {scope, kind, tonumber(seconds)}
+  if not seen[scope] then
+    seen[scope] = true
+    scopes[#scopes + 1] = scope
+  end
+end
+local held = held_get(scopes)
+local out = {int(now)}
+for _, lim in ipairs(limits) do
+  local scope, kind, seconds = lim[1], lim[2], lim[3]
   local bucket, resets = period(kind, seconds, now_s)
   local m, t, live = spent(scope, kind, seconds, now_s, bucket)
   if kind == 'rolling' then
@@ -19,8 +28,8 @@ for scope, kind, seconds in string.gmatch(ARGV[3], '(%S+) (%S+) (%d+)') do
       end
     end
   end
-  local hm, ht = held(scope)
-  for _, v in ipairs({bucket, int(resets >= 0 and resets * 1000000 or -1), int(m), int(t), int(hm), int(ht)}) do
+  local h = held[scope]
+  for _, v in ipairs({bucket, int(resets >= 0 and resets * 1000000 or -1), int(m), int(t), int(h[1]), int(h[2])}) do
     out[#out + 1] = v
   end
 end
