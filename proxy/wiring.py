@@ -6,7 +6,7 @@ import asyncio
 import ctypes
 import functools
 import signal
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, suppress
 from pathlib import Path
 from typing import Any
 
@@ -47,10 +47,8 @@ async def open_estimator(config: Config) -> TokenEstimator:
 
 def release_freed_memory() -> None:
     """Parsing the vocab leaves tens of MB freed but held by malloc; hand them back to the OS (glibc only)."""
-    try:
+    with suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 
 def tracer_provider_from_env() -> TracerProvider | None:
