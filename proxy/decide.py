@@ -116,16 +116,19 @@ def budget_facts(states: dict[str, BudgetState]) -> list[policy_input.BudgetStat
 
 
 def build_input(call: ModelCall, entry: CatalogueEntry, identity: Identity, analysis: Analysis,
-                states: dict[str, BudgetState], now: float) -> dict[str, Any]:
+                states: dict[str, BudgetState], now: float, include_prompt: bool = False) -> dict[str, Any]:
     estimate = policy_input.Estimate(analysis.prompt_tokens, analysis.max_output_tokens,
                                      analysis.max_cost_micros / 1_000_000)
+    # Prompt text only when the operator opted in (policy.include_prompt): rules that read it see it all.
+    prompt = "\n".join(text for _, text, _, _ in call.endpoint.texts(call.body)) if include_prompt else None
     return policy_input.build_input(request_facts(call, entry), identity, model_facts(entry), estimate,
-                                    analysis.findings, budget_facts(states), now)
+                                    analysis.findings, budget_facts(states), now, include_prompt=include_prompt,
+                                    prompt_text=prompt)
 
 
 async def decide(engine: PolicyEngine, store: BudgetStore, memory: ScopeMemory, call: ModelCall,
                  entry: CatalogueEntry, identity: Identity, analysis: Analysis, *, fail_open: bool,
-                 request_id: str) -> tuple[Decided, tuple[ScopeLimit, ...]]:
+                 request_id: str, include_prompt: bool = False) -> tuple[Decided, tuple[ScopeLimit, ...]]:
     """The decision for this request and the budget scopes to reserve on. Raises PolicyEngineError
     (the caller answers 503) unless the operator configured fail-open."""
     now = time.time()
@@ -133,8 +136,8 @@ async def decide(engine: PolicyEngine, store: BudgetStore, memory: ScopeMemory, 
     scopes = memory.get(revision, identity)
     states: dict[str, BudgetState] = {}
     if scopes is None:
-        first = await _evaluate(engine, build_input(call, entry, identity, analysis, {}, now), fail_open,
-                                request_id)
+        first = await _evaluate(engine, build_input(call, entry, identity, analysis, {}, now, include_prompt),
+                                fail_open, request_id)
         scopes = scope_limits(first.decision.budgets, identity)
         if not first.failed_open:
             memory.put(revision, identity, scopes)
@@ -142,8 +145,8 @@ async def decide(engine: PolicyEngine, store: BudgetStore, memory: ScopeMemory, 
             return first, scopes
     if has_spend_limits(scopes):
         states = await store.state(scopes, now)
-    decided = await _evaluate(engine, build_input(call, entry, identity, analysis, states, now), fail_open,
-                              request_id)
+    decided = await _evaluate(engine, build_input(call, entry, identity, analysis, states, now, include_prompt),
+                              fail_open, request_id)
     decided = dataclasses.replace(decided, budget_states=tuple(states.values()))
     if decided.decision.budgets:
         scopes = scope_limits(decided.decision.budgets, identity)

@@ -82,8 +82,3 @@ class Upstream:
         except aiohttp.ClientError as exc:
             raise UpstreamError(f"Upstream {self.name!r} broke off the stream ({type(exc).__name__}).") \
                 from None
-
-    async def get_json(self, path: str) -> bytes:
-        assert self._session is not None
-        async with self._session.get(f"{self.config.base_url}/{path}", headers=self._headers) as response:
-            return await response.read()
