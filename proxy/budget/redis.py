@@ -8,18 +8,17 @@ so keys beyond KEYS[1] are computed inside them; the shared tag keeps those in t
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from importlib import resources
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from proxy.budget.errors import StoreUnavailable, refusal
+from proxy.budget.scripts import Script, ScriptRunner
 from proxy.budget.store import (
     DEFAULT_RESERVATION_TTL_S,
     EVENT_RETENTION,
@@ -39,11 +38,6 @@ from proxy.ids import new_id
 T = TypeVar("T")
 # Replies a Redis gives while it cannot serve: failing over, loading, or a read-only replica.
 _OUTAGE_REPLIES = ("LOADING", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "READONLY", "BUSY")
-
-
-def _script_source(name: str) -> str:
-    lua = resources.files("proxy.budget") / "lua"
-    return (lua / "lib_v2.lua").read_text() + "\n" + (lua / f"{name}.lua").read_text()
 
 
 def _clock(now: float | None) -> str:
@@ -66,16 +60,20 @@ class RedisStore:
         prefix: str = "llmpp",
         reservation_ttl_s: float = DEFAULT_RESERVATION_TTL_S,
         event_retention: int = EVENT_RETENTION,
+        timeout_s: float = 0.5,
+        max_connections: int = 64,
     ) -> None:
         if any(c in prefix for c in "{}: "):
             raise ValueError(f"bad key prefix {prefix!r}")
         self._redis = client
         self._p = "{" + prefix + "}"
+        self._keys = (f"{self._p}:rsv",)
         self._ttl = reservation_ttl_s
         self._event_retention = event_retention
-        self._reserve = client.register_script(_script_source("reserve_v2"))
-        self._settle = client.register_script(_script_source("settle_v2"))
-        self._state = client.register_script(_script_source("state_v2"))
+        self._scripts = ScriptRunner(client.connection_pool, max_connections=max_connections, timeout_s=timeout_s)
+        self._reserve = Script.load("reserve_v2")
+        self._settle = Script.load("settle_v2")
+        self._state = Script.load("state_v2")
 
     @classmethod
     def from_url(
@@ -87,9 +85,11 @@ class RedisStore:
         timeout_s: float = 0.5,
         max_connections: int = 64,
     ) -> RedisStore:
-        # A blocking pool makes a burst wait briefly for a connection instead of failing with "Too many
-        # connections". One quick retry replaces a pooled connection that died with a restart; more would
-        # only delay the 503 (or the fail-open path) while Redis is really down.
+        # The scripts (the hot path) run on connections of their own (scripts.py); this pool serves the
+        # rest. A blocking pool makes a burst wait briefly for a connection instead of failing with "Too
+        # many connections". One quick retry replaces a pooled connection that died with a restart; more
+        # would only delay the 503 (or the fail-open path) while Redis is really down. The script runner
+        # does the same: a burst waits for one of `max_connections`, a dead idle connection is retried once.
         pool = aioredis.BlockingConnectionPool.from_url(
             url,
             max_connections=max_connections,
@@ -98,7 +98,13 @@ class RedisStore:
             socket_connect_timeout=timeout_s,
             retry=Retry(NoBackoff(), 1),
         )
-        return cls(aioredis.Redis(connection_pool=pool), prefix=prefix, reservation_ttl_s=reservation_ttl_s)
+        return cls(
+            aioredis.Redis(connection_pool=pool),
+            prefix=prefix,
+            reservation_ttl_s=reservation_ttl_s,
+            timeout_s=timeout_s,
+            max_connections=max_connections,
+        )
 
     async def _guard(self, call: Callable[[], Awaitable[T]]) -> T:
         try:
@@ -110,8 +116,8 @@ class RedisStore:
                 raise StoreUnavailable(f"budget store not serving: {exc}") from exc
             raise
 
-    async def _run(self, script: AsyncScript, args: Sequence[str | int]) -> Any:
-        return await self._guard(lambda: script(keys=[f"{self._p}:rsv"], args=[self._p, *args]))
+    async def _run(self, script: Script, args: Sequence[str | int]) -> Any:
+        return await self._guard(lambda: self._scripts.run(script, self._keys, [self._p, *args]))
 
     async def reserve(
         self,
@@ -233,4 +239,5 @@ class RedisStore:
         await self._guard(self._redis.ping)
 
     async def close(self) -> None:
+        await self._scripts.close()
         await self._redis.aclose(close_connection_pool=True)
