@@ -223,14 +223,20 @@ def authenticate(config: Config) -> Middleware:
         if request.path in PUBLIC_PATHS:
             return await handler(request)
         presented = bearer_key(request)
+        key = None
         if presented is not None:
             digest = hash_key(presented)
             key = keys.get(digest)
-            if key is None or not keys_match(digest, key.sha256):
-                raise errors.Unauthorized("Incorrect API key provided. Use a key issued for this proxy.")
+            if key is not None and not keys_match(digest, key.sha256):
+                key = None
+        if key is not None:
             request[IDENTITY] = Identity(key.app, key.team, key.user, key.id, "api_key", key.admin)
         elif sidecar_identity is not None:
+            # Only the application in this pod reaches a sidecar; the SDKs insist on sending some key,
+            # so whatever it sends (unless it is an issued key) means "this application".
             request[IDENTITY] = sidecar_identity
+        elif presented is not None:
+            raise errors.Unauthorized("Incorrect API key provided. Use a key issued for this proxy.")
         else:
             raise errors.Unauthorized("You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.",
                                       code="missing_api_key")
