@@ -1,7 +1,15 @@
-"""Benchmark: the test upstream directly vs through the proxy, with wrk as the load generator.
+"""Full-stack benchmark: the test upstream directly vs through the proxy, in one command.
 
-Usage: .venv/bin/python bench/run.py [--duration 10] [--workers 1 2] [--concurrency 1 32] [--sizes 1024]
-Writes bench/results/latest.json and prints a markdown table (copy it into docs/performance.md).
+Usage: .venv/bin/python bench/run.py [--quick] [--duration S] [--upstream-delay-ms MS] [--chunk-delay-ms MS]
+
+Starts the test upstream (bench/serve_upstream.py), an OTLP/HTTP sink (bench/otlp_sink.py) and, per setup,
+the proxy with the full shipped stack (embedded Rego with policies/, PII scan, budgets on SQLite or Redis,
+metrics, info logs to a file, traces exported to the sink). Non-streaming load is wrk with bench/post.lua;
+streaming load is bench/loadgen.py (TTFT and total). For each case it runs the upstream directly and then
+each proxy setup, and reads the proxy's CPU time and peak RSS from /proc. Then the heavy-prompt scenario:
+small-request latency on one worker while 64 KB prompts arrive at a fixed rate.
+
+Writes bench/results/latest.json, bench/results/latest.md (also printed) and docs/perf/latency.png.
 """
 
 from __future__ import annotations
@@ -10,253 +18,181 @@ import argparse
 import contextlib
 import json
 import os
+import platform
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
-import httpx
+import chart
+import measure
+import procfs
+import report
+import stack
+from scenarios import Case, Setup, direct_cases, full_matrix, quick_matrix
 
-REPO = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-KEY = "demo-key-payments"
-KEY_SHA = "59ca1868cfc1dd9e0f0177ae9066e7cec66a880f7aba63d6ededff6f1c755f95"
-
-
-@dataclass
-class Result:
-    target: str
-    workers: int
-    concurrency: int
-    prompt_bytes: int
-    requests_per_s: float
-    p50_ms: float
-    p90_ms: float
-    p99_ms: float
-    max_ms: float
-    errors: int
-    cpu_us_per_request: float | None = None
-    peak_rss_mb: float | None = None
+RESULTS = stack.REPO / "bench" / "results"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def run_case(case: Case, root: str, bodies: dict[tuple[int, str], Path], args: argparse.Namespace,
+             pid: int | None) -> dict[str, Any]:
+    """Run one case against `root` (the upstream when `pid` is None, else the proxy with that pid)."""
+    body = bodies[case.size, case.mode]
+    # Directly, paced streams come from the upstream's /paced/v1; the proxy routes the paced model there.
+    url = root + ("/paced" if case.mode == "paced" and pid is None else "") + "/v1/chat/completions"
+    # wrk counts only the requests that finish in a run that starts cold; with hundreds in flight at the end a
+    # short run would undercount them, so high concurrency gets twice the time.
+    duration = args.duration * (2 if case.concurrency >= 256 else 1)
+    if case.mode == "plain":
+        result = measure.wrk(url, body, case.concurrency, duration, pid, warmup=args.warmup)
+    else:
+        result = measure.loadgen(url, body, case.concurrency, duration, pid, warmup=args.warmup)
+    result.update(mode=case.mode, size=case.size, concurrency=case.concurrency, load_average=procfs.load_average())
+    return result
 
 
-def wait_ready(url: str, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url, timeout=1).status_code < 500:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not come up")
+def heavy_scenario(proxy: stack.Service, bodies: dict[tuple[int, str], Path],
+                   args: argparse.Namespace) -> dict[str, Any]:
+    """Small-request latency at concurrency 1 on one worker, alone and while 64 KB prompts arrive at a rate."""
+    url = proxy.url("/v1/chat/completions")
+    small, heavy = bodies[1024, "plain"], bodies[65536, "plain"]
+    stack.reset_budget(proxy)
+    alone = measure.loadgen(url, small, 1, args.heavy_duration, proxy.pid, warmup=args.warmup)
+    background = measure.background(url, heavy, 64, args.heavy_duration + args.warmup + 2, args.heavy_rate)
+    time.sleep(1.0)
+    loaded = measure.loadgen(url, small, 1, args.heavy_duration, proxy.pid, warmup=args.warmup)
+    heavy_result = measure.finish(background)
+    p99 = (loaded["total_ms"] or {}).get("p99")
+    return {
+        "heavy_rate_per_s": args.heavy_rate,
+        "duration_s": args.heavy_duration,
+        "small_alone": alone,
+        "small_with_heavy": loaded,
+        "heavy": heavy_result,
+        "proxy_cpu_busy": round(loaded["cpu_s"] / args.heavy_duration, 2) if loaded.get("cpu_s") else None,
+        "target_p99_ms": 10.0,
+        "met": p99 is not None and p99 <= 10.0,
+    }
 
 
-def pinned(cpus: str | None, command: list[str]) -> list[str]:
-    return ["taskset", "-c", cpus, *command] if cpus and shutil.which("taskset") else command
+def git(*command: str) -> str:
+    with contextlib.suppress(OSError, subprocess.CalledProcessError):
+        return subprocess.run(["git", *command], cwd=stack.REPO, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    return ""
 
 
-@contextlib.contextmanager
-def process(command: list[str], ready_url: str, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=REPO)
-    try:
-        wait_ready(ready_url)
-        yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-def process_tree(pid: int) -> list[int]:
-    pids = [pid]
-    for child in Path(f"/proc/{pid}/task").glob("*/children"):
-        for value in child.read_text().split():
-            pids.extend(process_tree(int(value)))
-    return pids
-
-
-def cpu_seconds(pid: int) -> float:
-    total = 0.0
-    ticks = os.sysconf("SC_CLK_TCK")
-    for p in process_tree(pid):
-        with contextlib.suppress(FileNotFoundError):
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / ticks
-    return total
-
-
-def peak_rss_mb(pid: int) -> float:
-    """The largest peak RSS among the serving processes (per worker)."""
-    peaks = []
-    for p in process_tree(pid):
-        with contextlib.suppress(FileNotFoundError):
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    peaks.append(int(line.split()[1]) / 1024)
-    return max(peaks) if peaks else 0.0
-
-
-def body_file(directory: Path, size: int) -> Path:
-    filler = ("The quarterly report covers revenue, churn and hiring plans across all regions. " * 200)[:size]
-    path = directory / f"body-{size}.json"
-    path.write_text(
-        json.dumps(
-            {
-                "model": "demo-model",
-                "max_tokens": 64,
-                "messages": [{"role": "system", "content": "You are terse."}, {"role": "user", "content": filler}],
-            }
-        )
-    )
-    return path
-
-
-def run_wrk(url: str, body: Path, concurrency: int, duration: float, cpus: str | None) -> dict[str, float]:
-    threads = 1 if concurrency < 4 else 2
-    command = pinned(
-        cpus,
-        [
-            "wrk",
-            "-t",
-            str(threads),
-            "-c",
-            str(concurrency),
-            "-d",
-            f"{int(duration)}s",
-            "--timeout",
-            "10s",
-            "-s",
-            str(REPO / "bench" / "post.lua"),
-            url,
-        ],
-    )
-    env = {**os.environ, "BODY_FILE": str(body), "BENCH_KEY": KEY}
-    output = subprocess.run(command, capture_output=True, text=True, env=env, check=True).stdout
-    line = next(line for line in output.splitlines() if line.startswith("JSON "))
-    return dict(json.loads(line[5:]))
-
-
-def to_result(target: str, workers: int, concurrency: int, size: int, raw: dict[str, float]) -> Result:
-    seconds = raw["duration_us"] / 1e6
-    return Result(
-        target,
-        workers,
-        concurrency,
-        size,
-        round(raw["requests"] / seconds, 1),
-        raw["p50_us"] / 1000,
-        raw["p90_us"] / 1000,
-        raw["p99_us"] / 1000,
-        raw["max_us"] / 1000,
-        int(raw["errors"] + raw["non2xx"]),
-    )
-
-
-def proxy_config(directory: Path, upstream_port: int) -> Path:
-    path = directory / "bench.yaml"
-    path.write_text(f"""
-auth:
-  keys: [{{id: bench, sha256: {KEY_SHA}, app: bench-app, team: research}}]
-upstreams:
-  demo: {{kind: openai_compatible, base_url: "http://127.0.0.1:{upstream_port}/v1"}}
-models:
-  gpt-4o: {{upstream: demo, upstream_model: demo-model, aliases: [demo-model], prices: {{input: 2.5, output: 10}}}}
-budget:
-  sqlite_path: {directory}/budget.sqlite3
-  ledger_path: {directory}/ledger.jsonl
-telemetry: {{log_level: warning}}
-policy: {{dir: {REPO / "policies"}}}
-""")
-    return path
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="a representative subset (about 3 minutes)")
+    parser.add_argument("--duration", type=float, help="measured seconds per run (default 5, quick 4)")
+    parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds before each run")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1024, 8192, 65536], help="prompt bytes (full)")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 32, 256], help="(full mode)")
+    parser.add_argument("--setups", nargs="+", help="only these proxy setups, e.g. sqlite:1 redis:2")
+    parser.add_argument("--upstream-delay-ms", type=float, default=0.0, help="upstream delay before the head")
+    parser.add_argument("--chunk-delay-ms", type=float, default=0.0, help="upstream delay before each event")
+    parser.add_argument("--paced-chunk-delay-ms", type=float, default=10.0, help="the same, for the paced cases")
+    parser.add_argument("--reply-words", type=int, default=64, help="words (stream chunks) per answer")
+    parser.add_argument("--heavy-rate", type=float, default=20.0, help="64 KB prompts per second in the background")
+    parser.add_argument("--heavy-duration", type=float, default=8.0)
+    parser.add_argument("--no-heavy", action="store_true")
+    parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
+    parser.add_argument("--chart", type=Path, default=stack.REPO / "docs" / "perf" / "latency.png")
+    args = parser.parse_args()
+    args.duration = args.duration or (4.0 if args.quick else 5.0)
+    return args
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--duration", type=float, default=10.0)
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 32])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1024])
-    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "latest.json")
-    args = parser.parse_args()
+    args = parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install wrk")
-
-    results: list[Result] = []
-    with tempfile.TemporaryDirectory() as tmp:
+    matrix = quick_matrix() if args.quick else full_matrix(tuple(args.sizes), tuple(args.concurrency))
+    if args.setups:
+        matrix = [(s, c) for s, c in matrix if f"{s.store}:{s.workers}" in args.setups]
+    meta: dict[str, Any] = {
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "commit": git("rev-parse", "--short", "HEAD"),
+        "dirty_files": len(git("status", "--porcelain", "--", "proxy", "policies").splitlines()),
+        "command": " ".join(sys.argv),
+        "quick": args.quick,
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "duration_s": args.duration,
+        "warmup_s": args.warmup,
+        "upstream": {"delay_ms": args.upstream_delay_ms, "chunk_delay_ms": args.chunk_delay_ms,
+                     "paced_chunk_delay_ms": args.paced_chunk_delay_ms, "reply_words": args.reply_words},
+        "load_average_start": procfs.load_average(),
+    }
+    runs: list[dict[str, Any]] = []
+    setups: list[dict[str, Any]] = []
+    heavy: dict[str, Any] | None = None
+    clock = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="llmpp-bench-") as tmp:
         directory = Path(tmp)
-        upstream_port = free_port()
-        # Two cores: the proxy gets core 0; the upstream and wrk share core 1.
-        upstream_cmd = pinned("1", [str(BIN / "python"), "bench/serve_upstream.py", "--port", str(upstream_port)])
-        with process(upstream_cmd, f"http://127.0.0.1:{upstream_port}/v1/models"):
-            upstream_url = f"http://127.0.0.1:{upstream_port}/v1/chat/completions"
-            bodies = {size: body_file(directory, size) for size in args.sizes}
-            for workers in args.workers:
-                port = free_port()
-                config = proxy_config(directory, upstream_port)
-                cpus = "0" if workers == 1 else None
-                serve = pinned(
-                    cpus,
-                    [
-                        str(BIN / "llm-policy-proxy"),
-                        "serve",
-                        "--config",
-                        str(config),
-                        "--port",
-                        str(port),
-                        "--workers",
-                        str(workers),
-                    ],
-                )
-                with process(serve, f"http://127.0.0.1:{port}/healthz") as proxy:
-                    proxy_url = f"http://127.0.0.1:{port}/v1/chat/completions"
-                    for size, body in bodies.items():
-                        for concurrency in args.concurrency:
-                            run_wrk(proxy_url, body, concurrency, 2, "1")  # warm-up
-                            if workers == args.workers[0]:
-                                raw = run_wrk(upstream_url, body, concurrency, args.duration, "1")
-                                results.append(to_result("direct", 0, concurrency, size, raw))
-                            before = cpu_seconds(proxy.pid)
-                            raw = run_wrk(proxy_url, body, concurrency, args.duration, "1")
-                            used = cpu_seconds(proxy.pid) - before
-                            result = to_result("proxy", workers, concurrency, size, raw)
-                            result.cpu_us_per_request = round(used / max(1, raw["requests"]) * 1e6, 1)
-                            result.peak_rss_mb = round(peak_rss_mb(proxy.pid), 1)
-                            results.append(result)
-                            print(f"done: workers={workers} c={concurrency} size={size}", file=sys.stderr)
-
+        bodies = {(size, mode): stack.write_body(directory, size, mode != "plain",
+                                                 stack.PACED_MODEL if mode == "paced" else stack.MODEL)
+                  for size in {1024, 65536, *(c.size for c in direct_cases(matrix))}
+                  for mode in ("plain", "stream", "paced")}
+        with (stack.upstream(directory, args.upstream_delay_ms, args.chunk_delay_ms, args.paced_chunk_delay_ms,
+                             args.reply_words) as upstream,
+              stack.otlp_sink(directory) as sink):
+            for case in direct_cases(matrix):
+                runs.append({"target": "direct", **run_case(case, upstream.url(""), bodies, args, None)})
+                progress(f"direct {case.label}", runs[-1], clock)
+            for setup, cases in matrix:
+                spans_before = stack.sink_stats(sink)
+                with stack.proxy(directory, upstream.port, sink.port, setup.store, setup.workers) as proxy:
+                    served = 0
+                    for case in cases:
+                        stack.reset_budget(proxy)
+                        result = run_case(case, proxy.url(""), bodies, args, proxy.pid)
+                        sample = procfs.sample(proxy.pid)
+                        result |= {"target": "proxy", "store": setup.store, "workers": setup.workers,
+                                   "cpu_s_per_1k": round(result["cpu_s"] / max(1, result["requests"]) * 1000, 3),
+                                   "peak_rss_mb": max(sample.peak_rss_mb)}
+                        served += result["requests"]
+                        runs.append(result)
+                        progress(f"{setup.label} {case.label}", result, clock)
+                    if heavy is None and not args.no_heavy and setup == Setup("sqlite", 1):
+                        heavy = heavy_scenario(proxy, bodies, args)
+                        progress("heavy-prompt scenario", heavy["small_with_heavy"], clock)
+                    setups.append(setup_summary(setup, proxy, sink, spans_before, served))
+    meta["load_average_end"] = procfs.load_average()
+    meta["elapsed_s"] = round(time.monotonic() - clock, 1)
+    document = {"meta": meta, "runs": report.with_added_latency(runs), "heavy": heavy, "setups": setups}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps([asdict(r) for r in results], indent=2))
-    print(markdown(results))
+    args.out.write_text(json.dumps(document, indent=2))
+    table = report.markdown(document)
+    args.out.with_suffix(".md").write_text(table + "\n")
+    chart.draw(document, args.chart)
+    print(table)
 
 
-def markdown(results: list[Result]) -> str:
-    direct = {(r.concurrency, r.prompt_bytes): r for r in results if r.target == "direct"}
-    lines = [
-        "| target | workers | conc. | prompt | req/s | p50 ms | p90 ms | p99 ms | max ms | added p50 ms "
-        "| added p99 ms | CPU µs/req | peak RSS MB | errors |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in results:
-        base = direct.get((r.concurrency, r.prompt_bytes))
-        added50 = f"{r.p50_ms - base.p50_ms:.3f}" if base and r.target == "proxy" else ""
-        added99 = f"{r.p99_ms - base.p99_ms:.3f}" if base and r.target == "proxy" else ""
-        lines.append(
-            f"| {r.target} | {r.workers or ''} | {r.concurrency} | {r.prompt_bytes} | {r.requests_per_s:.0f} "
-            f"| {r.p50_ms:.3f} | {r.p90_ms:.3f} | {r.p99_ms:.3f} | {r.max_ms:.3f} | {added50} | {added99} "
-            f"| {r.cpu_us_per_request or ''} | {r.peak_rss_mb or ''} | {r.errors} |"
-        )
-    return "\n".join(lines)
+def setup_summary(setup: Setup, proxy: stack.Service, sink: stack.Service, spans_before: dict[str, int],
+                  served: int) -> dict[str, Any]:
+    spans = stack.sink_stats(sink)
+    sample = procfs.sample(proxy.pid)
+    return {
+        "store": setup.store,
+        "workers": setup.workers,
+        "peak_rss_mb_per_worker": sample.peak_rss_mb,
+        "log_bytes": proxy.log.stat().st_size,
+        "otlp_spans": spans["spans"] - spans_before["spans"],
+        "otlp_bytes": spans["bytes"] - spans_before["bytes"],
+        "measured_requests": served,
+    }
+
+
+def progress(label: str, result: dict[str, Any], clock: float) -> None:
+    total = result.get("total_ms") or {}
+    print(f"[{time.monotonic() - clock:6.0f}s] {label}: {result.get('requests_per_s')} req/s, "
+          f"p50 {total.get('p50')} ms, p99 {total.get('p99')} ms, errors {result.get('errors')}",
+          file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":
