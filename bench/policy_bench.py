@@ -1,4 +1,5 @@
-"""Policy evaluation latency with the shipped policies: p50/p99 per entry point, embedded regorus.
+"""Policy evaluation latency with the shipped policies: p50/p99 per entry point, embedded regorus,
+interpreter and compiled (RVM), plus the Python side (input JSON, parsing the decision) on its own.
 
 Run: .venv/bin/python bench/policy_bench.py [--n 20000]   (targets: p50 <= 0.1 ms, p99 <= 0.3 ms)
 """
@@ -12,8 +13,11 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
+
 from proxy.identity import Identity
 from proxy.policy.bundle import default_policy_dir, load_bundle
+from proxy.policy.decision import parse_decision
 from proxy.policy.embedded import EmbeddedRego
 from proxy.policy.input import (
     BudgetState,
@@ -45,34 +49,49 @@ def realistic_input() -> dict[str, Any]:
     return build_input(request, IDENTITY, model, estimate, findings, budget, time.time())
 
 
-async def measure(name: str, call: Callable[[], Awaitable[object]], n: int) -> None:
+async def measure(name: str, call: Callable[[], Awaitable[object] | object], n: int) -> None:
+    async def once() -> None:
+        result = call()
+        if asyncio.iscoroutine(result):
+            await result
+
     for _ in range(min(1000, n)):
-        await call()
+        await once()
     samples = []
     for _ in range(n):
         started = time.perf_counter_ns()
-        await call()
+        await once()
         samples.append(time.perf_counter_ns() - started)
     samples.sort()
     p50, p99 = samples[n // 2] / 1000, samples[int(n * 0.99)] / 1000
     mean = statistics.fmean(samples) / 1000
-    print(f"{name:34s} p50 {p50:7.1f} µs   p99 {p99:7.1f} µs   mean {mean:7.1f} µs   (n={n})")
+    print(f"{name:40s} p50 {p50:7.1f} µs   p99 {p99:7.1f} µs   mean {mean:7.1f} µs   (n={n})")
 
 
-async def main(n: int) -> None:
-    started = time.perf_counter()
-    bundle = load_bundle(default_policy_dir())
-    loaded = time.perf_counter()
-    engine = EmbeddedRego(bundle)
-    built = time.perf_counter()
-    print(f"load {1000 * (loaded - started):.1f} ms, compile + warm-up {1000 * (built - loaded):.1f} ms, "
-          f"revision {engine.revision}")
-    doc = realistic_input()
-    egress = build_egress_input("my-resource.openai.azure.com", 443, "CONNECT", IDENTITY)
-    identity = identity_input(IDENTITY)
+async def measure_engine(engine: EmbeddedRego, doc: dict[str, Any], egress: dict[str, Any],
+                         identity: dict[str, Any], n: int) -> None:
     await measure("decision (input -> Decision)", lambda: engine.evaluate(doc), n)
     await measure("egress decision", lambda: engine.evaluate_egress(egress), n)
     await measure(f"allowed_models ({len(CATALOGUE)} models)", lambda: engine.allowed_models(identity, CATALOGUE), n)
+
+
+async def main(n: int) -> None:
+    doc = realistic_input()
+    egress = build_egress_input("my-resource.openai.azure.com", 443, "CONNECT", IDENTITY)
+    identity = identity_input(IDENTITY)
+    for compiled in (False, True):
+        started = time.perf_counter()
+        bundle = load_bundle(default_policy_dir())
+        loaded = time.perf_counter()
+        engine = EmbeddedRego(bundle, compiled=compiled)
+        built = time.perf_counter()
+        print(f"[{engine.mode}] load {1000 * (loaded - started):.1f} ms, compile + warm-up "
+              f"{1000 * (built - loaded):.1f} ms, revision {engine.revision}")
+        await measure_engine(engine, doc, egress, identity, n)
+    raw = orjson.dumps(engine.evaluate_entrypoint("data.llm.main.decision", doc))
+    print("[python side of one decision]")
+    await measure("input to JSON (orjson)", lambda: orjson.dumps(doc).decode(), n)
+    await measure("result from JSON + parse_decision", lambda: parse_decision(orjson.loads(raw)), n)
 
 
 if __name__ == "__main__":

@@ -69,11 +69,13 @@ def embedded() -> EmbeddedRego:
     return EmbeddedRego.from_dir(default_policy_dir())
 
 
-@pytest.fixture(params=["embedded", "opa"])
+@pytest.fixture(params=["embedded", "compiled", "opa"])
 async def engine(request: pytest.FixtureRequest) -> AsyncIterator[PolicyEngine]:
-    """The same decisions must come out of both engines: the suite runs once per engine."""
-    if request.param == "embedded":
-        yield EmbeddedRego.from_dir(default_policy_dir())
+    """The same decisions must come out of every engine: the suite runs once per engine."""
+    if request.param in ("embedded", "compiled"):
+        embedded = EmbeddedRego.from_dir(default_policy_dir(), compiled=request.param == "compiled")
+        assert embedded.mode == ("compiled" if request.param == "compiled" else "interpreter"), embedded.compile_error
+        yield embedded
         return
     server = await start_opa_server(default_policy_dir())
     client = await OpaServer(server.url, timeout_s=2.0).start()
