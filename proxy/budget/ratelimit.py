@@ -86,6 +86,8 @@ def rate_limit_headers(status: RateLimitStatus) -> dict[str, str]:
 
 def tightest(statuses: list[RateLimitStatus]) -> RateLimitStatus | None:
     """Merge per-scope statuses: for requests and for tokens, the scope with the least quota left."""
+    if len(statuses) <= 1:
+        return statuses[0] if statuses else None  # the usual case, one rate-limited scope or none
 
     def pick(dim: str) -> tuple[int | None, int | None, float | None]:
         best: tuple[float, int, int, float] | None = None

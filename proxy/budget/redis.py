@@ -142,7 +142,10 @@ class RedisStore:
         n = len(limits)
         periods = [(fields[2 + 2 * i], int(fields[3 + 2 * i])) for i in range(n)]
         base = 2 + 2 * n
-        rates = [rate_status([int(v) for v in fields[base + 6 * i : base + 6 * i + 6]]) for i in range(n)]
+        rates = [
+            rate_status([int(v) for v in fields[base + 6 * i : base + 6 * i + 6]]) if limit.has_rate else None
+            for i, limit in enumerate(limits)
+        ]
         return make_reservation(
             rid, request_id, limits, cost_micros, tokens, int(fields[1]) / 1e6, self._ttl, periods, rates
         )

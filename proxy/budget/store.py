@@ -47,6 +47,8 @@ class ScopeLimit:
 
 def check_limits(limits: Sequence[ScopeLimit]) -> None:
     """A scope may carry several windows, but only one entry may carry its per-minute rate limits."""
+    if len({limit.scope for limit in limits}) == len(limits):
+        return  # the usual case, checked on every call: each scope once, so nothing can be there twice
     windows: set[tuple[str, Window]] = set()
     rated: set[str] = set()
     for limit in limits:
