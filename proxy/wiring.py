@@ -92,7 +92,7 @@ async def open_policy(config: Config, metrics: Metrics, stack: AsyncExitStack) -
             log.error("policy_reload_failed", error=error, kept_revision=revision)
 
     reloader = PolicyReloader(config.path(policy.dir), interval_s=policy.reload_interval_s or 2.0,
-                              on_reload=on_reload)
+                              on_reload=on_reload, compiled=policy.compiled)
     await reloader.start(watch=policy.reload_interval_s > 0)
     stack.push_async_callback(reloader.close)
     reload_on_sighup(reloader)
@@ -106,7 +106,8 @@ async def open_shadow(config: Config, metrics: Metrics, stack: AsyncExitStack) -
     policy = config.policy
     if policy.shadow_dir is None:
         return None
-    candidate = PolicyReloader(config.path(policy.shadow_dir), interval_s=policy.reload_interval_s or 2.0)
+    candidate = PolicyReloader(config.path(policy.shadow_dir), interval_s=policy.reload_interval_s or 2.0,
+                               compiled=policy.compiled)
     await candidate.start(watch=policy.reload_interval_s > 0)
     stack.push_async_callback(candidate.close)
     jsonl = JsonlSink(config.path(policy.shadow_log)) if policy.shadow_log else None

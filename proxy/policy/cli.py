@@ -14,7 +14,7 @@ import orjson
 from proxy.policy.bundle import default_policy_dir, load_bundle
 from proxy.policy.decision import parse_decision
 from proxy.policy.diff_report import summarise
-from proxy.policy.embedded import compile_engine, evaluate_json
+from proxy.policy.embedded import compile_engine, compile_program, evaluate_json
 from proxy.policy.engine import DEFAULT_ENTRYPOINTS
 from proxy.policy.errors import PolicyEngineError
 from proxy.policy.rego_tests import TestResult, run_tests
@@ -35,6 +35,11 @@ def cmd_check(directory: Path | None = None, *, out: TextIO | None = None) -> in
         print(str(exc), file=out)
         return 1
     print(f"{root}: {len(bundle.modules)} modules OK, revision {bundle.revision}", file=out)
+    try:
+        compile_program(load_bundle(root))
+        print("compiled mode (policy.compiled): the RVM compiles these policies", file=out)
+    except Exception as exc:  # informative only: the interpreter serves whatever the RVM cannot
+        print(f"compiled mode (policy.compiled): not available, the interpreter will serve ({exc})", file=out)
     return 0
 
 

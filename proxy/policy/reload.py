@@ -16,7 +16,7 @@ from typing import Any
 
 from proxy.policy.bundle import PolicyBundle, load_bundle, policy_files
 from proxy.policy.decision import Decision, EgressDecision
-from proxy.policy.embedded import EmbeddedRego, compile_engine
+from proxy.policy.embedded import EmbeddedRego, compile_engine, compile_program
 from proxy.policy.engine import DEFAULT_ENTRYPOINTS, EntryPoints
 from proxy.policy.errors import PolicyCompileError, PolicyEngineError
 
@@ -35,8 +35,10 @@ class PolicyReloader:
         interval_s: float = 2.0,
         debounce_s: float = 0.3,
         on_reload: OnReload | None = None,
+        compiled: bool = False,
     ) -> None:
         self.root = root
+        self._compiled = compiled
         self._entrypoints = entrypoints
         self._interval_s = interval_s
         self._debounce_s = debounce_s
@@ -51,8 +53,8 @@ class PolicyReloader:
     async def start(self, *, watch: bool = True) -> PolicyReloader:
         """Loads the first version (raising PolicyCompileError if it does not load), then polls."""
         self._fingerprint = await asyncio.to_thread(fingerprint, self.root)
-        bundle = await _validated(self.root, self._entrypoints)
-        self._engine = EmbeddedRego(bundle, self._entrypoints)
+        bundle, program = await _validated(self.root, self._entrypoints, self._compiled)
+        self._engine = EmbeddedRego(bundle, self._entrypoints, compiled=self._compiled, program=program)
         if watch:
             self._task = asyncio.create_task(self._watch(), name="policy-reloader")
         return self
@@ -90,8 +92,8 @@ class PolicyReloader:
         async with self._lock:
             self._fingerprint = await asyncio.to_thread(fingerprint, self.root)
             try:
-                bundle = await _validated(self.root, self._entrypoints)
-                engine = EmbeddedRego(bundle, self._entrypoints)
+                bundle, program = await _validated(self.root, self._entrypoints, self._compiled)
+                engine = EmbeddedRego(bundle, self._entrypoints, compiled=self._compiled, program=program)
             except PolicyEngineError as exc:
                 self.reloads_failed += 1
                 self._notify(False, self.revision, str(exc))
@@ -143,11 +145,21 @@ def fingerprint(root: Path) -> Fingerprint:
     return tuple(stats)
 
 
-async def _validated(root: Path, entrypoints: EntryPoints) -> PolicyBundle:
+async def _validated(root: Path, entrypoints: EntryPoints, compiled: bool) -> tuple[PolicyBundle, bytes | None]:
     bundle, error = await asyncio.to_thread(_validate, root, entrypoints)
     if bundle is None:
         raise PolicyCompileError(error or f"{root}: policy version rejected")
-    return bundle
+    # The RVM program is plain bytes, so it is compiled off the loop too (tens of ms); a bundle the RVM
+    # cannot compile gets no program and the engine says why and runs on the interpreter.
+    program = await asyncio.to_thread(_program, bundle, entrypoints) if compiled else None
+    return bundle, program
+
+
+def _program(bundle: PolicyBundle, entrypoints: EntryPoints) -> bytes | None:
+    try:
+        return compile_program(bundle, entrypoints)
+    except Exception:
+        return None
 
 
 def _validate(root: Path, entrypoints: EntryPoints) -> tuple[PolicyBundle | None, str | None]:

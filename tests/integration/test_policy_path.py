@@ -13,6 +13,7 @@ import httpx
 import openai
 import pytest
 
+from proxy.services import SERVICES
 from tests.conftest import ProxyFactory, ProxyHandle, UpstreamHandle
 from tests.support.config import KEYS, REPO
 from tests.support.opa_rest_server import RunningOpa, start_opa_server
@@ -28,10 +29,14 @@ def opa(servers: ServerThread) -> Iterator[RunningOpa]:
     servers.run(running.close())
 
 
-@pytest.fixture(params=["embedded", "opa"])
+@pytest.fixture(params=["embedded", "compiled", "opa"])
 def engine_proxy(request: pytest.FixtureRequest, make_proxy: ProxyFactory) -> ProxyHandle:
     if request.param == "embedded":
         return make_proxy()
+    if request.param == "compiled":
+        proxy = make_proxy(policy__compiled=True)
+        assert proxy.app[SERVICES].policy.engine.mode == "compiled"  # type: ignore[attr-defined]
+        return proxy
     running: RunningOpa = request.getfixturevalue("opa")
     return make_proxy(policy__engine="opa", policy__opa_url=running.url)
 
