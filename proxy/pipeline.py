@@ -64,6 +64,9 @@ async def serve_model_call(request: web.Request, spec: EndpointSpec) -> web.Stre
         services.metrics.policy_failed(engine=services.config.policy.engine, fail_open=False)
         raise Unavailable("The policy engine could not decide on this request, so it was not forwarded.",
                           code="policy_unavailable") from exc
+    except StoreUnavailable:
+        services.metrics.store_errors.labels(services.config.budget.store, "state").inc()
+        raise
     request[DECIDED] = decided
     decision = decided.decision
     observe_budgets(services, decided.budget_states)

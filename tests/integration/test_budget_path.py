@@ -154,6 +154,8 @@ def test_redis_down_fails_closed_and_forwards_nothing(make_proxy: ProxyFactory, 
     assert caught.value.status_code == 503
     assert len(upstream.model.received) == 1
     assert httpx.get(proxy.root + "/readyz").status_code == 503
+    metrics = httpx.get(proxy.root + "/metrics").text
+    assert 'llm_proxy_store_errors_total{operation="state",store="redis"} 1.0' in metrics
 
 
 @pytest.mark.redis
