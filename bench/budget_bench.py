@@ -1,4 +1,6 @@
-"""Latency of one reserve + settle pair on each budget store, sequential, p50/p99.
+"""Latency of one reserve + settle pair on each budget store, and of a whole request's budget calls
+(state + reserve + settle, as the pipeline makes them when a scope has a USD or token limit), sequential,
+p50/p99.
 
     .venv/bin/python bench/budget_bench.py [--redis-url redis://127.0.0.1:6379/0] [--n 5000] [--scopes 4]
         [--uvloop]
@@ -39,10 +41,12 @@ def report(name: str, samples: list[float]) -> None:
     print(f"{name:<44} p50 {p50 * 1e3:7.3f} ms   p99 {p99 * 1e3:7.3f} ms   n={len(ordered)}")
 
 
-async def pairs(store: BudgetStore, scope_limits: list[ScopeLimit], n: int) -> list[float]:
+async def pairs(store: BudgetStore, scope_limits: list[ScopeLimit], n: int, with_state: bool = False) -> list[float]:
     samples = []
     for i in range(n + n // 10):
         started = time.perf_counter()
+        if with_state:
+            await store.state(scope_limits)
         reservation = await store.reserve(f"bench-{i}", scope_limits, 7_150, 1_324)
         await store.settle(reservation, 3_000, 600)
         if i >= n // 10:  # the first tenth warms pools, caches and script loading
@@ -80,6 +84,7 @@ async def main(args: argparse.Namespace) -> None:
         samples.append(time.perf_counter() - started)
     report("redis PING (one round trip)", samples)
     report(f"redis reserve+settle, {args.scopes} scopes", await pairs(redis_store, scope_limits, args.n))
+    report(f"redis state+reserve+settle, {args.scopes} scopes", await pairs(redis_store, scope_limits, args.n, True))
     keys = [k async for k in redis_store._redis.scan_iter(match="{" + prefix + "}:*")]
     if keys:
         await redis_store._redis.delete(*keys)
@@ -88,6 +93,9 @@ async def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         sqlite_store = SqliteStore(Path(tmp) / "bench.sqlite3")
         report(f"sqlite reserve+settle, {args.scopes} scopes", await pairs(sqlite_store, scope_limits, args.n))
+        report(
+            f"sqlite state+reserve+settle, {args.scopes} scopes", await pairs(sqlite_store, scope_limits, args.n, True)
+        )
         report("sqlite bare transaction, inline", sqlite_inline(sqlite_store, args.n))
         samples = []
         loop = asyncio.get_running_loop()
