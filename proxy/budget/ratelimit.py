@@ -36,7 +36,12 @@ def gcra_take(tat_us: int, now_us: int, limit: int, units: int) -> Gcra:
 
 def gcra_refund(tat_us: int, now_us: int, limit: int, units: int) -> int:
     """Give back units taken but not used (tokens reserved above the actual count)."""
-    return max(now_us, tat_us - units * PERIOD_US // limit)
+    return max(now_us, tat_us - refund_us(limit, units))
+
+
+def refund_us(limit: int, units: int) -> int:
+    """How far back giving back `units` of a per-minute `limit` moves the TAT."""
+    return units * PERIOD_US // limit
 
 
 @dataclass(frozen=True, slots=True)

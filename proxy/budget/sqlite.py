@@ -1,18 +1,22 @@
 """Embedded budget store: one SQLite file in WAL mode, shared by every worker process on the host.
 
-Each operation is one `BEGIN IMMEDIATE` transaction, so the write lock is taken before anything is
-read and two processes cannot both see room for the last request. Transactions run on one dedicated
-thread per store: a lock wait (up to `busy_timeout_s`) must not stall the event loop, and the thread
-hop costs ~40 µs against ~130 µs for a four-scope transaction (bench/budget_bench.py, docs/budgets.md).
+Each reserve and settle is one `BEGIN IMMEDIATE` transaction, so the write lock is taken before anything
+is read and two processes cannot both see room for the last request; `state` reads one snapshot in a
+plain `BEGIN` and takes no lock. A transaction runs inline on the event loop when the file is free and
+on one dedicated thread when it is locked, so a lock wait (up to `busy_timeout_s`) never stalls the loop.
+Reads are two statements for any number of scopes (spend, holds): most of a transaction's cost is the
+COMMIT writing its dirty pages to the WAL, then Python's per-statement overhead.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,7 +24,7 @@ import orjson
 
 from proxy.budget import windows
 from proxy.budget.errors import StoreUnavailable, refusal
-from proxy.budget.ratelimit import RateLimitStatus, gcra_refund, gcra_take
+from proxy.budget.ratelimit import RateLimitStatus, gcra_take, refund_us
 from proxy.budget.store import (
     DEFAULT_RESERVATION_TTL_S,
     EVENT_RETENTION,
@@ -60,43 +64,78 @@ CREATE INDEX IF NOT EXISTS events_kind_ts ON events (kind, ts);
 """
 
 
-def _spent(
-    db: sqlite3.Connection, limit: ScopeLimit, now: float
-) -> tuple[int, int, dict[int, int], dict[int, int], windows.Period]:
-    """Micro-dollars and tokens in the window, the live rolling buckets of each, and the period."""
-    period = windows.period(limit.window, now)
-    if limit.window.kind != "rolling":
-        row = db.execute(
-            "SELECT micros, tokens FROM spent WHERE scope = ? AND window = ? AND bucket = ?",
-            (limit.scope, str(limit.window), period.bucket),
-        ).fetchone()
-        return (row[0], row[1], {}, {}, period) if row else (0, 0, {}, {}, period)
-    micros: dict[int, int] = {}
-    tokens: dict[int, int] = {}
-    for bucket, m, t in db.execute(
-        "SELECT bucket, micros, tokens FROM spent WHERE scope = ? AND window = ?",
-        (limit.scope, str(limit.window)),
-    ):
-        if windows.in_window(limit.window, int(bucket), now):
-            micros[int(bucket)], tokens[int(bucket)] = m, t
-    return sum(micros.values()), sum(tokens.values()), micros, tokens, period
+@dataclass(frozen=True, slots=True)
+class _Spent:
+    """One limit's window: micro-dollars and tokens in it, its live rolling buckets, and its period."""
+
+    micros: int
+    tokens: int
+    micros_by_bucket: dict[int, int]
+    tokens_by_bucket: dict[int, int]
+    period: windows.Period
 
 
-def _held(db: sqlite3.Connection, scope: str) -> tuple[int, int]:
-    row = db.execute("SELECT micros, tokens FROM held WHERE scope = ?", (scope,)).fetchone()
-    return (row[0], row[1]) if row else (0, 0)
+@functools.cache
+def _spent_sql(rolling: tuple[bool, ...]) -> str:
+    # One statement for every window (SQLite runs each OR term as a primary-key search); the text
+    # depends only on which limits are rolling, so the connection's statement cache keeps it prepared.
+    terms = ["(scope = ? AND window = ?)" if r else "(scope = ? AND window = ? AND bucket = ?)" for r in rolling]
+    return "SELECT scope, window, bucket, micros, tokens FROM spent WHERE " + " OR ".join(terms)
+
+
+@functools.cache
+def _held_sql(n: int) -> str:
+    return f"SELECT scope, micros, tokens FROM held WHERE scope IN ({', '.join('?' * n)})"
+
+
+@functools.cache
+def _release_sql(n: int) -> str:
+    return (
+        "UPDATE held SET micros = max(0, micros - ?), tokens = max(0, tokens - ?)"
+        f" WHERE scope IN ({', '.join('?' * n)})"
+    )
+
+
+def _read(
+    db: sqlite3.Connection, limits: Sequence[ScopeLimit], now: float, periods: windows.PeriodCache
+) -> tuple[list[_Spent], dict[str, tuple[int, int]]]:
+    """Spend in every limit's window, and (micros, tokens) held per scope: two statements in all."""
+    found: dict[tuple[str, str], list[tuple[str, int, int]]] = {}
+    params: list[str] = []
+    for limit in limits:
+        params += (limit.scope, str(limit.window))
+        if limit.window.kind != "rolling":
+            params.append(periods(limit.window, now).bucket)
+    sql = _spent_sql(tuple(limit.window.kind == "rolling" for limit in limits))
+    for scope, window, bucket, m, t in db.execute(sql, params):
+        found.setdefault((scope, window), []).append((bucket, m, t))
+    spent = []
+    for limit in limits:
+        period = periods(limit.window, now)
+        rows = found.get((limit.scope, str(limit.window)), ())
+        if limit.window.kind != "rolling":
+            m, t = (rows[0][1], rows[0][2]) if rows else (0, 0)
+            spent.append(_Spent(m, t, {}, {}, period))
+            continue
+        micros: dict[int, int] = {}
+        tokens: dict[int, int] = {}
+        for bucket, m, t in rows:
+            if windows.in_window(limit.window, int(bucket), now):
+                micros[int(bucket)], tokens[int(bucket)] = m, t
+        spent.append(_Spent(sum(micros.values()), sum(tokens.values()), micros, tokens, period))
+    scopes = list(dict.fromkeys(limit.scope for limit in limits))
+    held = {scope: (m, t) for scope, m, t in db.execute(_held_sql(len(scopes)), scopes)}
+    return spent, held
 
 
 def _release(db: sqlite3.Connection, reservation_id: str) -> None:
-    row = db.execute("SELECT micros, tokens, scopes FROM reservations WHERE id = ?", (reservation_id,)).fetchone()
-    if row is None:
-        return
-    micros, tokens, scopes = row
-    db.executemany(
-        "UPDATE held SET micros = max(0, micros - ?), tokens = max(0, tokens - ?) WHERE scope = ?",
-        [(micros, tokens, scope) for scope in scopes.split("\n")],
-    )
-    db.execute("DELETE FROM reservations WHERE id = ?", (reservation_id,))
+    row = db.execute(
+        "DELETE FROM reservations WHERE id = ? RETURNING micros, tokens, scopes", (reservation_id,)
+    ).fetchall()
+    if row:
+        micros, tokens, scopes = row[0]
+        names = scopes.split("\n")
+        db.execute(_release_sql(len(names)), (micros, tokens, *names))
 
 
 def _reap(db: sqlite3.Connection, now: float) -> None:
@@ -148,6 +187,7 @@ class SqliteStore:
         self._ttl = reservation_ttl_s
         self._event_retention = event_retention
         self._ops = 0
+        self._periods = windows.PeriodCache()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="budget-sqlite")
         # isolation_level=None: we issue BEGIN IMMEDIATE ourselves; the module's implicit BEGIN is DEFERRED.
         self._db = sqlite3.connect(str(path), timeout=busy_timeout_s, isolation_level=None, check_same_thread=False)
@@ -161,10 +201,10 @@ class SqliteStore:
         self._inline = sqlite3.connect(str(path), timeout=0, isolation_level=None, check_same_thread=False)
         self._inline.execute("PRAGMA synchronous=NORMAL")
 
-    def _tx(self, body: Callable[[sqlite3.Connection], T]) -> T:
+    def _tx(self, body: Callable[[sqlite3.Connection], T], begin: str = "BEGIN IMMEDIATE") -> T:
         db = self._db
         try:
-            db.execute("BEGIN IMMEDIATE")
+            db.execute(begin)
         except sqlite3.OperationalError as exc:
             raise StoreUnavailable(f"budget store busy: {exc}") from exc
         return self._complete(db, body)
@@ -181,12 +221,13 @@ class SqliteStore:
             raise
         return result
 
-    async def _run(self, body: Callable[[sqlite3.Connection], T]) -> T:
+    async def _run(self, body: Callable[[sqlite3.Connection], T], begin: str = "BEGIN IMMEDIATE") -> T:
+        """`body` in one transaction; a plain BEGIN reads one snapshot without taking the write lock."""
         try:
-            self._inline.execute("BEGIN IMMEDIATE")
+            self._inline.execute(begin)
         except sqlite3.OperationalError:
             # Locked (another process, or our own thread mid-transaction): wait for it off the loop.
-            return await asyncio.get_running_loop().run_in_executor(self._pool, self._tx, body)
+            return await asyncio.get_running_loop().run_in_executor(self._pool, self._tx, body, begin)
         return self._complete(self._inline, body)
 
     async def reserve(
@@ -207,18 +248,18 @@ class SqliteStore:
             rates: list[RateLimitStatus | None] = []
             tats: list[tuple[str, int, int]] = []
             scopes: dict[str, None] = {}  # ordered set
-            for limit in limits:
-                m, t, m_buckets, t_buckets, period = _spent(db, limit, at)
-                hm, ht = _held(db, limit.scope)
+            spent, held = _read(db, limits, at, self._periods)
+            for limit, window in zip(limits, spent, strict=True):
+                hm, ht = held.get(limit.scope, (0, 0))
                 for cap, total, buckets, dim in (
-                    (limit.limit_micros, m + hm + cost_micros, m_buckets, "usd"),
-                    (limit.limit_tokens, t + ht + tokens, t_buckets, "tokens"),
+                    (limit.limit_micros, window.micros + hm + cost_micros, window.micros_by_bucket, "usd"),
+                    (limit.limit_tokens, window.tokens + ht + tokens, window.tokens_by_bucket, "tokens"),
                 ):
                     if cap is not None and total > cap:
-                        retry = _retry_after(limit, buckets, period, at, total - cap)
+                        retry = _retry_after(limit, buckets, window.period, at, total - cap)
                         raise refusal("budget", limit.scope, retry, dim, cap, str(limit.window))
                 status, tat = _take_rate(db, limit, tokens, at)
-                periods.append((period.bucket, period.expires_at))
+                periods.append((window.period.bucket, window.period.expires_at))
                 rates.append(status)
                 if tat is not None:
                     tats.append((limit.scope, *tat))
@@ -234,8 +275,13 @@ class SqliteStore:
                 "INSERT INTO reservations VALUES (?, ?, ?, ?, ?)",
                 (rid, cost_micros, tokens, "\n".join(scopes), at + self._ttl),
             )
+            # Unchanged limits are left alone: rewriting them would dirty a page (a WAL write) per reserve.
             db.executemany(
-                "INSERT OR REPLACE INTO scopes VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO scopes VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (scope, window) DO UPDATE"
+                " SET limit_micros = excluded.limit_micros, limit_tokens = excluded.limit_tokens,"
+                " rpm = excluded.rpm, tpm = excluded.tpm"
+                " WHERE (limit_micros, limit_tokens, rpm, tpm)"
+                " IS NOT (excluded.limit_micros, excluded.limit_tokens, excluded.rpm, excluded.tpm)",
                 [
                     (
                         lim.scope,
@@ -255,8 +301,11 @@ class SqliteStore:
     async def settle(self, reservation: Reservation, cost_micros: int, tokens: int) -> None:
         def body(db: sqlite3.Connection) -> None:
             now = time.time()
-            if db.execute("SELECT 1 FROM settled WHERE id = ?", (reservation.id,)).fetchone():
-                return
+            marked = db.execute(
+                "INSERT OR IGNORE INTO settled VALUES (?, ?)", (reservation.id, now + SETTLED_MARKER_TTL_S)
+            )
+            if marked.rowcount == 0:
+                return  # settled before
             _release(db, reservation.id)
             db.executemany(
                 "INSERT INTO spent VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (scope, window, bucket) DO UPDATE"
@@ -267,14 +316,11 @@ class SqliteStore:
             unused = reservation.tokens - tokens
             if unused > 0:
                 now_us = int(now * 1_000_000)
-                for scope, tpm in reservation.token_rates:
-                    row = db.execute("SELECT tokens_tat FROM rates WHERE scope = ?", (scope,)).fetchone()
-                    if row and row[0] > now_us:
-                        db.execute(
-                            "UPDATE rates SET tokens_tat = ? WHERE scope = ?",
-                            (gcra_refund(row[0], now_us, tpm, unused), scope),
-                        )
-            db.execute("INSERT INTO settled VALUES (?, ?)", (reservation.id, now + SETTLED_MARKER_TTL_S))
+                # gcra_refund in SQL: max(now, tat - unused's share of a minute), only while tat > now.
+                db.executemany(
+                    "UPDATE rates SET tokens_tat = max(?, tokens_tat - ?) WHERE scope = ? AND tokens_tat > ?",
+                    [(now_us, refund_us(tpm, unused), scope, now_us) for scope, tpm in reservation.token_rates],
+                )
             self._ops += 1
             if self._ops % _SWEEP_EVERY == 0:
                 db.execute("DELETE FROM spent WHERE expires_at < ?", (now,))
@@ -283,27 +329,31 @@ class SqliteStore:
         await self._run(body)
 
     async def state(self, limits: Sequence[ScopeLimit], now: float | None = None) -> dict[str, BudgetState]:
-        return tightest_states(await self._run(lambda db: self._states(db, limits, now)))
+        # A read transaction: one snapshot, no write lock, so it does not queue behind other processes'
+        # reserves. It does not reap; holds past their TTL still show until the next reserve reaps them,
+        # which on the request path comes right after (and which never refuses because of them).
+        return tightest_states(await self._run(lambda db: self._states(db, limits, now), "BEGIN"))
 
     def _states(self, db: sqlite3.Connection, limits: Sequence[ScopeLimit], now: float | None) -> list[BudgetState]:
+        if not limits:
+            return []
         at = time.time() if now is None else now
-        _reap(db, at)
+        spent, held = _read(db, limits, at, self._periods)
         out = []
-        for limit in limits:
-            m, t, m_buckets, _, period = _spent(db, limit, at)
-            hm, ht = _held(db, limit.scope)
-            resets_at = period.resets_at
+        for limit, window in zip(limits, spent, strict=True):
+            hm, ht = held.get(limit.scope, (0, 0))
+            resets_at = window.period.resets_at
             if limit.window.kind == "rolling":
-                resets_at = windows.rolling_next_release(limit.window, m_buckets, at)
+                resets_at = windows.rolling_next_release(limit.window, window.micros_by_bucket, at)
             out.append(
                 BudgetState(
                     limit.scope,
                     str(limit.window),
-                    period.bucket,
-                    m,
+                    window.period.bucket,
+                    window.micros,
                     hm,
                     limit.limit_micros,
-                    t,
+                    window.tokens,
                     ht,
                     limit.limit_tokens,
                     resets_at,
@@ -318,6 +368,7 @@ class SqliteStore:
                 (_like_escape(scope_prefix or ""),),
             ).fetchall()
             limits = [ScopeLimit(s, Window.parse(w), m, t, rpm, tpm) for s, w, m, t, rpm, tpm in rows]
+            _reap(db, time.time())
             return [ScopeUsage(lim, st) for lim, st in zip(limits, self._states(db, limits, None), strict=True)]
 
         return await self._run(body)

@@ -68,19 +68,43 @@ class Period:
 
 
 def period(window: Window, now: float) -> Period:
+    return _span(window, now)[2]
+
+
+def _span(window: Window, now: float) -> tuple[float, float, Period]:
+    """The period at `now` and the [start, end) during which it stays the same."""
     if window.kind == "rolling":
         start = bucket_start(window, now)
-        return Period(str(start), None, start + window.bucket_seconds + window.seconds + KEEP_AFTER_WINDOW_S)
+        end = start + window.bucket_seconds
+        return start, end, Period(str(start), None, end + window.seconds + KEEP_AFTER_WINDOW_S)
     moment = datetime.fromtimestamp(now, UTC)
     if window.kind == "day":
-        day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
-        bucket, end = day.strftime("%Y-%m-%d"), day + timedelta(days=1)
+        begin = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+        bucket, finish = begin.strftime("%Y-%m-%d"), begin + timedelta(days=1)
     else:
-        month = moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-        bucket = month.strftime("%Y-%m")
-        end = month.replace(year=month.year + 1, month=1) if month.month == 12 else month.replace(month=month.month + 1)
-    resets_at = end.timestamp()
-    return Period(bucket, resets_at, int(resets_at) + KEEP_AFTER_WINDOW_S)
+        begin = moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        bucket = begin.strftime("%Y-%m")
+        finish = (
+            begin.replace(year=begin.year + 1, month=1) if begin.month == 12 else begin.replace(month=begin.month + 1)
+        )
+    resets_at = finish.timestamp()
+    return begin.timestamp(), resets_at, Period(bucket, resets_at, int(resets_at) + KEEP_AFTER_WINDOW_S)
+
+
+class PeriodCache:
+    """`period()` remembered per window until its bucket changes (a day, a month, a rolling bucket later).
+
+    The stores ask for it on every limit of every call; computing it is datetime work each time.
+    """
+
+    def __init__(self) -> None:
+        self._spans: dict[Window, tuple[float, float, Period]] = {}
+
+    def __call__(self, window: Window, now: float) -> Period:
+        span = self._spans.get(window)
+        if span is None or not span[0] <= now < span[1]:
+            span = self._spans[window] = _span(window, now)
+        return span[2]
 
 
 def bucket_start(window: Window, t: float) -> int:

@@ -156,6 +156,14 @@ async def test_usage_lists_scopes_seen_with_their_last_limits(store: BudgetStore
     assert {u.limit.scope for u in await store.usage()} == {"team:payments", "user:u-42"}
 
 
+async def test_usage_follows_a_scopes_limits_when_they_change(store: BudgetStore) -> None:
+    await store.reserve("r1", [TEAM], 1, 1, now=NOW)
+    changed = ScopeLimit("team:payments", MONTH, limit_micros=None, requests_per_minute=7)
+    await store.reserve("r2", [changed], 1, 1, now=NOW)
+    await store.reserve("r3", [changed], 1, 1, now=NOW)
+    assert [u.limit for u in await store.usage("team:")] == [changed]
+
+
 async def test_requests_per_minute_refuses_with_retry_after_and_headers(store: BudgetStore) -> None:
     limit = ScopeLimit("key:k-7", MONTH, requests_per_minute=3)
     grants = [await store.reserve(f"r{i}", [limit], 1, 1, now=NOW + i) for i in range(3)]

@@ -7,6 +7,7 @@ import pytest
 from proxy.budget.windows import (
     DAY,
     MONTH,
+    PeriodCache,
     Window,
     period,
     rolling_next_release,
@@ -91,3 +92,11 @@ def test_window_text_round_trips(text: str) -> None:
 def test_bad_window_text_is_rejected(text: str) -> None:
     with pytest.raises(ValueError):
         Window.parse(text)
+
+
+@pytest.mark.parametrize("window", [DAY, MONTH, Window("rolling", 3600), Window("rolling", 90)])
+def test_period_cache_agrees_with_period_across_bucket_edges_and_backwards_in_time(window: Window) -> None:
+    cache = PeriodCache()
+    edge = ts(2026, 12, 1)  # a day, a month and every rolling bucket starts here
+    for now in (edge - 0.001, edge, edge + 0.5, edge - 0.001, edge + 86_400 * 31, edge, ts(2024, 2, 29, 23, 59, 59)):
+        assert cache(window, now) == period(window, now)
