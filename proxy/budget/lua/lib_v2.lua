@@ -99,6 +99,20 @@ local function rolling_retry(live, col, excess, seconds, now_s)
   return seconds
 end
 
+-- Limit lines "scope kind seconds[ rest]" as {scope, kind, seconds, rest}, and their scopes once each.
+local function parse_limits(text)
+  local limits, scopes, seen = {}, {}, {}
+  for line in string.gmatch(text, '[^\n]+') do
+    local scope, kind, seconds, rest = string.match(line, '^(%S+) (%S+) (%d+) ?(.*)$')
+    limits[#limits + 1] = {scope, kind, tonumber(seconds), rest}
+    if not seen[scope] then
+      seen[scope] = true
+      scopes[#scopes + 1] = scope
+    end
+  end
+  return limits, scopes
+end
+
 -- Holds per scope: fields m:<scope> and t:<scope> of one hash, absent when zero.
 local function held_get(scopes)
   if #scopes == 0 then return {} end

@@ -22,15 +22,7 @@ local ttl, id = tonumber(ARGV[3]), ARGV[4]
 local cost, tokens = tonumber(ARGV[5]), tonumber(ARGV[6])
 reap(now)
 
-local limits, scopes, seen = {}, {}, {}
-for line in string.gmatch(ARGV[7], '[^\n]+') do
-  local scope, kind, seconds, rest = string.match(line, '^(%S+) (%S+) (%d+) (.+)$')
-  limits[#limits + 1] = {scope, kind, tonumber(seconds), rest}
-  if not seen[scope] then
-    seen[scope] = true
-    scopes[#scopes + 1] = scope
-  end
-end
+local limits, scopes = parse_limits(ARGV[7])
 local held = held_get(scopes)
 
 local targets, rates, registry, tats = {}, {}, {}, {}

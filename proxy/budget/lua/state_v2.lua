@@ -5,14 +5,7 @@
 local now = now_us()
 local now_s = now / 1000000
 reap(now)
-local limits, scopes, seen = {}, {}, {}
-for scope, kind, seconds in string.gmatch(ARGV[3], '(%S+) (%S+) (%d+)') do
-  limits[#limits + 1] = {scope, kind, tonumber(seconds)}
-  if not seen[scope] then
-    seen[scope] = true
-    scopes[#scopes + 1] = scope
-  end
-end
+local limits, scopes = parse_limits(ARGV[3])
 local held = held_get(scopes)
 local out = {int(now)}
 for _, lim in ipairs(limits) do
