@@ -3,6 +3,8 @@
 A settle the store cannot take goes to the local ledger and is replayed once the store answers again.
 With `fail_open`, a reserve during an outage is granted locally without any limit check (counted in
 `fail_open_reserves`; the caller should log it loudly) and `state` reports nothing instead of raising.
+With `state_max_age_s`, `state` answers from a read at most that old for the same limits: the policy
+input then lags by up to that long, while reserve still enforces every limit exactly.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from proxy.ids import new_id
 log = structlog.get_logger(__name__)
 # How often a healthy store checks the ledger file for entries (its own or another worker's) to replay.
 _PENDING_CHECK_S = 1.0
+_MAX_CACHED_STATES = 10_000
 
 
 class LedgeredStore:
@@ -43,6 +46,7 @@ class LedgeredStore:
         *,
         fail_open: bool = False,
         reservation_ttl_s: float = DEFAULT_RESERVATION_TTL_S,
+        state_max_age_s: float = 0.0,
     ) -> None:
         self.inner = inner
         self.ledger = ledger
@@ -52,6 +56,8 @@ class LedgeredStore:
         self._ttl = reservation_ttl_s
         self._replay_task: asyncio.Task[int] | None = None
         self._next_check = 0.0
+        self._state_max_age = state_max_age_s
+        self._states: dict[tuple[ScopeLimit, ...], tuple[float, dict[str, BudgetState]]] = {}
 
     async def reserve(
         self,
@@ -130,12 +136,22 @@ class LedgeredStore:
         return replayed
 
     async def state(self, limits: Sequence[ScopeLimit], now: float | None = None) -> dict[str, BudgetState]:
+        at = time.time() if now is None else now
+        key = tuple(limits)
+        cached = self._states.get(key) if self._state_max_age > 0 else None
+        if cached is not None and 0 <= at - cached[0] <= self._state_max_age:
+            return dict(cached[1])
         try:
-            return await self.inner.state(limits, now)
+            states = await self.inner.state(limits, now)
         except StoreUnavailable:
             if not self.fail_open:
                 raise
             return {}
+        if self._state_max_age > 0:
+            if len(self._states) >= _MAX_CACHED_STATES:
+                self._states.clear()
+            self._states[key] = (at, states)
+        return dict(states)
 
     async def usage(self, scope_prefix: str | None = None) -> list[ScopeUsage]:
         return await self.inner.usage(scope_prefix)

@@ -1,0 +1,49 @@
+"""LedgeredStore's optional state cache: reads within the max age come from memory, others from the store."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import cast
+
+from proxy.budget.ledger import Ledger
+from proxy.budget.ledgered import LedgeredStore
+from proxy.budget.store import BudgetState, BudgetStore, ScopeLimit
+
+TEAM = ScopeLimit("team:payments", limit_micros=1_000_000)
+USER = ScopeLimit("user:u-42", limit_micros=1_000_000)
+
+
+class CountingStore:
+    def __init__(self) -> None:
+        self.reads = 0
+
+    async def state(self, limits: Sequence[ScopeLimit], now: float | None = None) -> dict[str, BudgetState]:
+        self.reads += 1
+        return {
+            limit.scope: BudgetState(limit.scope, "month", "2026-11", self.reads, 0, None, 0, 0, None, None)
+            for limit in limits
+        }
+
+
+def ledgered(tmp_path: Path, max_age: float) -> tuple[LedgeredStore, CountingStore]:
+    inner = CountingStore()
+    store = LedgeredStore(cast(BudgetStore, inner), Ledger(tmp_path / "ledger.jsonl"), state_max_age_s=max_age)
+    return store, inner
+
+
+async def test_without_a_max_age_every_state_reads_the_store(tmp_path: Path) -> None:
+    store, inner = ledgered(tmp_path, 0.0)
+    for _ in range(3):
+        await store.state([TEAM], now=1000.0)
+    assert inner.reads == 3
+
+
+async def test_state_within_the_max_age_comes_from_the_last_read_of_the_same_limits(tmp_path: Path) -> None:
+    store, inner = ledgered(tmp_path, 1.0)
+    first = await store.state([TEAM], now=1000.0)
+    assert await store.state([TEAM], now=1000.9) == first and inner.reads == 1
+    await store.state([TEAM, USER], now=1000.9)
+    assert inner.reads == 2
+    later = await store.state([TEAM], now=1001.5)
+    assert inner.reads == 3 and later["team:payments"].spent_micros == 3
