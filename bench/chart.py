@@ -14,6 +14,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # the Agg backend is chosen before pyplot loads
+from matplotlib.ticker import LogFormatter
 
 PANELS = (("plain", "total_ms", "non-streaming: total"), ("stream", "ttft_ms", "streaming: time to first token"),
           ("stream", "total_ms", "streaming: total"), ("paced", "ttft_ms", "paced streaming: time to first token"),
@@ -28,6 +29,8 @@ def draw(document: dict[str, Any], path: Path) -> None:
     runs = document["runs"]
     targets = sorted({target(r) for r in runs}, key=lambda t: (t != "direct", t))
     panels = [p for p in PANELS if any(r["mode"] == p[0] and r.get(p[1]) for r in runs)]
+    if not panels:
+        return
     groups = max(len({(r["size"], r["concurrency"]) for r in runs if r["mode"] == mode}) for mode, _, _ in panels)
     figure, axes = plt.subplots(len(panels), 1, figsize=(max(8.0, 1.3 * groups * len(targets) / 3), 3.6 * len(panels)),
                                 squeeze=False)
@@ -49,6 +52,8 @@ def draw(document: dict[str, Any], path: Path) -> None:
             axis.scatter(xs, [v["p90"] for v in values], marker="_", color="black", s=30, zorder=3)
         axis.set_xticks(range(len(cases)), [f"{size // 1024} KB\nc{conc}" for size, conc in cases])
         axis.set_yscale("log")
+        axis.yaxis.set_major_formatter(LogFormatter())
+        axis.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(1, 0.5)))
         axis.set_ylabel("ms (log)")
         axis.set_title(f"{title} (bar p50, tick p90, line to p99)", fontsize=10)
         axis.grid(axis="y", which="major", alpha=0.3)
@@ -56,7 +61,7 @@ def draw(document: dict[str, Any], path: Path) -> None:
     meta = document["meta"]
     figure.suptitle(f"llm-policy-proxy: direct vs proxied, commit {meta['commit']}, {meta['started']}, "
                     f"load avg {meta['load_average_start'][0]}", fontsize=10)
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0, 1, 0.985))
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110)
     plt.close(figure)

@@ -75,12 +75,24 @@ def heavy_table(heavy: Run) -> list[str]:
 
 
 def setups_table(setups: list[Run]) -> list[str]:
-    lines = ["| setup | peak RSS MB per worker | log bytes/req | OTLP spans/req | OTLP bytes/req |",
-             "|---|---|---|---|---|"]
+    lines = ["| setup | peak RSS MB per worker | log bytes/req | OTLP spans/req | OTLP bytes/req | warnings, errors |",
+             "|---|---|---|---|---|---|"]
     for s in setups:
         n = max(1, s["measured_requests"])
+        problems = "; ".join(f"{name} ×{count}" for name, count in s.get("log_problems", {}).items())
         lines.append(f"| {s['store']} w{s['workers']} | {', '.join(fmt(v, 1) for v in s['peak_rss_mb_per_worker'])} "
-                     f"| {s['log_bytes'] / n:.0f} | {s['otlp_spans'] / n:.2f} | {s['otlp_bytes'] / n:.0f} |")
+                     f"| {s['log_bytes'] / n:.0f} | {s['otlp_spans'] / n:.2f} | {s['otlp_bytes'] / n:.0f} "
+                     f"| {problems} |")
+    return lines
+
+
+def ablation_table(rows: list[Run]) -> list[str]:
+    lines = ["What logging and tracing cost (1 KB non-streaming, SQLite, `--workers 1`):", "",
+             "| variant | conc. | req/s | p50 ms | p99 ms | CPU s/1k req |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        total = r.get("total_ms") or {}
+        lines.append(f"| {r['variant']} | {r['concurrency']} | {r['requests_per_s']:.0f} | {fmt(total.get('p50'))} "
+                     f"| {fmt(total.get('p99'))} | {fmt(r.get('cpu_s_per_1k'), 3)} |")
     return lines
 
 
@@ -103,4 +115,6 @@ def markdown(document: dict[str, Any]) -> str:
         lines += ["", *heavy_table(document["heavy"])]
     if document.get("setups"):
         lines += ["", *setups_table(document["setups"])]
+    if document.get("ablation"):
+        lines += ["", *ablation_table(document["ablation"])]
     return "\n".join(lines)

@@ -54,6 +54,10 @@ def run_case(case: Case, root: str, bodies: dict[tuple[int, str], Path], args: a
     return result
 
 
+def cpu_per_1k(result: dict[str, Any]) -> float:
+    return round(result["cpu_s"] / max(1, result["requests"]) * 1000, 3)
+
+
 def heavy_scenario(proxy: stack.Service, bodies: dict[tuple[int, str], Path],
                    args: argparse.Namespace) -> dict[str, Any]:
     """Small-request latency at concurrency 1 on one worker, alone and while 64 KB prompts arrive at a rate."""
@@ -78,6 +82,24 @@ def heavy_scenario(proxy: stack.Service, bodies: dict[tuple[int, str], Path],
     }
 
 
+ABLATION = (("full stack (info logs, traces)", "info", True), ("logs at warning", "warning", True),
+            ("no trace export", "info", False), ("logs at warning, no trace export", "warning", False))
+
+
+def ablation(directory: Path, upstream: stack.Service, sink: stack.Service, bodies: dict[tuple[int, str], Path],
+             args: argparse.Namespace) -> list[dict[str, Any]]:
+    """What the info logs and the trace export cost: 1 KB non-streaming on one SQLite worker, each turned off."""
+    rows = []
+    for label, log_level, traces in ABLATION:
+        with stack.proxy(directory, upstream.port, sink.port if traces else None, "sqlite", 1, log_level) as proxy:
+            for concurrency in (1, 32):
+                stack.reset_budget(proxy)
+                result = run_case(Case("plain", 1024, concurrency), proxy.url(""), bodies, args, proxy.pid)
+                result |= {"variant": label, "cpu_s_per_1k": cpu_per_1k(result)}
+                rows.append(result)
+    return rows
+
+
 def git(*command: str) -> str:
     with contextlib.suppress(OSError, subprocess.CalledProcessError):
         return subprocess.run(["git", *command], cwd=stack.REPO, capture_output=True, text=True,
@@ -100,10 +122,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--heavy-rate", type=float, default=20.0, help="64 KB prompts per second in the background")
     parser.add_argument("--heavy-duration", type=float, default=8.0)
     parser.add_argument("--no-heavy", action="store_true")
+    parser.add_argument("--ablation", action=argparse.BooleanOptionalAction,
+                        help="also measure with info logs and trace export turned off (default: on, off in --quick)")
     parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
     parser.add_argument("--chart", type=Path, default=stack.REPO / "docs" / "perf" / "latency.png")
     args = parser.parse_args()
     args.duration = args.duration or (4.0 if args.quick else 5.0)
+    if args.ablation is None:
+        args.ablation = not args.quick
     return args
 
 
@@ -153,7 +179,7 @@ def main() -> None:
                         result = run_case(case, proxy.url(""), bodies, args, proxy.pid)
                         sample = procfs.sample(proxy.pid)
                         result |= {"target": "proxy", "store": setup.store, "workers": setup.workers,
-                                   "cpu_s_per_1k": round(result["cpu_s"] / max(1, result["requests"]) * 1000, 3),
+                                   "cpu_s_per_1k": cpu_per_1k(result),
                                    "peak_rss_mb": max(sample.peak_rss_mb)}
                         served += result["requests"]
                         runs.append(result)
@@ -162,9 +188,11 @@ def main() -> None:
                         heavy = heavy_scenario(proxy, bodies, args)
                         progress("heavy-prompt scenario", heavy["small_with_heavy"], clock)
                     setups.append(setup_summary(setup, proxy, sink, spans_before, served))
+            costs = ablation(directory, upstream, sink, bodies, args) if args.ablation else []
     meta["load_average_end"] = procfs.load_average()
     meta["elapsed_s"] = round(time.monotonic() - clock, 1)
-    document = {"meta": meta, "runs": report.with_added_latency(runs), "heavy": heavy, "setups": setups}
+    document = {"meta": meta, "runs": report.with_added_latency(runs), "heavy": heavy, "setups": setups,
+                "ablation": costs}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(document, indent=2))
     table = report.markdown(document)
@@ -182,10 +210,28 @@ def setup_summary(setup: Setup, proxy: stack.Service, sink: stack.Service, spans
         "workers": setup.workers,
         "peak_rss_mb_per_worker": sample.peak_rss_mb,
         "log_bytes": proxy.log.stat().st_size,
+        "log_problems": log_problems(proxy.log),
         "otlp_spans": spans["spans"] - spans_before["spans"],
         "otlp_bytes": spans["bytes"] - spans_before["bytes"],
         "measured_requests": served,
     }
+
+
+def log_problems(log: Path) -> dict[str, int]:
+    """Warning and error log lines by event, and refused requests by status and error code."""
+    counts: dict[str, int] = {}
+    with log.open("rb") as lines:
+        for line in lines:
+            if not (b'"level":"warning"' in line or b'"level":"error"' in line or b'"error_code":"' in line):
+                continue
+            with contextlib.suppress(ValueError):
+                event = json.loads(line)
+                if event.get("event") == "request":
+                    name = f"{event.get('status')} {event.get('error_code')}"
+                else:
+                    name = f"{event.get('level')} {event.get('event')}"
+                counts[name] = counts.get(name, 0) + 1
+    return dict(sorted(counts.items(), key=lambda item: -item[1])[:10])
 
 
 def progress(label: str, result: dict[str, Any], clock: float) -> None:

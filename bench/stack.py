@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import redis
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -31,6 +32,7 @@ MODEL = "gpt-4o-mini"
 # Served by the upstream's /paced/v1 (a delay before each stream event), for time-to-first-token figures.
 PACED_MODEL = "gpt-4.1-mini"
 PROXY_CPUS, LOAD_CPUS = "0", "1"
+REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 def free_port() -> int:
@@ -100,12 +102,12 @@ def otlp_sink(directory: Path) -> contextlib.AbstractContextManager[Service]:
     return service("otlp-sink", command, port, "/stats", directory / "otlp-sink.log")
 
 
-def proxy_config(directory: Path, upstream_port: int, store: str, port: int) -> Path:
+def proxy_config(directory: Path, upstream_port: int, store: str, port: int, prefix: str,
+                 log_level: str = "info") -> Path:
     """The shipped stack as in proxy/examples/demo.yaml: embedded Rego, PII, budgets, metrics, info logs."""
-    prefix = f"bench-{os.getpid()}-{time.time_ns()}"
     state = directory / f"state-{prefix}"
     state.mkdir()
-    store_lines = (f"  store: redis\n  redis_url: redis://127.0.0.1:6379/0\n  key_prefix: {prefix}\n"
+    store_lines = (f"  store: redis\n  redis_url: {REDIS_URL}\n  key_prefix: {prefix}\n"
                    if store == "redis" else "  store: sqlite\n")
     path = directory / f"proxy-{store}.yaml"
     path.write_text(f"""server: {{host: 127.0.0.1, port: {port}}}
@@ -134,22 +136,45 @@ policy: {{engine: embedded, dir: {REPO / "policies"}}}
 budget:
 {store_lines}  sqlite_path: {state}/budget.sqlite3
   ledger_path: {state}/ledger.jsonl
-telemetry: {{log_level: info}}
+telemetry: {{log_level: {log_level}}}
 """)
     return path
 
 
-def proxy(directory: Path, upstream_port: int, sink_port: int, store: str,
-          workers: int) -> contextlib.AbstractContextManager[Service]:
+@contextlib.contextmanager
+def proxy(directory: Path, upstream_port: int, sink_port: int | None, store: str, workers: int,
+          log_level: str = "info") -> Iterator[Service]:
+    """The proxy with its own budget state: a fresh SQLite file, or a Redis key prefix deleted afterwards.
+
+    Traces go to the sink on `sink_port` (None: no OTLP endpoint, so no export)."""
     port = free_port()
-    config = proxy_config(directory, upstream_port, store, port)
+    prefix = f"bench-{os.getpid()}-{time.time_ns()}"
+    config = proxy_config(directory, upstream_port, store, port, prefix, log_level)
     command = pinned(PROXY_CPUS if workers == 1 else None,
                      [str(BIN / "llm-policy-proxy"), "serve", "--config", str(config), "--workers", str(workers)])
-    env = {**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink_port}",
-           "OTEL_SERVICE_NAME": "llm-policy-proxy-bench"}
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    return service(f"proxy-{store}-w{workers}", command, port, "/readyz", directory / f"proxy-{store}-w{workers}.log",
-                   env=env, timeout=60.0)
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith("OTEL_") and key != "PROMETHEUS_MULTIPROC_DIR"}
+    if sink_port is not None:
+        env |= {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink_port}",
+                "OTEL_SERVICE_NAME": "llm-policy-proxy-bench"}
+    try:
+        with service(f"proxy-{store}-w{workers}", command, port, "/readyz",
+                     directory / f"proxy-{store}-w{workers}.log", env=env, timeout=60.0) as running:
+            yield running
+    finally:
+        if store == "redis":
+            delete_redis_prefix(prefix)
+
+
+def delete_redis_prefix(prefix: str) -> None:
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        # The prefix is the keys' hash tag: every key of this run starts with "{prefix}".
+        keys = list(client.scan_iter(match=f"{{{prefix}}}*", count=1000))
+        for start in range(0, len(keys), 500):
+            client.delete(*keys[start:start + 500])
+    finally:
+        client.close()
 
 
 def reset_budget(proxy_service: Service) -> None:
