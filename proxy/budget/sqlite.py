@@ -142,6 +142,10 @@ def _release(db: sqlite3.Connection, reservation_id: str) -> None:
         db.execute(_release_sql(len(names)), (micros, tokens, *names))
 
 
+def _any_expired(db: sqlite3.Connection, now: float) -> bool:
+    return db.execute("SELECT 1 FROM reservations WHERE expires_at <= ? LIMIT 1", (now,)).fetchone() is not None
+
+
 def _reap(db: sqlite3.Connection, now: float) -> None:
     # Reservations never settled (the process died) stop holding budget once their TTL passes.
     for (rid,) in db.execute("SELECT id FROM reservations WHERE expires_at <= ? LIMIT 100", (now,)).fetchall():
@@ -367,9 +371,13 @@ class SqliteStore:
 
     async def state(self, limits: Sequence[ScopeLimit], now: float | None = None) -> dict[str, BudgetState]:
         # A read transaction: one snapshot, no write lock, so it does not queue behind other processes'
-        # reserves. It does not reap; holds past their TTL still show until the next reserve reaps them,
-        # which on the request path comes right after (and which never refuses because of them).
-        return tightest_states(await self._run(lambda db: self._states(db, limits, now), "BEGIN"))
+        # reserves. Only when some hold is past its TTL (a process died) does it take the write lock to
+        # reap, so the state never reports a hold that no longer counts.
+        at = time.time() if now is None else now
+        states = await self._run(lambda db: None if _any_expired(db, at) else self._states(db, limits, at), "BEGIN")
+        if states is None:
+            states = await self._run(lambda db: _reap(db, at) or self._states(db, limits, at))
+        return tightest_states(states)
 
     def _states(self, db: sqlite3.Connection, limits: Sequence[ScopeLimit], now: float | None) -> list[BudgetState]:
         if not limits:

@@ -93,6 +93,12 @@ async def test_unsettled_reservation_stops_holding_budget_after_its_ttl(store: B
     assert (await store.state([TEAM], now=NOW + 601))["team:payments"].reserved_micros == 200_000
 
 
+async def test_state_stops_reporting_a_hold_once_its_ttl_has_passed(store: BudgetStore) -> None:
+    await store.reserve("crashed", [TEAM], 900_000, 10, now=NOW)
+    assert (await store.state([TEAM], now=NOW + 599))["team:payments"].reserved_micros == 900_000
+    assert (await store.state([TEAM], now=NOW + 601))["team:payments"].reserved_micros == 0
+
+
 async def test_settle_after_expiry_still_commits_the_spend(store: BudgetStore) -> None:
     reservation = await store.reserve("slow", [TEAM], 500_000, 10, now=NOW - 700)
     await store.state([TEAM], now=NOW)
