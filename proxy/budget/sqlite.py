@@ -376,13 +376,17 @@ class SqliteStore:
         at = time.time() if now is None else now
         states = await self._run(lambda db: None if _any_expired(db, at) else self._states(db, limits, at), "BEGIN")
         if states is None:
-            states = await self._run(lambda db: _reap(db, at) or self._states(db, limits, at))
+            states = await self._run(lambda db: self._states(db, limits, at, reap=True))
         return tightest_states(states)
 
-    def _states(self, db: sqlite3.Connection, limits: Sequence[ScopeLimit], now: float | None) -> list[BudgetState]:
+    def _states(
+        self, db: sqlite3.Connection, limits: Sequence[ScopeLimit], now: float | None, *, reap: bool = False
+    ) -> list[BudgetState]:
+        at = time.time() if now is None else now
+        if reap:
+            _reap(db, at)
         if not limits:
             return []
-        at = time.time() if now is None else now
         spent, held = _read(db, limits, at, self._periods)
         out = []
         for limit, window in zip(limits, spent, strict=True):
@@ -413,8 +417,8 @@ class SqliteStore:
                 (_like_escape(scope_prefix or ""),),
             ).fetchall()
             limits = [ScopeLimit(s, Window.parse(w), m, t, rpm, tpm) for s, w, m, t, rpm, tpm in rows]
-            _reap(db, time.time())
-            return [ScopeUsage(lim, st) for lim, st in zip(limits, self._states(db, limits, None), strict=True)]
+            states = self._states(db, limits, None, reap=True)
+            return [ScopeUsage(lim, st) for lim, st in zip(limits, states, strict=True)]
 
         return await self._run(body)
 
