@@ -63,37 +63,48 @@ local function window_name(kind, seconds)
   return kind
 end
 
--- Spend in the window: micro-dollars, tokens, and for rolling windows the live buckets oldest first.
+-- Spend in the window: micro-dollars and tokens; for a rolling window also the oldest live bucket that
+-- holds micro-dollars (nil if none) and the raw fields, which only a refusal reads again. An hour's
+-- window at steady traffic has 120 fields: one pass without a table per bucket, and no sort.
 local function spent(scope, kind, seconds, now_s, bucket)
   if kind ~= 'rolling' then
     local v = redis.call('HMGET', P .. ':s:' .. scope .. '|' .. kind .. '|' .. bucket, 'm', 't')
-    return tonumber(v[1] or 0), tonumber(v[2] or 0), nil
+    return tonumber(v[1] or 0), tonumber(v[2] or 0), nil, nil
   end
-  local size = bucket_size(seconds)
+  local edge = now_s - seconds - bucket_size(seconds)  -- a bucket counts while b + size > now - seconds
   local flat = redis.call('HGETALL', P .. ':s:' .. scope .. '|rolling:' .. seconds)
-  local m, t, live = 0, 0, {}
+  local m, t, oldest = 0, 0, nil
   for i = 1, #flat, 2 do
-    local b = tonumber(string.sub(flat[i], 2))
-    if b + size > now_s - seconds then
+    local field = flat[i]
+    local b = tonumber(string.sub(field, 2))
+    if b > edge then
       local v = tonumber(flat[i + 1])
-      if string.sub(flat[i], 1, 1) == 'm' then
+      if string.byte(field) == 109 then  -- 'm'
         m = m + v
-        live[#live + 1] = {b, v, 0}
+        if v > 0 and (oldest == nil or b < oldest) then oldest = b end
       else
         t = t + v
-        live[#live + 1] = {b, 0, v}
       end
     end
   end
-  table.sort(live, function(a, b) return a[1] < b[1] end)
-  return m, t, live
+  return m, t, oldest, flat
 end
 
--- Seconds until a rolling window frees `excess` (column 2: µ$, 3: tokens); the window if never.
-local function rolling_retry(live, col, excess, seconds, now_s)
-  local freed, size = 0, bucket_size(seconds)
+-- Seconds until a rolling window frees `excess` of its `prefix` fields ('m': µ$, 't': tokens); the
+-- window if never.
+local function rolling_retry(flat, prefix, excess, seconds, now_s)
+  local size = bucket_size(seconds)
+  local live = {}
+  for i = 1, #flat, 2 do
+    local b = tonumber(string.sub(flat[i], 2))
+    if string.sub(flat[i], 1, 1) == prefix and b + size > now_s - seconds then
+      live[#live + 1] = {b, tonumber(flat[i + 1])}
+    end
+  end
+  table.sort(live, function(x, y) return x[1] < y[1] end)
+  local freed = 0
   for _, row in ipairs(live) do
-    freed = freed + row[col]
+    freed = freed + row[2]
     if freed >= excess then return math.max(0, row[1] + size + seconds - now_s) end
   end
   return seconds

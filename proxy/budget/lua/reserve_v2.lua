@@ -31,17 +31,17 @@ for _, lim in ipairs(limits) do
   local lim_m, lim_t, rpm, tpm = string.match(rest, '^(%S+) (%S+) (%S+) (%S+)$')
   lim_m, lim_t, rpm, tpm = tonumber(lim_m), tonumber(lim_t), tonumber(rpm), tonumber(tpm)
   local bucket, resets = period(kind, seconds, now_s)
-  local m, t, live = spent(scope, kind, seconds, now_s, bucket)
+  local m, t, _, flat = spent(scope, kind, seconds, now_s, bucket)
   local h = held[scope]
-  local over, col, dim = nil, 2, 'usd'
+  local over, col, dim = nil, 'm', 'usd'
   if lim_m >= 0 and m + h[1] + cost > lim_m then
     over = m + h[1] + cost - lim_m
   elseif lim_t >= 0 and t + h[2] + tokens > lim_t then
-    over, col, dim = t + h[2] + tokens - lim_t, 3, 'tokens'
+    over, col, dim = t + h[2] + tokens - lim_t, 't', 'tokens'
   end
   if over then
     local retry = resets - now_s
-    if kind == 'rolling' then retry = rolling_retry(live, col, over, seconds, now_s) end
+    if kind == 'rolling' then retry = rolling_retry(flat, col, over, seconds, now_s) end
     local cap = dim == 'usd' and lim_m or lim_t
     return table.concat({'budget', scope, int(retry * 1000000), dim, int(cap), window_name(kind, seconds)}, ' ')
   end

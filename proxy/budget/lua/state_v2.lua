@@ -11,15 +11,10 @@ local out = {int(now)}
 for _, lim in ipairs(limits) do
   local scope, kind, seconds = lim[1], lim[2], lim[3]
   local bucket, resets = period(kind, seconds, now_s)
-  local m, t, live = spent(scope, kind, seconds, now_s, bucket)
+  local m, t, oldest = spent(scope, kind, seconds, now_s, bucket)
   if kind == 'rolling' then
-    resets = -1
-    for _, row in ipairs(live) do
-      if row[2] > 0 then
-        resets = row[1] + bucket_size(seconds) + seconds
-        break
-      end
-    end
+    -- Nothing frees up until the oldest bucket holding spend leaves the window.
+    resets = oldest and oldest + bucket_size(seconds) + seconds or -1
   end
   local h = held[scope]
   for _, v in ipairs({bucket, int(resets >= 0 and resets * 1000000 or -1), int(m), int(t), int(h[1]), int(h[2])}) do

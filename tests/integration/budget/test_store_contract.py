@@ -120,6 +120,14 @@ async def test_rolling_window_forgets_spend_and_retry_after_says_when(store: Bud
     assert key.spent_micros == 0 and key.reserved_micros == 1_000_000
 
 
+async def test_state_of_a_rolling_window_resets_when_its_oldest_spend_leaves(store: BudgetStore) -> None:
+    start = NOW - NOW % 60
+    for offset in (0, 120):
+        await store.settle(await store.reserve(f"r{offset}", [KEY], 100_000, 0, now=start + offset), 100_000, 0)
+    key = (await store.state([KEY], now=start + 200))["key:k-7"]
+    assert key.spent_micros == 200_000 and key.resets_at == pytest.approx(start + 60 + 3600)
+
+
 async def test_state_reports_limits_window_and_reset(store: BudgetStore) -> None:
     reservation = await store.reserve("r1", [TEAM], 100_000, 10, now=NOW)
     await store.settle(reservation, 100_000, 10)
