@@ -45,12 +45,20 @@ class ScriptRunner:
         self._idle: list[AbstractConnection] = []
         self._slots = asyncio.Semaphore(max_connections)
         self._timeout = timeout_s
+        # A burst queues for a connection longer than one call may take: waiting for a slot is not an
+        # outage, and counting it against the call's deadline turned bursts into 503s.
+        self._queue_timeout = max(5.0, 10 * timeout_s)
 
     async def run(self, script: Script, keys: Sequence[str], args: Sequence[str | int]) -> Any:
         """The script's reply; raises redis-py's ConnectionError or TimeoutError, or the script's error."""
         command = pack(b"EVALSHA", script.sha, len(keys), *keys, *args)
         try:
-            async with asyncio.timeout(self._timeout), self._slots:
+            async with asyncio.timeout(self._queue_timeout):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise RedisTimeoutError(f"no Redis connection free for {self._queue_timeout}s") from None
+        try:
+            async with asyncio.timeout(self._timeout):
                 if self._idle:
                     try:
                         return await self._call(self._idle.pop(), command, script, keys, args)
@@ -59,6 +67,8 @@ class ScriptRunner:
                 return await self._call(self._new(), command, script, keys, args)
         except TimeoutError:
             raise RedisTimeoutError(f"budget script {script.name} took over {self._timeout}s") from None
+        finally:
+            self._slots.release()
 
     def _new(self) -> AbstractConnection:
         return self._connection_class(**self._connection_kwargs)
