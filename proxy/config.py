@@ -165,6 +165,9 @@ class BudgetConfig(_Frozen):
     fail_open: bool = False
     ledger_path: Path = Path("var/ledger.jsonl")
     reservation_ttl_s: int = Field(600, gt=0)
+    # The policy input's budget state may be this old (per worker, same scopes): saves a store round trip
+    # on most requests. Limits stay exact: every reserve checks them atomically in the store.
+    state_max_age_s: float = Field(1.0, ge=0)
 
 
 class TokensConfig(_Frozen):

@@ -140,6 +140,6 @@ async def open_store(config: Config, stack: AsyncExitStack) -> BudgetStore:
     else:
         inner = SqliteStore(config.path(budget.sqlite_path), reservation_ttl_s=budget.reservation_ttl_s)
     store = LedgeredStore(inner, Ledger(config.path(budget.ledger_path)), fail_open=budget.fail_open,
-                          reservation_ttl_s=budget.reservation_ttl_s)
+                          reservation_ttl_s=budget.reservation_ttl_s, state_max_age_s=budget.state_max_age_s)
     stack.push_async_callback(store.close)
     return store
