@@ -83,7 +83,8 @@ def services_ctx(config: Config, metrics: Metrics) -> Callable[[web.Application]
             app[SERVICES] = Services(
                 config=config, catalogue=Catalogue.from_config(config), upstreams=upstreams, metrics=metrics,
                 estimator=await wiring.open_estimator(config), scanner=wiring.build_scanner(config),
-                policy=policy, store=await wiring.open_store(config, stack), scopes=ScopeMemory(), tracing=app[TRACING],
+                policy=policy, store=await wiring.open_store(config, stack, metrics), scopes=ScopeMemory(),
+                tracing=app[TRACING],
                 pseudonym_key=wiring.pseudonym_key(config),
                 shadow=await wiring.open_shadow(config, metrics, stack))
             yield

@@ -12,7 +12,6 @@ from opentelemetry.trace import SpanKind
 from .analyse import analyse_off_loop
 from .audit import AuditRecord
 from .budget import BudgetExceeded, BudgetState, RateLimited, Reservation, cost_micros, rate_limit_headers
-from .budget.errors import StoreUnavailable
 from .catalogue import CatalogueEntry
 from .decide import decide
 from .endpoints.base import EndpointSpec, Json, ModelCall, Usage, parse_call
@@ -64,9 +63,6 @@ async def serve_model_call(request: web.Request, spec: EndpointSpec) -> web.Stre
         services.metrics.policy_failed(engine=services.config.policy.engine, fail_open=False)
         raise Unavailable("The policy engine could not decide on this request, so it was not forwarded.",
                           code="policy_unavailable") from exc
-    except StoreUnavailable:
-        services.metrics.store_errors.labels(services.config.budget.store, "state").inc()
-        raise
     request[DECIDED] = decided
     decision = decided.decision
     observe_budgets(services, decided.budget_states)
@@ -106,9 +102,6 @@ async def serve_model_call(request: web.Request, spec: EndpointSpec) -> web.Stre
         with services.tracing.span("budget.reserve"):
             reservation = await services.store.reserve(request_id, scopes, effective.cost_micros,
                                                        analysis.prompt_tokens + effective.max_output_tokens)
-    except StoreUnavailable:
-        services.metrics.store_errors.labels(services.config.budget.store, "reserve").inc()
-        raise
     except (BudgetExceeded, RateLimited) as exc:
         kind = "budget" if isinstance(exc, BudgetExceeded) else "rate"
         services.metrics.limited.labels(kind, exc.scope.partition(":")[0]).inc()
@@ -196,7 +189,6 @@ async def settle(services: Services, call: ModelCall, effective: Effective, prom
         with services.tracing.span("budget.settle"):
             await services.store.settle(reservation, cost, usage.input_tokens + usage.output_tokens if usage else 0)
     except Exception:  # settle must never fail the request; the ledger-backed store already kept the record
-        services.metrics.store_errors.labels(services.config.budget.store, "settle").inc()
         log.exception("settle_failed", reservation=reservation.id)
     if usage is not None:
         services.metrics.tokens_used(model=effective.entry.name, team=identity.team, app=identity.app,

@@ -6,6 +6,7 @@ import asyncio
 import ctypes
 import functools
 import signal
+from collections.abc import Callable
 from contextlib import AsyncExitStack, suppress
 from pathlib import Path
 from typing import Any
@@ -131,7 +132,13 @@ def reload_on_sighup(reloader: PolicyReloader) -> None:
         log.debug("sighup_reload_unavailable")
 
 
-async def open_store(config: Config, stack: AsyncExitStack) -> BudgetStore:
+def store_error_counter(metrics: Metrics, store: str) -> Callable[[str], None]:
+    def count(operation: str) -> None:
+        metrics.store_errors.labels(store, operation).inc()
+    return count
+
+
+async def open_store(config: Config, stack: AsyncExitStack, metrics: Metrics | None = None) -> BudgetStore:
     budget = config.budget
     inner: BudgetStore
     if budget.store == "redis":
@@ -140,6 +147,7 @@ async def open_store(config: Config, stack: AsyncExitStack) -> BudgetStore:
     else:
         inner = SqliteStore(config.path(budget.sqlite_path), reservation_ttl_s=budget.reservation_ttl_s)
     store = LedgeredStore(inner, Ledger(config.path(budget.ledger_path)), fail_open=budget.fail_open,
-                          reservation_ttl_s=budget.reservation_ttl_s, state_max_age_s=budget.state_max_age_s)
+                          reservation_ttl_s=budget.reservation_ttl_s, state_max_age_s=budget.state_max_age_s,
+                          on_error=None if metrics is None else store_error_counter(metrics, budget.store))
     stack.push_async_callback(store.close)
     return store

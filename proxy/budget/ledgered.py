@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import structlog
@@ -47,8 +47,12 @@ class LedgeredStore:
         fail_open: bool = False,
         reservation_ttl_s: float = DEFAULT_RESERVATION_TTL_S,
         state_max_age_s: float = 0.0,
+        on_error: Callable[[str], None] | None = None,
     ) -> None:
         self.inner = inner
+        # Told the operation ("state", "reserve", "settle") each time the store fails, whether the
+        # failure is raised (fail closed) or absorbed (fail open, ledger): the one place to count them.
+        self._on_error = on_error
         self.ledger = ledger
         self.fail_open = fail_open
         self.fail_open_reserves = 0
@@ -70,6 +74,7 @@ class LedgeredStore:
         try:
             reservation = await self.inner.reserve(request_id, limits, cost_micros, tokens, now)
         except StoreUnavailable:
+            self._failed("reserve")
             if not self.fail_open:
                 raise
             self.fail_open_reserves += 1
@@ -103,6 +108,7 @@ class LedgeredStore:
         try:
             await self.inner.settle(reservation, cost_micros, tokens)
         except Exception as exc:
+            self._failed("settle")
             if not isinstance(exc, StoreUnavailable):
                 log.exception("budget_settle_failed", reservation=reservation.id)
             await self._to_ledger(reservation, cost_micros, tokens)
@@ -144,6 +150,7 @@ class LedgeredStore:
         try:
             states = await self.inner.state(limits, now)
         except StoreUnavailable:
+            self._failed("state")
             if not self.fail_open:
                 raise
             return {}
@@ -152,6 +159,10 @@ class LedgeredStore:
                 self._states.clear()
             self._states[key] = (at, states)
         return dict(states)
+
+    def _failed(self, operation: str) -> None:
+        if self._on_error is not None:
+            self._on_error(operation)
 
     async def usage(self, scope_prefix: str | None = None) -> list[ScopeUsage]:
         return await self.inner.usage(scope_prefix)

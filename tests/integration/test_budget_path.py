@@ -181,3 +181,7 @@ def test_redis_down_fail_open_keeps_serving_and_replays_the_ledger(make_proxy: P
             break
         asyncio.run(asyncio.sleep(0.1))
     assert spent(proxy, "team:payments") == pytest.approx(before * 5, rel=1e-6)
+    # Absorbed failures are counted too: the alert sees an outage that fail-open hides from callers.
+    metrics = httpx.get(proxy.root + "/metrics").text
+    assert 'llm_proxy_store_errors_total{operation="reserve",store="redis"} 3.0' in metrics
+    assert 'llm_proxy_store_errors_total{operation="settle",store="redis"} 3.0' in metrics
