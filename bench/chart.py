@@ -14,7 +14,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # the Agg backend is chosen before pyplot loads
-from matplotlib.ticker import LogFormatter
+from matplotlib.ticker import FuncFormatter, LogFormatter
 
 PANELS = (("plain", "total_ms", "non-streaming: total"), ("stream", "ttft_ms", "streaming: time to first token"),
           ("stream", "total_ms", "streaming: total"), ("paced", "ttft_ms", "paced streaming: time to first token"),
@@ -52,7 +52,7 @@ def draw(document: dict[str, Any], path: Path) -> None:
             axis.scatter(xs, [v["p90"] for v in values], marker="_", color="black", s=30, zorder=3)
         axis.set_xticks(range(len(cases)), [f"{size // 1024} KB\nc{conc}" for size, conc in cases])
         axis.set_yscale("log")
-        axis.yaxis.set_major_formatter(LogFormatter())
+        axis.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
         axis.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(1, 0.5)))
         axis.set_ylabel("ms (log)")
         axis.set_title(f"{title} (bar p50, tick p90, line to p99)", fontsize=10)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import sys
 import time
 from dataclasses import dataclass, field
@@ -187,7 +188,7 @@ async def run(url: str, body: bytes, key: str, concurrency: int, duration: float
     # Markers on stderr let the caller read the proxy's CPU time over exactly the measured window.
     loop = asyncio.get_running_loop()
     for at, marker in ((measure_from, "measure"), (stop_at, "stop")):
-        loop.call_later(at - time.perf_counter(), lambda m=marker: print(m, file=sys.stderr, flush=True))
+        loop.call_later(at - time.perf_counter(), functools.partial(print, marker, file=sys.stderr, flush=True))
     if rate:
         await asyncio.gather(ticker(rate), *(open_loop() for _ in range(concurrency)))
     else:

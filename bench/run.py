@@ -1,13 +1,16 @@
 """Full-stack benchmark: the test upstream directly vs through the proxy, in one command.
 
 Usage: .venv/bin/python bench/run.py [--quick] [--duration S] [--upstream-delay-ms MS] [--chunk-delay-ms MS]
+                                     [--paced-chunk-delay-ms MS] [--setups sqlite:1 redis:2] [--no-ablation]
 
 Starts the test upstream (bench/serve_upstream.py), an OTLP/HTTP sink (bench/otlp_sink.py) and, per setup,
 the proxy with the full shipped stack (embedded Rego with policies/, PII scan, budgets on SQLite or Redis,
-metrics, info logs to a file, traces exported to the sink). Non-streaming load is wrk with bench/post.lua;
-streaming load is bench/loadgen.py (TTFT and total). For each case it runs the upstream directly and then
-each proxy setup, and reads the proxy's CPU time and peak RSS from /proc. Then the heavy-prompt scenario:
-small-request latency on one worker while 64 KB prompts arrive at a fixed rate.
+metrics, info logs to a file, traces exported to the sink). Cases (bench/scenarios.py): `plain` chat driven
+by wrk with bench/post.lua; `stream` and `paced` chat (events as fast as possible, or 10 ms apart like a
+model) driven by bench/loadgen.py, which also records time to first token. Each case runs against the
+upstream directly, then through each proxy setup, reading the proxy's CPU time and peak RSS from /proc.
+Then: the heavy-prompt scenario (small-request latency on one worker while 64 KB prompts arrive at a fixed
+rate) and, unless --quick, the cost of info logs and trace export (each turned off in turn).
 
 Writes bench/results/latest.json, bench/results/latest.md (also printed) and docs/perf/latency.png.
 """
@@ -55,7 +58,7 @@ def run_case(case: Case, root: str, bodies: dict[tuple[int, str], Path], args: a
 
 
 def cpu_per_1k(result: dict[str, Any]) -> float:
-    return round(result["cpu_s"] / max(1, result["requests"]) * 1000, 3)
+    return round(float(result["cpu_s"]) / max(1, int(result["requests"])) * 1000, 3)
 
 
 def heavy_scenario(proxy: stack.Service, bodies: dict[tuple[int, str], Path],
