@@ -1,14 +1,17 @@
 """Redacts (or restores) a streamed answer delta by delta, holding back only what may still change.
 
-Added delay: a redactor holds the last `window` characters (default 256, the longest bounded match),
-any trailing run without whitespace (a token still being written, capped at `max_hold`), and an open
-PEM private key block until its END line (also capped at `max_hold`, 16 KiB by default); past the cap
-it redacts what it has rather than wait. A restorer holds at most a placeholder's length (64).
+Added delay: a redactor holds only the tail that could still become or extend a value: the word still
+being written (no whitespace yet), a trailing run of digit groups (a card, phone or IBAN written with
+spaces), an open quoted secret assignment, and an open PEM private key block until its END line. Prose
+passes through as soon as each word ends, so the first token is not delayed; a held tail never exceeds
+`window` characters (256) except for a single word or a PEM block, capped at `max_hold` (16 KiB), past
+which it redacts what it has rather than wait. A restorer holds at most a placeholder's length (64).
 One instance per stream and choice index; both are plain objects with no I/O and no framework.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from typing import Final
 
@@ -21,6 +24,11 @@ DEFAULT_WINDOW: Final = MAX_BOUNDED_MATCH
 DEFAULT_MAX_HOLD: Final = 16 * 1024
 # Already emitted text kept for the detectors that look behind a value (phone and SSN keywords).
 _CONTEXT: Final = 64
+# Characters that can continue a spaced identifier: digit groups, IBAN letters, phone punctuation.
+_NUMBERISH: Final = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ -.()+/")
+# A secret assignment whose quoted value (which may hold spaces) is still open.
+_OPEN_QUOTED_SECRET: Final = re.compile(
+    r"(?i)(?:pass(?:word|wd|phrase)?|pwd|secret|api[_-]?key|token)\s*[:=]\s*(?P<value>[\"'][^\"'\n]*)\Z")
 
 
 class StreamRedactor:
@@ -43,7 +51,7 @@ class StreamRedactor:
         self._max_hold = max_hold
         self._context = ""
         self._pending = ""
-        self._scan_at = window + 1
+        self._scan_at = 0
 
     def feed(self, delta: str) -> str:
         self._pending += delta
@@ -63,18 +71,31 @@ class StreamRedactor:
         return self._emit(text, base, len(text), self._scanner.find(text))
 
     def _safe_cut(self, text: str, base: int, matches: list[Match]) -> int:
-        cut = len(text) - self._window
-        # A token still being written (no whitespace yet) may become a key or a JWT of any length.
-        run_start = len(text)
-        while run_start > base and not text[run_start - 1].isspace():
-            run_start -= 1
-        cut = min(cut, run_start)
+        cut = min(_word_start(text, base), self._risky_tail(text, base))
         for m in reversed(matches):
-            # Anything reaching into the held tail may still grow, so it waits whole.
-            if m.start < cut and m.end > min(cut, len(text) - self._window):
+            # A value that reaches the held tail (or the end) may still grow, so it waits whole.
+            if m.start < cut <= m.end:
                 cut = m.start
         # Holding more than the cap would stall the stream: send it, redacted as it stands.
         return max(cut, len(text) - self._max_hold, base)
+
+    def _risky_tail(self, text: str, base: int) -> int:
+        """Where the tail that may still turn into a value spanning whitespace begins."""
+        floor = max(base, len(text) - self._window)
+        cut = len(text)
+        start = len(text)
+        while start > floor and text[start - 1] in _NUMBERISH:
+            start -= 1
+        if any(c.isdigit() for c in text[start:]):
+            cut = start
+        # The keyword may already be sent (it is kept as context): hold from the opening quote.
+        quoted = _OPEN_QUOTED_SECRET.search(text, max(0, len(text) - self._window))
+        if quoted is not None:
+            cut = min(cut, max(base, quoted.start("value")))
+        pem = text.rfind("-----BEGIN", base)
+        if pem >= 0 and text.find("-----END", pem) < 0:
+            cut = min(cut, pem)
+        return cut
 
     def _emit(self, text: str, base: int, cut: int, matches: list[Match]) -> str:
         if cut > base:
@@ -93,9 +114,20 @@ class StreamRedactor:
             self._pending = text[cut:]
         else:
             out = ""
-        grown = len(self._pending) + (len(self._pending) - self._window) // 4
-        self._scan_at = max(self._window + 1, min(grown, self._max_hold))
+        # Short held tails are rescanned on every delta; a long one (a PEM block, a huge token) only after
+        # it grew by a quarter.
+        held = len(self._pending)
+        self._scan_at = 0 if held <= self._window else min(held + held // 4, self._max_hold)
         return out
+
+
+def _word_start(text: str, base: int) -> int:
+    """Start of the trailing run without whitespace: a token still being written may become a key or a
+    JWT of any length."""
+    start = len(text)
+    while start > base and not text[start - 1].isspace():
+        start -= 1
+    return start
 
 
 class StreamRestorer:

@@ -94,3 +94,19 @@ def test_restorer_handles_keyed_placeholders_split_anywhere() -> None:
     for cut in range(1, len(answer)):
         restorer = StreamRestorer(book)
         assert restorer.feed(answer[:cut]) + restorer.feed(answer[cut:]) + restorer.flush() == "reply to a@example.com."
+
+
+def test_prose_is_released_word_by_word_so_the_first_token_is_not_delayed() -> None:
+    redactor = StreamRedactor(SCANNER, ALL, Placeholders())
+    assert redactor.feed("Hello") == ""  # a word still being written may become a key
+    assert redactor.feed(" there,") == "Hello "
+    assert redactor.feed(" how are you") == "there, how are "
+
+
+def test_spaced_numbers_and_open_quoted_secrets_are_held_until_they_cannot_grow() -> None:
+    for text in ('Card: 4111 1111 1111 1111. Thanks', 'call +44 20 7946 0958 now',
+                 'config password = "correct horse battery staple" end', 'iban DE89 3704 0044 0532 0130 00 ok'):
+        expected = whole(text)
+        assert expected != text
+        for size in (1, 2, 3, 5, 7):
+            assert stream(text, list(range(size, len(text), size)), window=256) == expected, (text, size)
