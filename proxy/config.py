@@ -161,6 +161,9 @@ class BudgetConfig(_Frozen):
     store: Literal["sqlite", "redis"] = "sqlite"
     sqlite_path: Path = Path("var/budget.sqlite3")
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # Per store call. Too short and a busy event loop (big prompts being tokenized) turns slow replies
+    # into false outages; a real outage is still answered (503 or fail-open) within this bound.
+    redis_timeout_s: float = Field(1.0, gt=0)
     key_prefix: str = "llmpp"
     fail_open: bool = False
     ledger_path: Path = Path("var/ledger.jsonl")

@@ -143,7 +143,7 @@ async def open_store(config: Config, stack: AsyncExitStack, metrics: Metrics | N
     inner: BudgetStore
     if budget.store == "redis":
         inner = RedisStore.from_url(budget.redis_url, prefix=budget.key_prefix,
-                                    reservation_ttl_s=budget.reservation_ttl_s)
+                                    reservation_ttl_s=budget.reservation_ttl_s, timeout_s=budget.redis_timeout_s)
     else:
         inner = SqliteStore(config.path(budget.sqlite_path), reservation_ttl_s=budget.reservation_ttl_s)
     store = LedgeredStore(inner, Ledger(config.path(budget.ledger_path)), fail_open=budget.fail_open,
