@@ -132,7 +132,7 @@ models:
   text-embedding-3-small:
     {{upstream: demo, upstream_model: demo-embedding, aliases: [demo-embedding], prices: {{input: 0.02}},
      context_window: 8191, encoding: cl100k_base, endpoints: [embeddings]}}
-policy: {{engine: embedded, dir: {REPO / "policies"}}}
+policy: {{engine: embedded, compiled: true, dir: {REPO / "policies"}}}
 budget:
 {store_lines}  sqlite_path: {state}/budget.sqlite3
   ledger_path: {state}/ledger.jsonl
