@@ -7,11 +7,7 @@ import asyncio
 import contextlib
 import json
 import shutil
-import socket
-import subprocess
-import sys
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,17 +21,12 @@ from proxy.budget.pricing import Prices, worst_case_micros
 from proxy.tokens import TokenEstimator, Vocab
 from tests.conftest import UpstreamHandle
 from tests.support.config import KEYS, REPO, config_document
+from tests.support.processes import start_proxy
 from tests.support.redis_server import ensure_redis
 
 BODY = {"model": "gpt-4o", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]}
 FITS = 50
 REQUESTS = 200
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def worst_case() -> int:
@@ -54,24 +45,6 @@ def policies_with_limit(tmp_path: Path, limit_usd: float) -> Path:
     data["budgets"]["deny_at_percent"] = 10_000
     path.write_text(json.dumps(data))
     return target
-
-
-def start(config: Path, workers: int) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "proxy", "serve", "--config", str(config), "--port", str(port),
-                             "--workers", str(workers)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    root = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            if httpx.get(root + "/readyz", timeout=1).status_code == 200:
-                return proc, root
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None:
-            raise AssertionError(f"proxy exited: {proc.stderr.read().decode() if proc.stderr else ''}")
-        assert time.monotonic() < deadline, "proxy did not start"
-        time.sleep(0.1)
 
 
 async def burst(roots: list[str], gate: threading.Event) -> list[tuple[int, str | None]]:
@@ -122,7 +95,7 @@ def test_concurrent_requests_across_processes_never_overspend(store_config: tupl
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump(document))
     # Redis: two separate proxy processes; SQLite: one proxy with two worker processes on one file.
-    procs = [start(config, 1), start(config, 1)] if kind == "redis" else [start(config, 2)]
+    procs = [start_proxy(config), start_proxy(config)] if kind == "redis" else [start_proxy(config, workers=2)]
     try:
         gate = threading.Event()
         upstream.model.faults.hold = gate

@@ -8,10 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -22,6 +18,7 @@ from aiohttp import web
 
 from tests.conftest import UpstreamHandle
 from tests.support.config import KEYS, config_document
+from tests.support.processes import start_proxy
 from tests.support.servers import ServerThread
 
 EMAIL = "jane.doe@example.com"
@@ -33,12 +30,6 @@ AWS = "AKIA" + "Z7QW3ERT5YUI2OPA"
 PEM = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA0Z3VS5JJcds3xfn\n-----END RSA PRIVATE KEY-----"
 SEEDED = [EMAIL, CARD, CARD.replace(" ", ""), PHONE, SSN, GITHUB, AWS, "MIIEowIBAAKCAQEA0Z3VS5JJcds3xfn",
           *KEYS.values()]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class OtlpSink:
@@ -61,24 +52,12 @@ def test_seeded_pii_and_secrets_never_reach_any_output(servers: ServerThread, up
     sink_runner, sink_port = servers.start_app(sink.app())
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump(config_document(upstream.url, tmp_path)))
-    port = free_port()
     log_path = tmp_path / "proxy.log"
     env = {**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink_port}",
            "OTEL_BSP_SCHEDULE_DELAY": "100", "OTEL_SERVICE_NAME": "leak-test"}
     with open(log_path, "wb") as log_file:
-        proc = subprocess.Popen([sys.executable, "-m", "proxy", "serve", "--config", str(config), "--port", str(port)],
-                                stdout=log_file, stderr=subprocess.STDOUT, env=env)
-    root = f"http://127.0.0.1:{port}"
+        proc, root = start_proxy(config, env=env, stdout=log_file)
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(root + "/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline and proc.poll() is None, log_path.read_text()
-            time.sleep(0.1)
         base = root + "/v1"
 
         def client(key: str) -> openai.OpenAI:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -15,34 +12,17 @@ import yaml
 
 from tests.conftest import UpstreamHandle
 from tests.support.config import KEYS, config_document
+from tests.support.processes import start_proxy
 
 AUTH = {"Authorization": f"Bearer {KEYS['research']}"}
 BODY = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_two_workers_share_the_port_and_drain_on_sigterm(upstream: UpstreamHandle, tmp_path: Path) -> None:
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump(config_document(upstream.url, tmp_path, telemetry={"log_level": "warning"})))
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "proxy", "serve", "--config", str(config), "--port", str(port),
-                             "--workers", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    root = f"http://127.0.0.1:{port}"
+    proc, root = start_proxy(config, workers=2)
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(root + "/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline and proc.poll() is None, "the workers did not come up"
-            time.sleep(0.1)
         with httpx.Client(base_url=root, headers=AUTH) as client:
             for _ in range(8):
                 client.post("/v1/chat/completions", json=BODY, headers={"Connection": "close"}).raise_for_status()

@@ -1,0 +1,44 @@
+"""A real `llm-policy-proxy serve` process for tests that need one (workers, signals, real stdout)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_proxy(config: Path, *, workers: int = 1, env: Mapping[str, str] | None = None,
+                stdout: IO[bytes] | int = subprocess.DEVNULL) -> tuple[subprocess.Popen[bytes], str]:
+    """Starts the proxy and waits until /readyz answers 200; returns the process and its root URL."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "proxy", "serve", "--config", str(config), "--port", str(port),
+                             "--workers", str(workers)], stdout=stdout,
+                            stderr=subprocess.STDOUT if stdout is not subprocess.DEVNULL else subprocess.PIPE,
+                            env=None if env is None else dict(env))
+    root = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            if httpx.get(root + "/readyz", timeout=1).status_code == 200:
+                return proc, root
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None:
+            detail = proc.stderr.read().decode() if proc.stderr else ""
+            raise AssertionError(f"the proxy exited with {proc.returncode}: {detail}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError("the proxy did not become ready within 20 s")
+        time.sleep(0.1)
