@@ -6,26 +6,27 @@ plain `BEGIN` and takes no lock. A transaction runs inline on the event loop whe
 on one dedicated thread when it is locked, so a lock wait (up to `busy_timeout_s`) never stalls the loop.
 Reads are two statements for any number of scopes (spend, holds): most of a transaction's cost is the
 COMMIT writing its dirty pages to the WAL, then Python's per-statement overhead.
+This module owns the connections and schedules the transactions; `sqlite_sql` holds the schema and
+the statements they run.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
 
+from proxy.budget import sqlite_sql as sql
 from proxy.budget import windows
 from proxy.budget.errors import StoreUnavailable, refusal
-from proxy.budget.ratelimit import RateLimitStatus, gcra_take, refund_us
+from proxy.budget.ratelimit import RateLimitStatus, refund_us
 from proxy.budget.store import (
     DEFAULT_RESERVATION_TTL_S,
     EVENT_RETENTION,
@@ -36,7 +37,6 @@ from proxy.budget.store import (
     ScopeUsage,
     check_limits,
     make_reservation,
-    rate_status,
     tightest_states,
 )
 from proxy.budget.windows import Window
@@ -47,139 +47,6 @@ _SWEEP_EVERY = 1000
 # Write transactions on the event loop between two checkpoints: ~5 WAL pages each, so about SQLite's
 # default of one checkpoint per 1000 pages.
 _CHECKPOINT_EVERY = 200
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS spent (scope TEXT NOT NULL, window TEXT NOT NULL, bucket TEXT NOT NULL,
-    micros INTEGER NOT NULL, tokens INTEGER NOT NULL, expires_at INTEGER NOT NULL,
-    PRIMARY KEY (scope, window, bucket)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS held (scope TEXT PRIMARY KEY, micros INTEGER NOT NULL,
-    tokens INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS reservations (id TEXT PRIMARY KEY, micros INTEGER NOT NULL,
-    tokens INTEGER NOT NULL, scopes TEXT NOT NULL, expires_at REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS reservations_expiry ON reservations (expires_at);
-CREATE TABLE IF NOT EXISTS rates (scope TEXT PRIMARY KEY, requests_tat INTEGER NOT NULL,
-    tokens_tat INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS settled (id TEXT PRIMARY KEY, expires_at REAL NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS scopes (scope TEXT NOT NULL, window TEXT NOT NULL, limit_micros INTEGER,
-    limit_tokens INTEGER, rpm INTEGER, tpm INTEGER, PRIMARY KEY (scope, window)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL,
-    ts REAL NOT NULL, fields TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS events_kind_ts ON events (kind, ts);
-"""
-
-
-@dataclass(frozen=True, slots=True)
-class _Spent:
-    """One limit's window: micro-dollars and tokens in it, its live rolling buckets, and its period."""
-
-    micros: int
-    tokens: int
-    micros_by_bucket: dict[int, int]
-    tokens_by_bucket: dict[int, int]
-    period: windows.Period
-
-
-@functools.cache
-def _spent_sql(rolling: tuple[bool, ...]) -> str:
-    # One statement for every window (SQLite runs each OR term as a primary-key search); the text
-    # depends only on which limits are rolling, so the connection's statement cache keeps it prepared.
-    terms = ["(scope = ? AND window = ?)" if r else "(scope = ? AND window = ? AND bucket = ?)" for r in rolling]
-    return "SELECT scope, window, bucket, micros, tokens FROM spent WHERE " + " OR ".join(terms)
-
-
-@functools.cache
-def _held_sql(n: int) -> str:
-    return f"SELECT scope, micros, tokens FROM held WHERE scope IN ({', '.join('?' * n)})"
-
-
-@functools.cache
-def _release_sql(n: int) -> str:
-    return (
-        "UPDATE held SET micros = max(0, micros - ?), tokens = max(0, tokens - ?)"
-        f" WHERE scope IN ({', '.join('?' * n)})"
-    )
-
-
-def _read(
-    db: sqlite3.Connection, limits: Sequence[ScopeLimit], now: float, periods: windows.PeriodCache
-) -> tuple[list[_Spent], dict[str, tuple[int, int]]]:
-    """Spend in every limit's window, and (micros, tokens) held per scope: two statements in all."""
-    found: dict[tuple[str, str], list[tuple[str, int, int]]] = {}
-    params: list[str] = []
-    for limit in limits:
-        params += (limit.scope, str(limit.window))
-        if limit.window.kind != "rolling":
-            params.append(periods(limit.window, now).bucket)
-    sql = _spent_sql(tuple(limit.window.kind == "rolling" for limit in limits))
-    for scope, window, bucket, m, t in db.execute(sql, params):
-        found.setdefault((scope, window), []).append((bucket, m, t))
-    spent = []
-    for limit in limits:
-        period = periods(limit.window, now)
-        rows = found.get((limit.scope, str(limit.window)), ())
-        if limit.window.kind != "rolling":
-            m, t = (rows[0][1], rows[0][2]) if rows else (0, 0)
-            spent.append(_Spent(m, t, {}, {}, period))
-            continue
-        micros: dict[int, int] = {}
-        tokens: dict[int, int] = {}
-        for bucket, m, t in rows:
-            if windows.in_window(limit.window, int(bucket), now):
-                micros[int(bucket)], tokens[int(bucket)] = m, t
-        spent.append(_Spent(sum(micros.values()), sum(tokens.values()), micros, tokens, period))
-    scopes = list(dict.fromkeys(limit.scope for limit in limits))
-    held = {scope: (m, t) for scope, m, t in db.execute(_held_sql(len(scopes)), scopes)}
-    return spent, held
-
-
-def _release(db: sqlite3.Connection, reservation_id: str) -> None:
-    row = db.execute(
-        "DELETE FROM reservations WHERE id = ? RETURNING micros, tokens, scopes", (reservation_id,)
-    ).fetchall()
-    if row:
-        micros, tokens, scopes = row[0]
-        names = scopes.split("\n")
-        db.execute(_release_sql(len(names)), (micros, tokens, *names))
-
-
-def _any_expired(db: sqlite3.Connection, now: float) -> bool:
-    return db.execute("SELECT 1 FROM reservations WHERE expires_at <= ? LIMIT 1", (now,)).fetchone() is not None
-
-
-def _reap(db: sqlite3.Connection, now: float) -> None:
-    # Reservations never settled (the process died) stop holding budget once their TTL passes.
-    for (rid,) in db.execute("SELECT id FROM reservations WHERE expires_at <= ? LIMIT 100", (now,)).fetchall():
-        _release(db, rid)
-
-
-def _retry_after(limit: ScopeLimit, buckets: dict[int, int], period: windows.Period, now: float, excess: int) -> float:
-    if limit.window.kind == "rolling":
-        return windows.rolling_retry_after(limit.window, buckets, now, excess)
-    assert period.resets_at is not None
-    return period.resets_at - now
-
-
-def _take_rate(
-    db: sqlite3.Connection, limit: ScopeLimit, tokens: int, now: float
-) -> tuple[RateLimitStatus | None, tuple[int, int] | None]:
-    """Per-minute limits: the status for headers and the new (requests, tokens) TATs, or raise."""
-    if not limit.has_rate:
-        return None, None
-    row = db.execute("SELECT requests_tat, tokens_tat FROM rates WHERE scope = ?", (limit.scope,)).fetchone()
-    tats = [row[0], row[1]] if row else [0, 0]
-    now_us = int(now * 1_000_000)
-    status = [-1] * 6
-    for i, (per_minute, units, dim) in enumerate(
-        ((limit.requests_per_minute, 1, "requests"), (limit.tokens_per_minute, tokens, "tokens_per_min"))
-    ):
-        if per_minute is None:
-            continue
-        taken = gcra_take(tats[i], now_us, per_minute, units)
-        if not taken.allowed:
-            raise refusal("rate", limit.scope, taken.retry_after_s, dim, per_minute, "minute")
-        tats[i] = taken.tat_us
-        status[3 * i : 3 * i + 3] = [per_minute, taken.remaining, int(taken.reset_s * 1_000_000)]
-    return rate_status(status), (tats[0], tats[1])
 
 
 class SqliteStore:
@@ -206,7 +73,7 @@ class SqliteStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         # NORMAL in WAL mode survives any process crash; only an OS crash can lose the last commits.
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        self._db.executescript(sql.SCHEMA)
         # A second connection, used only on the event loop, that never waits for a lock (timeout 0). An
         # uncontended transaction takes ~6 us inline against ~40 us for a hop to the thread (plus GIL
         # hand-offs under load); when the file is locked it gives up at once and the thread waits instead.
@@ -284,12 +151,12 @@ class SqliteStore:
 
         def body(db: sqlite3.Connection) -> Reservation:
             at = time.time() if now is None else now
-            _reap(db, at)
+            sql.reap(db, at)
             periods: list[tuple[str, int]] = []
             rates: list[RateLimitStatus | None] = []
             tats: list[tuple[str, int, int]] = []
             scopes: dict[str, None] = {}  # ordered set
-            spent, held = _read(db, limits, at, self._periods)
+            spent, held = sql.read_usage(db, limits, at, self._periods)
             for limit, window in zip(limits, spent, strict=True):
                 hm, ht = held.get(limit.scope, (0, 0))
                 for cap, total, buckets, dim in (
@@ -297,9 +164,9 @@ class SqliteStore:
                     (limit.limit_tokens, window.tokens + ht + tokens, window.tokens_by_bucket, "tokens"),
                 ):
                     if cap is not None and total > cap:
-                        retry = _retry_after(limit, buckets, window.period, at, total - cap)
+                        retry = sql.retry_after(limit, buckets, window.period, at, total - cap)
                         raise refusal("budget", limit.scope, retry, dim, cap, str(limit.window))
-                status, tat = _take_rate(db, limit, tokens, at)
+                status, tat = sql.take_rate(db, limit, tokens, at)
                 periods.append((window.period.bucket, window.period.expires_at))
                 rates.append(status)
                 if tat is not None:
@@ -347,7 +214,7 @@ class SqliteStore:
             )
             if marked.rowcount == 0:
                 return  # settled before
-            _release(db, reservation.id)
+            sql.release(db, reservation.id)
             db.executemany(
                 "INSERT INTO spent VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (scope, window, bucket) DO UPDATE"
                 " SET micros = micros + excluded.micros, tokens = tokens + excluded.tokens,"
@@ -374,7 +241,7 @@ class SqliteStore:
         # reserves. Only when some hold is past its TTL (a process died) does it take the write lock to
         # reap, so the state never reports a hold that no longer counts.
         at = time.time() if now is None else now
-        states = await self._run(lambda db: None if _any_expired(db, at) else self._states(db, limits, at), "BEGIN")
+        states = await self._run(lambda db: None if sql.any_expired(db, at) else self._states(db, limits, at), "BEGIN")
         if states is None:
             states = await self._run(lambda db: self._states(db, limits, at, reap=True))
         return tightest_states(states)
@@ -384,10 +251,10 @@ class SqliteStore:
     ) -> list[BudgetState]:
         at = time.time() if now is None else now
         if reap:
-            _reap(db, at)
+            sql.reap(db, at)
         if not limits:
             return []
-        spent, held = _read(db, limits, at, self._periods)
+        spent, held = sql.read_usage(db, limits, at, self._periods)
         out = []
         for limit, window in zip(limits, spent, strict=True):
             hm, ht = held.get(limit.scope, (0, 0))
