@@ -50,7 +50,8 @@ EGRESS = web.AppKey("egress", EgressServer)
 def build_app(config: Config, registry: CollectorRegistry | None = None, egress_sock: socket.socket | None = None,
               tracer_provider: TracerProvider | None = None) -> web.Application:
     metrics = Metrics(registry)
-    tracing = Tracing(tracer_provider if tracer_provider is not None else wiring.tracer_provider_from_env())
+    tracing = Tracing(tracer_provider if tracer_provider is not None else wiring.tracer_provider_from_env(),
+                      stage_spans=config.telemetry.stage_spans)
     app = web.Application(
         middlewares=[observe_request(metrics, tracing), render_errors(), authenticate(config)],
         client_max_size=config.server.max_body_bytes,

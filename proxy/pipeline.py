@@ -45,7 +45,7 @@ async def serve_model_call(request: web.Request, spec: EndpointSpec) -> web.Stre
     record.model_used, record.upstream = entry.name, entry.upstream
 
     # estimate + scan: prompt tokens, worst-case cost, PII findings (pure; big bodies off the loop)
-    with services.tracing.span("pii.scan"):
+    with services.tracing.stage("pii.scan"):
         analysis = await analyse_off_loop(call, entry, services.estimator, services.scanner, len(raw),
                                           services.config.tokens.offload_bytes)
     record.input_tokens = analysis.prompt_tokens
@@ -53,7 +53,7 @@ async def serve_model_call(request: web.Request, spec: EndpointSpec) -> web.Stre
 
     # budget state + decide: the policy decision, with fail-closed on engine or store errors (503)
     try:
-        with services.tracing.span("policy.evaluate"):
+        with services.tracing.stage("policy.evaluate"):
             decided, scopes = await decide(services.policy, services.store, services.scopes, call, entry,
                                            identity, analysis, fail_open=services.config.policy.fail_open,
                                            request_id=request_id,
@@ -99,7 +99,7 @@ async def serve_model_call(request: web.Request, spec: EndpointSpec) -> web.Stre
 
     # reserve: worst-case cost on every scope, atomically (429, 503)
     try:
-        with services.tracing.span("budget.reserve"):
+        with services.tracing.stage("budget.reserve"):
             reservation = await services.store.reserve(request_id, scopes, effective.cost_micros,
                                                        analysis.prompt_tokens + effective.max_output_tokens)
     except (BudgetExceeded, RateLimited) as exc:
@@ -186,7 +186,7 @@ async def settle(services: Services, call: ModelCall, effective: Effective, prom
         services.metrics.pii_found(counts=tally.response_pii, action_of={t: "redact" for t in tally.response_pii},
                                    direction="response")
     try:
-        with services.tracing.span("budget.settle"):
+        with services.tracing.stage("budget.settle"):
             await services.store.settle(reservation, cost, usage.input_tokens + usage.output_tokens if usage else 0)
     except Exception:  # settle must never fail the request; the ledger-backed store already kept the record
         log.exception("settle_failed", reservation=reservation.id)
