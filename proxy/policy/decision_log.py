@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import datetime as dt
+import functools
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -39,5 +40,11 @@ def decision_event(
 
 
 def rfc3339(timestamp: float) -> str:
-    moment = dt.datetime.fromtimestamp(timestamp, tz=dt.UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond:06d}Z"
+    # Formatting a datetime cost ~20 us of every request under load; the seconds part changes once a second.
+    seconds, micros = divmod(round(timestamp * 1_000_000), 1_000_000)
+    return f"{_seconds_prefix(seconds)}{micros:06d}Z"
+
+
+@functools.lru_cache(maxsize=4)
+def _seconds_prefix(seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(seconds))

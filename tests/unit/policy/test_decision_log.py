@@ -31,3 +31,10 @@ def test_engine_error_is_recorded() -> None:
                            revision="r", eval_ns=0, timestamp=0, error="OPA unreachable")
     assert event["error"] == {"code": "policy_engine_error", "message": "OPA unreachable"}
     assert rfc3339(0) == "1970-01-01T00:00:00.000000Z"
+
+
+def test_timestamps_are_utc_with_microseconds() -> None:
+    assert rfc3339(1_790_000_000.123456) == "2026-09-21T14:13:20.123456Z"
+    # Rounding to the microsecond may carry into the next second.
+    assert rfc3339(59.9999996) == "1970-01-01T00:01:00.000000Z"
+    assert rfc3339(951_782_400.5) == "2000-02-29T00:00:00.500000Z"
