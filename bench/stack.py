@@ -103,14 +103,14 @@ def otlp_sink(directory: Path) -> contextlib.AbstractContextManager[Service]:
 
 
 def proxy_config(directory: Path, upstream_port: int, store: str, port: int, prefix: str,
-                 log_level: str = "info") -> Path:
+                 log_level: str = "info", server_options: str = "") -> Path:
     """The shipped stack as in proxy/examples/demo.yaml: embedded Rego, PII, budgets, metrics, info logs."""
     state = directory / f"state-{prefix}"
     state.mkdir()
     store_lines = (f"  store: redis\n  redis_url: {REDIS_URL}\n  key_prefix: {prefix}\n"
                    if store == "redis" else "  store: sqlite\n")
     path = directory / f"proxy-{store}.yaml"
-    path.write_text(f"""server: {{host: 127.0.0.1, port: {port}}}
+    path.write_text(f"""server: {{host: 127.0.0.1, port: {port}{server_options}}}
 auth:
   mode: gateway
   keys:
@@ -143,19 +143,21 @@ telemetry: {{log_level: {log_level}}}
 
 @contextlib.contextmanager
 def proxy(directory: Path, upstream_port: int, sink_port: int | None, store: str, workers: int,
-          log_level: str = "info") -> Iterator[Service]:
+          log_level: str = "info", server_options: str = "") -> Iterator[Service]:
     """The proxy with its own budget state: a fresh SQLite file, or a Redis key prefix deleted afterwards.
 
-    Traces go to the sink on `sink_port` (None: no OTLP endpoint, so no export)."""
+    Traces go to the sink on `sink_port` (None: no OTLP endpoint, so no export). `server_options` is
+    appended to the config's `server` mapping, e.g. ", gc_freeze: false"."""
     port = free_port()
     prefix = f"bench-{os.getpid()}-{time.time_ns()}"
-    config = proxy_config(directory, upstream_port, store, port, prefix, log_level)
+    config = proxy_config(directory, upstream_port, store, port, prefix, log_level, server_options)
     command = pinned(PROXY_CPUS if workers == 1 else None,
                      [str(BIN / "llm-policy-proxy"), "serve", "--config", str(config), "--workers", str(workers)])
     env = {key: value for key, value in os.environ.items()
            if not key.startswith("OTEL_") and key != "PROMETHEUS_MULTIPROC_DIR"}
     if sink_port is not None:
         env |= {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink_port}",
+                "OTEL_EXPORTER_OTLP_PROTOCOL": os.environ.get("BENCH_OTLP_PROTOCOL", "http/json"),
                 "OTEL_SERVICE_NAME": "llm-policy-proxy-bench"}
     try:
         with service(f"proxy-{store}-w{workers}", command, port, "/readyz",

@@ -22,7 +22,7 @@ from .policy.reload import PolicyReloader
 from .policy.shadow import JsonlSink, ShadowEvaluator
 from .telemetry.logging import get_logger
 from .telemetry.metrics import Metrics
-from .telemetry.tracing import otlp_provider
+from .telemetry.tracing import PROTOCOLS, otlp_provider
 from .tokens import TokenEstimator, Vocab
 
 log = get_logger("proxy.wiring")
@@ -56,7 +56,12 @@ def tracer_provider_from_env() -> TracerProvider | None:
         return None
     if not (environment_flag("OTEL_EXPORTER_OTLP_ENDPOINT") or environment_flag("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")):
         return None
-    return otlp_provider(environment_flag("OTEL_SERVICE_NAME") or "llm-policy-proxy")
+    protocol = (environment_flag("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+                or environment_flag("OTEL_EXPORTER_OTLP_PROTOCOL") or "http/protobuf")
+    if protocol not in PROTOCOLS:
+        raise ConfigError(f"OTEL_EXPORTER_OTLP_PROTOCOL: {protocol!r} is not supported; use one of "
+                          f"{', '.join(PROTOCOLS)} (the proxy exports OTLP over HTTP, not gRPC)")
+    return otlp_provider(environment_flag("OTEL_SERVICE_NAME") or "llm-policy-proxy", protocol)
 
 
 def build_scanner(config: Config) -> Scanner:

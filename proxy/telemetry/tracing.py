@@ -21,7 +21,7 @@ from opentelemetry import trace
 from opentelemetry.propagate import extract, inject
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 # GenAI semantic conventions name operations, not endpoints.
@@ -30,12 +30,24 @@ OPERATIONS = {"chat.completions": "chat", "completions": "text_completion", "res
 _NULL = contextlib.nullcontext()
 
 
-def otlp_provider(service_name: str) -> TracerProvider:
-    """A provider exporting over OTLP/HTTP; the exporter reads OTEL_EXPORTER_OTLP_* itself."""
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+PROTOCOLS = ("http/protobuf", "http/json")
 
+
+def otlp_provider(service_name: str, protocol: str = "http/protobuf") -> TracerProvider:
+    """A provider exporting over OTLP/HTTP; the exporters read OTEL_EXPORTER_OTLP_* themselves.
+
+    `http/json` uses our orjson encoder (a third of the CPU per span); `http/protobuf` the SDK's exporter."""
+    exporter: SpanExporter
+    if protocol == "http/json":
+        from .otlp_json import OtlpJsonSpanExporter
+
+        exporter = OtlpJsonSpanExporter()
+    else:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        exporter = OTLPSpanExporter()
     provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    provider.add_span_processor(BatchSpanProcessor(exporter))
     return provider
 
 
@@ -109,4 +121,4 @@ def ids(span: Span | None) -> dict[str, str]:
     return {"trace_id": format(ctx.trace_id, "032x"), "span_id": format(ctx.span_id, "016x")}
 
 
-__all__ = ["OPERATIONS", "Tracing", "finish_server_span", "ids", "otlp_provider", "trace"]
+__all__ = ["OPERATIONS", "PROTOCOLS", "Tracing", "finish_server_span", "ids", "otlp_provider", "trace"]

@@ -1,0 +1,153 @@
+"""OTLP/JSON trace export: the same message as the SDK's protobuf encoder, posted the way receivers expect."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+import pytest
+from aiohttp import web
+from google.protobuf import json_format
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans as encode_protobuf
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import (
+    Link,
+    NonRecordingSpan,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+    set_span_in_context,
+)
+
+from proxy.config import ConfigError
+from proxy.telemetry.otlp_json import OtlpJsonSpanExporter, encode_spans, headers_from_env
+from proxy.wiring import tracer_provider_from_env
+from tests.support.servers import ServerThread
+
+REMOTE_PARENT = SpanContext(0x4BF92F3577B34DA6A3CE929D0E0E4736, 0x00F067AA0BA902B7, is_remote=True,
+                            trace_flags=TraceFlags(1))
+
+
+def sample_spans() -> tuple[ReadableSpan, ...]:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": "otlp-json-test", "deployment": "ci"}))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("llm-policy-proxy", "1.2.3", schema_url="https://opentelemetry.io/schemas/1.26.0")
+    with tracer.start_as_current_span("chat gpt-4o", context=set_span_in_context(NonRecordingSpan(REMOTE_PARENT)),
+                                      kind=SpanKind.SERVER, attributes={
+                                          "gen_ai.request.model": "gpt-4o", "gen_ai.usage.input_tokens": 12,
+                                          "llm_proxy.cost_usd": 0.00125, "llm_proxy.pii_types": ("email", "phone"),
+                                          "llm_proxy.stream": False, "big": 2**62}) as server:
+        server.add_event("policy.denied", {"reason": "model_not_allowed", "count": 2})
+        with tracer.start_as_current_span("POST demo", kind=SpanKind.CLIENT, links=[Link(REMOTE_PARENT, {"k": "v"})],
+                                          attributes={"server.address": "http://127.0.0.1:1/v1"}):
+            pass
+        server.set_status(Status(StatusCode.ERROR, "upstream failed"))
+    return exporter.get_finished_spans()
+
+
+def hex_ids_to_base64(node: Any) -> Any:
+    """OTLP JSON writes ids in hex, protobuf's canonical JSON in base64: convert to compare the two."""
+    if isinstance(node, dict):
+        return {key: (base64.b64encode(bytes.fromhex(value)).decode()
+                      if key in ("traceId", "spanId", "parentSpanId") else hex_ids_to_base64(value))
+                for key, value in node.items()}
+    if isinstance(node, list):
+        return [hex_ids_to_base64(item) for item in node]
+    return node
+
+
+def test_json_encodes_the_same_message_as_the_sdk_protobuf_encoder() -> None:
+    spans = sample_spans()
+    document = orjson.loads(encode_spans(spans))
+    parsed = json_format.ParseDict(hex_ids_to_base64(document), ExportTraceServiceRequest())
+    assert parsed == encode_protobuf(spans)
+    server = next(s for s in document["resourceSpans"][0]["scopeSpans"][0]["spans"] if s["name"] == "chat gpt-4o")
+    # The OTLP JSON mapping: hex ids, integer enums, 64-bit integers as strings.
+    assert server["traceId"] == "4bf92f3577b34da6a3ce929d0e0e4736" and server["parentSpanId"] == "00f067aa0ba902b7"
+    assert server["kind"] == 2 and server["status"] == {"code": 2, "message": "upstream failed"}
+    assert {"key": "big", "value": {"intValue": str(2**62)}} in server["attributes"]
+
+
+@pytest.fixture
+def receiver(servers: ServerThread) -> Iterator[tuple[str, list[web.Request | Any]]]:
+    """An OTLP/HTTP receiver that answers with the statuses queued in `script` (then 200)."""
+    seen: list[Any] = []
+    script: list[int] = []
+
+    async def traces(request: web.Request) -> web.Response:
+        body = await request.read()  # aiohttp inflates a gzip body (and answers 400 to a broken one)
+        seen.append((request.headers.copy(), orjson.loads(body)))
+        status = script.pop(0) if script else 200
+        return web.Response(status=status, body=b"{}", content_type="application/json")
+
+    app = web.Application()
+    app.router.add_post("/v1/traces", traces)
+    runner, port = servers.start_app(app)
+    seen_and_script: list[Any] = [seen, script]
+    yield f"http://127.0.0.1:{port}", seen_and_script
+    servers.stop_app(runner)
+
+
+def test_exporter_posts_json_with_the_configured_headers(receiver: tuple[str, list[Any]],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    base, (seen, _) = receiver
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", base + "/")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-tenant=acme,authorization=Bearer%20t0k")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip")
+    exporter = OtlpJsonSpanExporter()
+    assert exporter.endpoint == base + "/v1/traces"
+    assert exporter.export(sample_spans()) == SpanExportResult.SUCCESS
+    headers, document = seen[0]
+    assert headers["Content-Type"] == "application/json" and headers["Content-Encoding"] == "gzip"
+    assert headers["x-tenant"] == "acme" and headers["authorization"] == "Bearer t0k"
+    assert len(document["resourceSpans"][0]["scopeSpans"][0]["spans"]) == 2
+    exporter.shutdown()
+
+
+def test_exporter_retries_what_the_spec_calls_retryable_and_gives_up_on_the_rest(
+        receiver: tuple[str, list[Any]]) -> None:
+    base, (seen, script) = receiver
+    exporter = OtlpJsonSpanExporter(endpoint=base + "/v1/traces", headers={}, timeout_s=10)
+    script.extend([503, 429])
+    assert exporter.export(sample_spans()) == SpanExportResult.SUCCESS
+    assert len(seen) == 3
+    script.append(400)
+    assert exporter.export(sample_spans()) == SpanExportResult.FAILURE
+    assert len(seen) == 4  # a 400 is not worth repeating
+
+
+def test_exporter_gives_up_within_its_timeout_when_nothing_listens(unused_tcp_port: int) -> None:
+    exporter = OtlpJsonSpanExporter(endpoint=f"http://127.0.0.1:{unused_tcp_port}/v1/traces", headers={},
+                                    timeout_s=0.5)
+    assert exporter.export(sample_spans()) == SpanExportResult.FAILURE
+
+
+def test_headers_and_endpoint_follow_the_traces_specific_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "a=1")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "b=2")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://collector:4318/custom/path")
+    assert headers_from_env() == {"b": "2"}
+    assert OtlpJsonSpanExporter().endpoint == "http://collector:4318/custom/path"
+
+
+def test_the_protocol_variable_picks_the_exporter(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
+    for protocol, exporter_class in (("http/json", "OtlpJsonSpanExporter"), ("http/protobuf", "OTLPSpanExporter")):
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", protocol)
+        provider = tracer_provider_from_env()
+        assert provider is not None
+        processors = provider._active_span_processor._span_processors
+        assert type(processors[0]._batch_processor._exporter).__name__ == exporter_class
+        provider.shutdown()
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+    with pytest.raises(ConfigError, match="OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' is not supported"):
+        tracer_provider_from_env()
