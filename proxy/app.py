@@ -25,6 +25,7 @@ from .decide import Decided, ScopeMemory
 from .egress.identity import identities_by_hash
 from .egress.server import EgressServer, start_egress
 from .endpoints import MODEL_ENDPOINTS, EndpointSpec
+from .heap import pauses_observed
 from .identity import Identity, hash_key, keys_match
 from .ids import new_id
 from .pipeline import serve_model_call
@@ -75,6 +76,7 @@ def build_app(config: Config, registry: CollectorRegistry | None = None, egress_
 def services_ctx(config: Config, metrics: Metrics) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
+            stack.enter_context(pauses_observed(metrics.gc_pause))
             stack.push_async_callback(app[TRACING].shutdown)
             upstreams = {name: Upstream(name, cfg, cfg.resolved_key()) for name, cfg in config.upstreams.items()}
             for upstream in upstreams.values():

@@ -37,6 +37,10 @@ class ServerConfig(_Frozen):
     max_body_bytes: int = Field(8 * 1024 * 1024, gt=0)
     drain_timeout_s: float = Field(30.0, ge=0)
     keepalive_timeout_s: float = Field(75.0, gt=0)
+    # Cyclic GC (proxy/heap.py): freeze the start-up heap; (young, middle, old) generation thresholds.
+    gc_freeze: bool = True
+    gc_thresholds: tuple[Annotated[int, Field(gt=0)], Annotated[int, Field(ge=0)], Annotated[int, Field(ge=0)]] = \
+        (5000, 20, 100)
 
 
 class ApiKey(_Frozen):

@@ -16,6 +16,7 @@ from ..config import environment_flag
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.002, 0.003, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5)
 EVAL_BUCKETS = (0.00002, 0.00005, 0.0001, 0.0002, 0.0003, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25)
+GC_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
 
 
 def multiprocess_dir() -> str | None:
@@ -75,6 +76,9 @@ class Metrics:
                                ["kind", "scope_kind"], registry=r)
         self.store_errors = Counter("llm_proxy_store_errors_total", "Budget store failures by operation.",
                                     ["store", "operation"], registry=r)
+        self.gc_pause = Histogram("llm_proxy_gc_pause_seconds",
+                                  "Pauses of the cyclic garbage collector (the event loop stops), by generation.",
+                                  ["generation"], buckets=GC_BUCKETS, registry=r)
         self.shadow_ai = Counter("shadow_ai_attempts_total",
                                  "Direct calls to AI providers refused by the egress proxy.",
                                  ["app", "provider"], registry=r)
