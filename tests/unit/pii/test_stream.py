@@ -110,3 +110,19 @@ def test_spaced_numbers_and_open_quoted_secrets_are_held_until_they_cannot_grow(
         assert expected != text
         for size in (1, 2, 3, 5, 7):
             assert stream(text, list(range(size, len(text), size)), window=256) == expected, (text, size)
+
+
+def test_the_quoted_secret_gate_never_hides_a_match() -> None:
+    import random
+
+    from proxy.pii.stream import _OPEN_QUOTED_SECRET, _may_open_quoted_secret
+
+    pieces = ["password", "Token", "api_key", "secret", " ", "  ", "\n", "=", ":", '"', "'", "x", "don't", "é", "\t"]
+    rng = random.Random(7)
+    matched = 0
+    for _ in range(20000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 12)))
+        if _OPEN_QUOTED_SECRET.search(text):
+            matched += 1
+            assert _may_open_quoted_secret(text), repr(text)
+    assert matched > 200  # the fuzzing reaches the pattern often enough to mean something
