@@ -33,6 +33,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--stream", action="store_true", help="streamed chat instead of plain")
     parser.add_argument("--no-traces", action="store_true", help="no OTLP endpoint, so no trace export")
     parser.add_argument("--top", type=int, default=40)
+    parser.add_argument("--server-options", default="",
+                        help='added to the config\'s server mapping, e.g. ", gc_freeze: false"')
     parser.add_argument("--no-spy", action="store_true", help="only measure (req/s, CPU per request), no sampling")
     parser.add_argument("--out", type=Path, default=stack.REPO / "bench" / "results" / "profile.collapsed")
     return parser.parse_args()
@@ -86,7 +88,8 @@ def main() -> None:
         body = stack.write_body(directory, 1024, args.stream)
         with (stack.upstream(directory, 0.0, 0.0, 10.0, 64) as upstream,
               stack.otlp_sink(directory) as sink,
-              stack.proxy(directory, upstream.port, None if args.no_traces else sink.port, args.store, 1) as proxy):
+              stack.proxy(directory, upstream.port, None if args.no_traces else sink.port, args.store, 1,
+                          server_options=args.server_options) as proxy):
             stack.reset_budget(proxy)
             run = measure.loadgen if args.stream else measure.wrk
             run(proxy.url("/v1/chat/completions"), body, args.concurrency, 2.0, None, warmup=0)
@@ -100,7 +103,8 @@ def main() -> None:
                 spy.wait()
             sampler = "no sampler" if spy is None else "under py-spy"
             print(f"{result['requests_per_s']} req/s, CPU {1e6 * result['cpu_s'] / result['requests']:.0f} µs/req "
-                  f"({sampler}), p50 {result['total_ms']['p50']} ms, errors {result['errors']}, "
+                  f"({sampler}), p50 {result['total_ms']['p50']} ms, p99 {result['total_ms']['p99']} ms, "
+                  f"errors {result['errors']}, "
                   f"rss {max(procfs.sample(proxy.pid).peak_rss_mb):.0f} MB")
     if not args.no_spy:
         summarise(args.out, args.top)

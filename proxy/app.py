@@ -25,12 +25,12 @@ from .decide import Decided, ScopeMemory
 from .egress.identity import identities_by_hash
 from .egress.server import EgressServer, start_egress
 from .endpoints import MODEL_ENDPOINTS, EndpointSpec
-from .heap import pauses_observed
 from .identity import Identity, hash_key, keys_match
 from .ids import new_id
 from .pipeline import serve_model_call
 from .policy.errors import PolicyEngineError
 from .policy.input import identity_input
+from .runtime import pauses_observed
 from .services import AUDIT, DECIDED, IDENTITY, METRICS, REQUEST_ID, SERVICES, TRACING, Services
 from .telemetry.logging import get_logger
 from .telemetry.metrics import Metrics

@@ -37,8 +37,11 @@ class ServerConfig(_Frozen):
     max_body_bytes: int = Field(8 * 1024 * 1024, gt=0)
     drain_timeout_s: float = Field(30.0, ge=0)
     keepalive_timeout_s: float = Field(75.0, gt=0)
-    # Cyclic GC (proxy/heap.py): freeze the start-up heap; (young, middle, old) generation thresholds.
+    # Cyclic GC (proxy/runtime.py): freeze the start-up heap; (young, middle, old) generation thresholds.
     gc_freeze: bool = True
+    # How long a thread may hold the GIL while another waits (CPython's default: 5 ms). Background work
+    # (trace export, big prompts scanned in a thread) then delays a request by at most this much.
+    gil_switch_interval_ms: float = Field(1.0, gt=0, le=100)
     gc_thresholds: tuple[Annotated[int, Field(gt=0)], Annotated[int, Field(ge=0)], Annotated[int, Field(ge=0)]] = \
         (5000, 20, 100)
 

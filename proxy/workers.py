@@ -15,7 +15,7 @@ from aiohttp import web
 
 from .app import build_app
 from .config import Config
-from .heap import settle_heap
+from .runtime import tune_runtime
 from .telemetry.logging import configure_logging, get_logger
 
 log = get_logger("proxy.workers")
@@ -36,7 +36,7 @@ def run_worker(config: Config, sock: socket.socket | None = None, host: str | No
     app = build_app(config, egress_sock=egress_sock)
 
     async def settle(_: web.Application) -> None:
-        settle_heap(config.server)  # the last start-up hook: everything long-lived exists by now
+        tune_runtime(config.server)  # the last start-up hook: everything long-lived exists by now
 
     app.on_startup.append(settle)
     log.info("worker_started", pid=os.getpid(), host=host, port=port if sock is None else sock.getsockname()[1])

@@ -29,6 +29,7 @@ from opentelemetry.trace import (
 
 from proxy.config import ConfigError
 from proxy.telemetry.otlp_json import OtlpJsonSpanExporter, encode_spans, headers_from_env
+from proxy.telemetry.tracing import EXPORT_BATCH_SIZE, otlp_provider
 from proxy.wiring import tracer_provider_from_env
 from tests.support.servers import ServerThread
 
@@ -151,3 +152,17 @@ def test_the_protocol_variable_picks_the_exporter(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
     with pytest.raises(ConfigError, match="OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' is not supported"):
         tracer_provider_from_env()
+
+
+def test_export_batches_are_small_unless_the_environment_says_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    def batch_size() -> int:
+        provider = otlp_provider("batch-test", "http/json")
+        processor = provider._active_span_processor._span_processors[0]
+        size = int(processor._batch_processor._max_export_batch_size)
+        provider.shutdown()
+        return size
+
+    monkeypatch.delenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", raising=False)
+    assert batch_size() == EXPORT_BATCH_SIZE == 64
+    monkeypatch.setenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "200")
+    assert batch_size() == 200

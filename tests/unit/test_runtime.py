@@ -1,21 +1,23 @@
-"""GC settings: thresholds applied, the start-up heap frozen; collections observed as pauses while asked."""
+"""Runtime settings: GC thresholds, the start-up heap frozen, the GIL switch interval; GC pauses observed."""
 
 from __future__ import annotations
 
 import gc
+import sys
 from collections.abc import Iterator
 
 import pytest
 from prometheus_client import CollectorRegistry, Histogram
 
 from proxy.config import ServerConfig
-from proxy.heap import pauses_observed, settle_heap
+from proxy.runtime import pauses_observed, tune_runtime
 
 
 @pytest.fixture
 def restore_gc() -> Iterator[None]:
-    thresholds, callbacks = gc.get_threshold(), list(gc.callbacks)
+    thresholds, callbacks, interval = gc.get_threshold(), list(gc.callbacks), sys.getswitchinterval()
     yield
+    sys.setswitchinterval(interval)
     gc.unfreeze()
     gc.set_threshold(*thresholds)
     gc.callbacks[:] = callbacks
@@ -25,9 +27,10 @@ def pause_count(registry: CollectorRegistry, generation: str) -> float:
     return registry.get_sample_value("llm_proxy_gc_pause_seconds_count", {"generation": generation}) or 0.0
 
 
-def test_settle_heap_freezes_and_sets_thresholds(restore_gc: None) -> None:
-    settle_heap(ServerConfig(gc_thresholds=(4000, 15, 50)))
+def test_tune_runtime_freezes_and_sets_thresholds_and_the_switch_interval(restore_gc: None) -> None:
+    tune_runtime(ServerConfig(gc_thresholds=(4000, 15, 50), gil_switch_interval_ms=2))
     assert gc.get_threshold() == (4000, 15, 50)
+    assert sys.getswitchinterval() == pytest.approx(0.002)
     assert gc.get_freeze_count() > 1000  # modules, config, everything alive at start-up
 
 
@@ -47,9 +50,10 @@ def test_collections_are_observed_as_pauses_only_while_inside(restore_gc: None) 
 
 def test_freezing_can_be_turned_off(restore_gc: None) -> None:
     gc.unfreeze()
-    settle_heap(ServerConfig(gc_freeze=False))
+    tune_runtime(ServerConfig(gc_freeze=False))
     assert gc.get_freeze_count() == 0
     assert gc.get_threshold() == (5000, 20, 100)
+    assert sys.getswitchinterval() == pytest.approx(0.001)
 
 
 def test_thresholds_are_validated() -> None:

@@ -1,4 +1,5 @@
-"""Garbage-collector settings for a long-running server, applied once the worker has started.
+"""Interpreter settings for a long-running server, applied once a worker has started: the garbage
+collector and the GIL switch interval.
 
 Everything built at start-up (modules, the catalogue, compiled policies, tokenizer tables' Python side)
 lives as long as the process, yet CPython's cyclic collector walks all of it on every full collection.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import sys
 import time
 from collections.abc import Iterator
 
@@ -21,12 +23,14 @@ from prometheus_client import Histogram
 from .config import ServerConfig
 
 
-def settle_heap(config: ServerConfig) -> None:
-    """Collect the start-up garbage, freeze what survives, then apply the configured thresholds."""
+def tune_runtime(config: ServerConfig) -> None:
+    """Collect the start-up garbage, freeze what survives, apply the GC thresholds and the GIL switch
+    interval (CPython's 5 ms let a background thread, such as trace export, hold a request that long)."""
     gc.collect()
     if config.gc_freeze:
         gc.freeze()
     gc.set_threshold(*config.gc_thresholds)
+    sys.setswitchinterval(config.gil_switch_interval_ms / 1000)
 
 
 @contextlib.contextmanager
