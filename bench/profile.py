@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
+import os
 import shutil
 import subprocess
 import sys
@@ -23,6 +25,18 @@ from pathlib import Path
 import measure
 import procfs
 import stack
+
+
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds per thread of `pid` (/proc/<pid>/task/<tid>/stat utime + stime), keyed "name-tid"."""
+    tick = os.sysconf("SC_CLK_TCK")
+    found = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(OSError):
+            name = Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip()
+            fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+            found[f"{name}-{tid}"] = (int(fields[11]) + int(fields[12])) / tick
+    return found
 
 
 def parse_args() -> argparse.Namespace:
@@ -98,7 +112,9 @@ def main() -> None:
                       "--subprocesses"]
             spy = None if args.no_spy else subprocess.Popen(record, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             time.sleep(0 if spy is None else 1.0)
+            threads_before = thread_cpu(proxy.pid)
             result = run(proxy.url("/v1/chat/completions"), body, args.concurrency, args.seconds, proxy.pid, warmup=0)
+            threads_after = thread_cpu(proxy.pid)
             if spy is not None:
                 spy.wait()
             sampler = "no sampler" if spy is None else "under py-spy"
@@ -106,6 +122,11 @@ def main() -> None:
                   f"({sampler}), p50 {result['total_ms']['p50']} ms, p99 {result['total_ms']['p99']} ms, "
                   f"errors {result['errors']}, "
                   f"rss {max(procfs.sample(proxy.pid).peak_rss_mb):.0f} MB")
+            # The first thread is the event loop; the others are the SQLite, export and executor threads.
+            for name, seconds in threads_after.items():
+                used = seconds - threads_before.get(name, 0.0)
+                if used > 0:
+                    print(f"  thread {name}: {1e6 * used / result['requests']:.0f} µs/req")
     if not args.no_spy:
         summarise(args.out, args.top)
 
