@@ -7,7 +7,7 @@ import re
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, suppress
 
 import orjson
 import structlog
@@ -30,7 +30,7 @@ from .ids import new_id
 from .pipeline import serve_model_call
 from .policy.errors import PolicyEngineError
 from .policy.input import identity_input
-from .runtime import pauses_observed
+from .runtime import PauseRecorder
 from .services import AUDIT, DECIDED, IDENTITY, METRICS, REQUEST_ID, SERVICES, TRACING, Services
 from .telemetry.logging import get_logger
 from .telemetry.metrics import Metrics
@@ -76,7 +76,9 @@ def build_app(config: Config, registry: CollectorRegistry | None = None, egress_
 def services_ctx(config: Config, metrics: Metrics) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            stack.enter_context(pauses_observed(metrics.gc_pause))
+            pauses = stack.enter_context(PauseRecorder(metrics.gc_pause))
+            drainer = asyncio.get_running_loop().create_task(pauses.drain_every(1.0))
+            stack.push_async_callback(cancelled, drainer)
             stack.push_async_callback(app[TRACING].shutdown)
             upstreams = {name: Upstream(name, cfg, cfg.resolved_key()) for name, cfg in config.upstreams.items()}
             for upstream in upstreams.values():
@@ -92,6 +94,12 @@ def services_ctx(config: Config, metrics: Metrics) -> Callable[[web.Application]
                 shadow=await wiring.open_shadow(config, metrics, stack))
             yield
     return ctx
+
+
+async def cancelled(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with suppress(asyncio.CancelledError):
+        await task
 
 
 def egress_ctx(config: Config, sock: socket.socket | None) -> Callable[[web.Application], AsyncIterator[None]]:

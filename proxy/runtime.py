@@ -12,11 +12,11 @@ is observed in `llm_proxy_gc_pause_seconds`, so a regression shows on the dashbo
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
+import collections
 import gc
 import sys
 import time
-from collections.abc import Iterator
 
 from prometheus_client import Histogram
 
@@ -33,21 +33,41 @@ def tune_runtime(config: ServerConfig) -> None:
     sys.setswitchinterval(config.gil_switch_interval_ms / 1000)
 
 
-@contextlib.contextmanager
-def pauses_observed(pauses: Histogram) -> Iterator[None]:
-    """Every collection while inside, observed in `pauses` by generation."""
-    by_generation = [pauses.labels(str(generation)) for generation in range(3)]
-    started = 0.0
+class PauseRecorder:
+    """Records every collection's pause while registered; `drain()` moves them into the histogram.
 
-    def observe(phase: str, info: dict[str, int]) -> None:
-        nonlocal started
+    The GC callback only appends to a deque: observing the histogram there could deadlock, because with
+    PROMETHEUS_MULTIPROC_DIR every value write takes one process-wide, non-reentrant lock, and a
+    collection can start while this thread holds it (creating a labelled child allocates under it).
+    """
+
+    def __init__(self, pauses: Histogram) -> None:
+        self._by_generation = [pauses.labels(str(generation)) for generation in range(3)]
+        # Bounded: were nothing to drain it, a long run would still not grow without limit.
+        self._recorded: collections.deque[tuple[int, float]] = collections.deque(maxlen=10_000)
+        self._started = 0.0
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
-            started = time.perf_counter()
+            self._started = time.perf_counter()
         else:
-            by_generation[info["generation"]].observe(time.perf_counter() - started)
+            self._recorded.append((info["generation"], time.perf_counter() - self._started))
 
-    gc.callbacks.append(observe)
-    try:
-        yield
-    finally:
-        gc.callbacks.remove(observe)
+    def __enter__(self) -> PauseRecorder:
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        gc.callbacks.remove(self._callback)
+        self.drain()
+
+    def drain(self) -> None:
+        while self._recorded:
+            generation, seconds = self._recorded.popleft()
+            self._by_generation[generation].observe(seconds)
+
+    async def drain_every(self, interval_s: float) -> None:
+        """Runs until cancelled, folding the recorded pauses in every `interval_s`."""
+        while True:
+            await asyncio.sleep(interval_s)
+            self.drain()

@@ -38,11 +38,13 @@ class LoopFlushedLogger:
     running, are flushed at once.
     """
 
-    __slots__ = ("_file", "_scheduled")
+    __slots__ = ("_file", "_scheduled_on")
 
     def __init__(self, file: BinaryIO) -> None:
         self._file = file
-        self._scheduled = False
+        # The loop a flush is pending on. Per loop, because a loop may stop and close before running
+        # it: lines written on the next loop must not wait for a callback that will never come.
+        self._scheduled_on: asyncio.AbstractEventLoop | None = None
 
     def msg(self, message: bytes) -> None:
         self._file.write(message + b"\n")
@@ -51,12 +53,12 @@ class LoopFlushedLogger:
         except RuntimeError:
             self._file.flush()
             return
-        if not self._scheduled:
-            self._scheduled = True
+        if self._scheduled_on is not loop:
+            self._scheduled_on = loop
             loop.call_soon(self._flush)
 
     def _flush(self) -> None:
-        self._scheduled = False
+        self._scheduled_on = None
         with contextlib.suppress(ValueError, OSError):  # closed at shutdown, or the reader went away
             self._file.flush()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import sys
 from collections.abc import Iterator
@@ -10,7 +11,7 @@ import pytest
 from prometheus_client import CollectorRegistry, Histogram
 
 from proxy.config import ServerConfig
-from proxy.runtime import pauses_observed, tune_runtime
+from proxy.runtime import PauseRecorder, tune_runtime
 
 
 @pytest.fixture
@@ -34,18 +35,35 @@ def test_tune_runtime_freezes_and_sets_thresholds_and_the_switch_interval(restor
     assert gc.get_freeze_count() > 1000  # modules, config, everything alive at start-up
 
 
-def test_collections_are_observed_as_pauses_only_while_inside(restore_gc: None) -> None:
+def test_collections_are_recorded_while_registered_and_observed_when_drained(restore_gc: None) -> None:
     registry = CollectorRegistry()
     pauses = Histogram("llm_proxy_gc_pause_seconds", "", ["generation"], registry=registry)
     callbacks = len(gc.callbacks)
-    with pauses_observed(pauses):
+    with PauseRecorder(pauses) as recorder:
         gc.collect(0)
         gc.collect(2)
-    assert pause_count(registry, "0") >= 1 and pause_count(registry, "2") == 1
+        # Nothing touches the histogram inside a collection (its lock may be held by this thread).
+        assert pause_count(registry, "2") == 0
+        recorder.drain()
+        assert pause_count(registry, "0") >= 1 and pause_count(registry, "2") == 1
+        gc.collect(2)
+    # Leaving drains what is left and unregisters the callback.
+    assert pause_count(registry, "2") == 2
     assert registry.get_sample_value("llm_proxy_gc_pause_seconds_sum", {"generation": "2"}) > 0
     assert len(gc.callbacks) == callbacks
     gc.collect(2)
-    assert pause_count(registry, "2") == 1
+    assert pause_count(registry, "2") == 2
+
+
+async def test_the_recorder_drains_on_its_own_while_the_loop_runs(restore_gc: None) -> None:
+    registry = CollectorRegistry()
+    pauses = Histogram("llm_proxy_gc_pause_seconds", "", ["generation"], registry=registry)
+    with PauseRecorder(pauses) as recorder:
+        task = asyncio.get_running_loop().create_task(recorder.drain_every(0.01))
+        gc.collect(1)
+        await asyncio.sleep(0.05)
+        assert pause_count(registry, "1") == 1
+        task.cancel()
 
 
 def test_freezing_can_be_turned_off(restore_gc: None) -> None:

@@ -71,3 +71,20 @@ async def test_a_closed_stream_does_not_break_the_loop() -> None:
     stream.close()
     await asyncio.sleep(0)  # the scheduled flush meets a closed file and says nothing
     os.close(read_end)
+
+
+def test_a_loop_closed_with_a_flush_pending_does_not_hold_later_lines(raw: CountingRaw) -> None:
+    configure_logging("info", io.BufferedWriter(raw))
+    log = get_logger("test")
+    loop = asyncio.new_event_loop()
+    loop.call_soon(lambda: (log.info("last_on_old_loop"), loop.stop()))
+    loop.run_forever()  # stops before the scheduled flush runs
+    loop.close()
+
+    async def later() -> None:
+        log.info("on_new_loop")
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+
+    asyncio.run(later())
+    assert [line["event"] for line in lines(raw)] == ["last_on_old_loop", "on_new_loop"]
