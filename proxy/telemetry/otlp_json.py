@@ -12,7 +12,9 @@ from __future__ import annotations
 import base64
 import gzip
 import logging
+import math
 import random
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -33,6 +35,8 @@ _KIND = {SpanKind.INTERNAL: 1, SpanKind.SERVER: 2, SpanKind.CLIENT: 3, SpanKind.
 # Worth another try (OTLP/HTTP spec): throttled or the receiver briefly unavailable.
 _RETRYABLE = frozenset({429, 502, 503, 504})
 _MAX_ATTEMPTS = 4
+_DEFAULT_TIMEOUT_S = 10.0
+_NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 
 
 def _value(value: Any) -> dict[str, Any]:
@@ -44,7 +48,8 @@ def _value(value: Any) -> dict[str, Any]:
     if kind is int:
         return {"intValue": str(value)}
     if kind is float:
-        return {"doubleValue": value}
+        # proto3's JSON mapping spells the non-finite doubles as strings (orjson would write null).
+        return {"doubleValue": value if math.isfinite(value) else _NON_FINITE[str(value)]}
     if kind is tuple or kind is list:
         return {"arrayValue": {"values": [_value(item) for item in value]}}
     if kind is bytes:
@@ -151,13 +156,35 @@ def headers_from_env() -> dict[str, str]:
     return headers
 
 
+def timeout_from_env() -> float:
+    """Seconds, as the SDK's OTLP exporters read OTEL_EXPORTER_OTLP_(TRACES_)TIMEOUT (the spec says
+    milliseconds; one deployment switching protocols must not see its timeout change a thousandfold)."""
+    raw = _env("TIMEOUT")
+    try:
+        value = float(raw) if raw else _DEFAULT_TIMEOUT_S
+    except ValueError:
+        log.warning("invalid OTLP timeout %r, using %s seconds", raw, _DEFAULT_TIMEOUT_S)
+        return _DEFAULT_TIMEOUT_S
+    return value if value > 0 and math.isfinite(value) else _DEFAULT_TIMEOUT_S
+
+
+def _retry_after(header: str | None, default: float) -> float:
+    """The receiver's Retry-After in seconds (the OTLP/HTTP spec asks clients to honour it)."""
+    if header is None:
+        return default
+    try:
+        seconds = float(header)
+    except ValueError:
+        return default  # an HTTP date: rare from OTLP receivers, the backoff will do
+    return seconds if seconds >= 0 and math.isfinite(seconds) else default
+
+
 class OtlpJsonSpanExporter(SpanExporter):
     def __init__(self, endpoint: str | None = None, headers: Mapping[str, str] | None = None,
                  timeout_s: float | None = None, compression: str | None = None,
                  certificate_file: str | None = None) -> None:
         self.endpoint = endpoint or endpoint_from_env()
-        # The spec gives OTEL_EXPORTER_OTLP_TIMEOUT in milliseconds.
-        self.timeout_s = timeout_s if timeout_s is not None else float(_env("TIMEOUT") or 10_000) / 1000
+        self.timeout_s = timeout_s if timeout_s is not None else timeout_from_env()
         self.compression = (compression or _env("COMPRESSION") or "none").lower()
         self._headers = {**(headers if headers is not None else headers_from_env()),
                          "content-type": "application/json"}
@@ -166,10 +193,10 @@ class OtlpJsonSpanExporter(SpanExporter):
         certificate = certificate_file or _env("CERTIFICATE")
         self._http = urllib3.PoolManager(num_pools=1, maxsize=1, ca_certs=certificate) if certificate \
             else urllib3.PoolManager(num_pools=1, maxsize=1)
-        self._shutdown = False
+        self._shutdown = threading.Event()
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        if self._shutdown:
+        if self._shutdown.is_set():
             return SpanExportResult.FAILURE
         body = encode_spans(spans)
         if self.compression == "gzip":
@@ -178,6 +205,7 @@ class OtlpJsonSpanExporter(SpanExporter):
         status: int | None = None
         reason = "timed out"
         for attempt in range(_MAX_ATTEMPTS):
+            wait = (2 ** attempt) * (0.5 + random.random() / 2)  # exponential backoff with jitter
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
@@ -192,16 +220,18 @@ class OtlpJsonSpanExporter(SpanExporter):
                 status, reason = response.status, f"HTTP {response.status}"
                 if status not in _RETRYABLE:
                     break
-            if self._shutdown or attempt == _MAX_ATTEMPTS - 1:
+                wait = _retry_after(response.headers.get("Retry-After"), wait)
+            if attempt == _MAX_ATTEMPTS - 1:
                 break
-            # Exponential backoff with jitter, never past the deadline.
-            time.sleep(min(max(0.0, deadline - time.monotonic()), (2 ** attempt) * (0.5 + random.random() / 2)))
+            # Never past the deadline; shutdown() cuts the wait short.
+            if self._shutdown.wait(min(max(0.0, deadline - time.monotonic()), wait)):
+                break
         log.warning("trace export to %s failed (%s); %d spans dropped", self.endpoint,
                     reason if status is None else f"status {status}", len(spans))
         return SpanExportResult.FAILURE
 
     def shutdown(self) -> None:
-        self._shutdown = True
+        self._shutdown.set()
         self._http.clear()
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:

@@ -54,9 +54,18 @@ def otlp_provider(service_name: str, protocol: str = "http/protobuf") -> TracerP
     # The export thread holds the GIL while it encodes a batch, and a request waiting for it waits for
     # the whole hold: 512 spans (the SDK's default) put ~10 ms into the p99 at concurrency 1, 64 ~1 ms.
     # OTEL_BSP_MAX_EXPORT_BATCH_SIZE still wins when set.
-    batch = None if environment_flag("OTEL_BSP_MAX_EXPORT_BATCH_SIZE") else EXPORT_BATCH_SIZE
+    batch = None if environment_flag("OTEL_BSP_MAX_EXPORT_BATCH_SIZE") else min(EXPORT_BATCH_SIZE, _queue_size())
     provider.add_span_processor(BatchSpanProcessor(exporter, max_export_batch_size=batch))
     return provider
+
+
+def _queue_size() -> int:
+    """OTEL_BSP_MAX_QUEUE_SIZE as the SDK reads it: a batch larger than the queue is a start-up error."""
+    try:
+        size = int(environment_flag("OTEL_BSP_MAX_QUEUE_SIZE") or 2048)
+    except ValueError:
+        return 2048
+    return size if size > 0 else 2048
 
 
 class Tracing:

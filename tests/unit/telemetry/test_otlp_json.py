@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,7 +30,7 @@ from opentelemetry.trace import (
 )
 
 from proxy.config import ConfigError
-from proxy.telemetry.otlp_json import OtlpJsonSpanExporter, encode_spans, headers_from_env
+from proxy.telemetry.otlp_json import OtlpJsonSpanExporter, encode_spans, headers_from_env, timeout_from_env
 from proxy.telemetry.tracing import EXPORT_BATCH_SIZE, otlp_provider
 from proxy.wiring import tracer_provider_from_env
 from tests.support.servers import ServerThread
@@ -82,13 +84,14 @@ def test_json_encodes_the_same_message_as_the_sdk_protobuf_encoder() -> None:
 def receiver(servers: ServerThread) -> Iterator[tuple[str, list[web.Request | Any]]]:
     """An OTLP/HTTP receiver that answers with the statuses queued in `script` (then 200)."""
     seen: list[Any] = []
-    script: list[int] = []
+    script: list[Any] = []
 
     async def traces(request: web.Request) -> web.Response:
         body = await request.read()  # aiohttp inflates a gzip body (and answers 400 to a broken one)
         seen.append((request.headers.copy(), orjson.loads(body)))
-        status = script.pop(0) if script else 200
-        return web.Response(status=status, body=b"{}", content_type="application/json")
+        answer = script.pop(0) if script else 200
+        status, headers = answer if isinstance(answer, tuple) else (answer, {})
+        return web.Response(status=status, body=b"{}", content_type="application/json", headers=headers)
 
     app = web.Application()
     app.router.add_post("/v1/traces", traces)
@@ -166,3 +169,48 @@ def test_export_batches_are_small_unless_the_environment_says_otherwise(monkeypa
     assert batch_size() == EXPORT_BATCH_SIZE == 64
     monkeypatch.setenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "200")
     assert batch_size() == 200
+
+
+def test_retry_after_is_honoured_and_shutdown_cuts_a_wait_short(receiver: tuple[str, list[Any]]) -> None:
+    base, (seen, script) = receiver
+    exporter = OtlpJsonSpanExporter(endpoint=base + "/v1/traces", headers={}, timeout_s=10)
+    script.append((503, {"Retry-After": "0"}))
+    started = time.monotonic()
+    assert exporter.export(sample_spans()) == SpanExportResult.SUCCESS
+    assert len(seen) == 2 and time.monotonic() - started < 0.4  # no backoff: the receiver said 0 s
+    script.extend([(503, {"Retry-After": "30"})] * 4)
+    threading.Timer(0.2, exporter.shutdown).start()
+    started = time.monotonic()
+    assert exporter.export(sample_spans()) == SpanExportResult.FAILURE
+    assert time.monotonic() - started < 2
+
+
+def test_non_finite_doubles_use_the_proto3_json_spelling() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    with provider.get_tracer("t").start_as_current_span("s", attributes={
+            "nan": float("nan"), "inf": float("inf"), "ninf": float("-inf")}):
+        pass
+    spans = exporter.get_finished_spans()
+    document = orjson.loads(encode_spans(spans))
+    values = {a["key"]: a["value"] for a in document["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["attributes"]}
+    assert values == {"nan": {"doubleValue": "NaN"}, "inf": {"doubleValue": "Infinity"},
+                      "ninf": {"doubleValue": "-Infinity"}}
+    parsed = json_format.ParseDict(hex_ids_to_base64(document), ExportTraceServiceRequest())
+    assert parsed.resource_spans[0].scope_spans[0].spans[0].attributes[1].value.double_value == float("inf")
+
+
+def test_timeout_is_read_in_seconds_like_the_sdk_exporter(monkeypatch: pytest.MonkeyPatch) -> None:
+    for raw, expected in (("3", 3.0), ("0.5", 0.5), ("0", 10.0), ("soon", 10.0), ("", 10.0)):
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", raw)
+        assert timeout_from_env() == expected, raw
+
+
+def test_a_small_queue_caps_the_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", raising=False)
+    monkeypatch.setenv("OTEL_BSP_MAX_QUEUE_SIZE", "32")
+    provider = otlp_provider("queue-test", "http/json")  # the SDK refuses a batch larger than the queue
+    processor = provider._active_span_processor._span_processors[0]
+    assert processor._batch_processor._max_export_batch_size == 32
+    provider.shutdown()
