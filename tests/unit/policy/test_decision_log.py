@@ -38,3 +38,14 @@ def test_timestamps_are_utc_with_microseconds() -> None:
     # Rounding to the microsecond may carry into the next second.
     assert rfc3339(59.9999996) == "1970-01-01T00:01:00.000000Z"
     assert rfc3339(951_782_400.5) == "2000-02-29T00:00:00.500000Z"
+
+
+def test_timestamps_match_datetime_to_the_microsecond() -> None:
+    import datetime as dt
+    import random
+
+    rng = random.Random(1)
+    for _ in range(20000):
+        stamp = rng.choice([rng.uniform(0, 4e9), rng.randint(0, 4 * 10**9) + rng.choice([0.5, 0.9999995, 5e-7])])
+        moment = dt.datetime.fromtimestamp(stamp, tz=dt.UTC)
+        assert rfc3339(stamp) == moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond:06d}Z", stamp
