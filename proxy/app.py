@@ -80,6 +80,9 @@ def services_ctx(config: Config, metrics: Metrics) -> Callable[[web.Application]
             drainer = asyncio.get_running_loop().create_task(pauses.drain_every(1.0))
             stack.push_async_callback(cancelled, drainer)
             stack.push_async_callback(app[TRACING].shutdown)
+            # First: building an encoding briefly holds its ranks twice (Python dict and Rust tables), and
+            # that moment is the process's peak RSS; the less else is allocated by then, the lower it is.
+            estimator = await wiring.open_estimator(config)
             upstreams = {name: Upstream(name, cfg, cfg.resolved_key()) for name, cfg in config.upstreams.items()}
             for upstream in upstreams.values():
                 await upstream.start()
@@ -87,7 +90,7 @@ def services_ctx(config: Config, metrics: Metrics) -> Callable[[web.Application]
             policy = await wiring.open_policy(config, metrics, stack)
             app[SERVICES] = Services(
                 config=config, catalogue=Catalogue.from_config(config), upstreams=upstreams, metrics=metrics,
-                estimator=await wiring.open_estimator(config), scanner=wiring.build_scanner(config),
+                estimator=estimator, scanner=wiring.build_scanner(config),
                 policy=policy, store=await wiring.open_store(config, stack, metrics), scopes=ScopeMemory(),
                 tracing=app[TRACING],
                 pseudonym_key=wiring.pseudonym_key(config),
