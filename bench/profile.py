@@ -104,6 +104,7 @@ def main() -> None:
               stack.otlp_sink(directory) as sink,
               stack.proxy(directory, upstream.port, None if args.no_traces else sink.port, args.store, 1,
                           server_options=args.server_options) as proxy):
+            ready_peak_mb = procfs.status_kb(proxy.pid, "VmHWM") / 1024
             stack.reset_budget(proxy)
             run = measure.loadgen if args.stream else measure.wrk
             run(proxy.url("/v1/chat/completions"), body, args.concurrency, 2.0, None, warmup=0)
@@ -121,7 +122,7 @@ def main() -> None:
             print(f"{result['requests_per_s']} req/s, CPU {1e6 * result['cpu_s'] / result['requests']:.0f} µs/req "
                   f"({sampler}), p50 {result['total_ms']['p50']} ms, p99 {result['total_ms']['p99']} ms, "
                   f"errors {result['errors']}, "
-                  f"rss {max(procfs.sample(proxy.pid).peak_rss_mb):.0f} MB")
+                  f"rss {max(procfs.sample(proxy.pid).peak_rss_mb):.0f} MB (peak once ready {ready_peak_mb:.1f} MB)")
             # The first thread is the event loop; the others are the SQLite, export and executor threads.
             for name, seconds in threads_after.items():
                 used = seconds - threads_before.get(name, 0.0)
