@@ -36,6 +36,15 @@ def fmt(value: Any, digits: int = 2) -> str:
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
+def throughput(r: Run) -> str:
+    """req/s; with --repeat, the reported (median) run's and the range of all runs."""
+    repeats = r.get("repeats")
+    if not repeats:
+        return f"{r['requests_per_s']:.0f}"
+    rates = [run["requests_per_s"] for run in repeats]
+    return f"{r['requests_per_s']:.0f} ({min(rates):.0f}–{max(rates):.0f})"
+
+
 def main_table(runs: list[Run]) -> list[str]:
     lines = [
         "| mode | prompt | conc. | target | req/s | p50 ms | p90 ms | p99 ms | max ms | TTFT p50 | TTFT p99 "
@@ -46,7 +55,7 @@ def main_table(runs: list[Run]) -> list[str]:
         total, ttft = r.get("total_ms") or {}, r.get("ttft_ms") or {}
         added, added_ttft = r.get("added_ms") or {}, r.get("added_ttft_ms") or {}
         lines.append(
-            f"| {r['mode']} | {r['size'] // 1024} KB | {r['concurrency']} | {target(r)} | {r['requests_per_s']:.0f} "
+            f"| {r['mode']} | {r['size'] // 1024} KB | {r['concurrency']} | {target(r)} | {throughput(r)} "
             f"| {fmt(total.get('p50'))} | {fmt(total.get('p90'))} | {fmt(total.get('p99'))} | {fmt(total.get('max'))} "
             f"| {fmt(ttft.get('p50'))} | {fmt(ttft.get('p99'))} | {fmt(added.get('p50'))} | {fmt(added.get('p99'))} "
             f"| {fmt(added_ttft.get('p50'))} | {fmt(r.get('cpu_s_per_1k'), 3)} | {fmt(r.get('peak_rss_mb'), 1)} "

@@ -49,10 +49,19 @@ def run_case(case: Case, root: str, bodies: dict[tuple[int, str], Path], args: a
     # wrk counts only the requests that finish in a run that starts cold; with hundreds in flight at the end a
     # short run would undercount them, so high concurrency gets twice the time.
     duration = args.duration * (2 if case.concurrency >= 256 else 1)
-    if case.mode == "plain":
-        result = measure.wrk(url, body, case.concurrency, duration, pid, warmup=args.warmup)
-    else:
-        result = measure.loadgen(url, body, case.concurrency, duration, pid, warmup=args.warmup)
+    runs = []
+    for _ in range(args.repeat):
+        if case.mode == "plain":
+            runs.append(measure.wrk(url, body, case.concurrency, duration, pid, warmup=args.warmup))
+        else:
+            runs.append(measure.loadgen(url, body, case.concurrency, duration, pid, warmup=args.warmup))
+    # The run with the median throughput stands for the case, so its figures come from one run; the
+    # others are kept to show the spread.
+    result = sorted(runs, key=lambda run: run["requests_per_s"])[len(runs) // 2]
+    if len(runs) > 1:
+        result["repeats"] = [{"requests_per_s": run["requests_per_s"], "total_ms": run["total_ms"],
+                              "cpu_s_per_1k": cpu_per_1k(run) if run.get("cpu_s") is not None else None}
+                             for run in runs]
     result.update(mode=case.mode, size=case.size, concurrency=case.concurrency, load_average=procfs.load_average())
     return result
 
@@ -115,6 +124,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="a representative subset (about 3 minutes)")
     parser.add_argument("--duration", type=float, help="measured seconds per run (default 5, quick 4)")
     parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds before each run")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="runs per case; the one with the median req/s is reported, the others kept in the JSON")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1024, 8192, 65536], help="prompt bytes (full)")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 32, 256], help="(full mode)")
     parser.add_argument("--setups", nargs="+", help="only these proxy setups, e.g. sqlite:1 redis:2")
