@@ -59,6 +59,7 @@ def run_case(case: Case, root: str, bodies: dict[tuple[int, str], Path], args: a
     # others are kept to show the spread.
     result = sorted(runs, key=lambda run: run["requests_per_s"])[len(runs) // 2]
     if len(runs) > 1:
+        result["requests_all_runs"] = sum(run["requests"] for run in runs)
         result["repeats"] = [{"requests_per_s": run["requests_per_s"], "total_ms": run["total_ms"],
                               "cpu_s_per_1k": cpu_per_1k(run) if run.get("cpu_s") is not None else None}
                              for run in runs]
@@ -195,7 +196,8 @@ def main() -> None:
                         result |= {"target": "proxy", "store": setup.store, "workers": setup.workers,
                                    "cpu_s_per_1k": cpu_per_1k(result),
                                    "peak_rss_mb": max(sample.peak_rss_mb)}
-                        served += result["requests"]
+                        # Per-request log and span volumes divide by every request served, repeats included.
+                        served += result.get("requests_all_runs", result["requests"])
                         runs.append(result)
                         progress(f"{setup.label} {case.label}", result, clock)
                     if heavy is None and not args.no_heavy and setup == Setup("sqlite", 1):
