@@ -104,14 +104,14 @@ async def serve_model_call(request: web.Request, spec: EndpointSpec) -> web.Stre
                                                        analysis.prompt_tokens + effective.max_output_tokens)
     except (BudgetExceeded, RateLimited) as exc:
         kind = "budget" if isinstance(exc, BudgetExceeded) else "rate"
-        services.metrics.limited.labels(kind, exc.scope.partition(":")[0]).inc()
+        services.metrics.child(services.metrics.limited, kind, exc.scope.partition(":")[0]).inc()
         record.extra["limited_scope"] = exc.scope
         raise
     if reservation.rate is not None:
         headers.update(rate_limit_headers(reservation.rate))
     if reservation.local:
         record.extra["budget_fail_open"] = True
-        services.metrics.fail_open.labels("budget_store").inc()
+        services.metrics.child(services.metrics.fail_open, "budget_store").inc()
 
     tally = Tally()
     started = time.perf_counter()
@@ -141,11 +141,11 @@ async def forward_and_relay(request: web.Request, services: Services, call: Mode
         response = await upstream.send(call.endpoint.upstream_path, effective.entry.upstream_model, effective.body,
                                        upstream_headers)
     except UpstreamError as exc:
-        services.metrics.upstream_errors.labels(upstream.name, exc.code or "error").inc()
+        services.metrics.child(services.metrics.upstream_errors, upstream.name, exc.code or "error").inc()
         raise
     record.upstream_status = response.status
     if response.status >= 500 or response.status == 429:
-        services.metrics.upstream_errors.labels(upstream.name, f"status_{response.status}").inc()
+        services.metrics.child(services.metrics.upstream_errors, upstream.name, f"status_{response.status}").inc()
     try:
         # relay: JSON or SSE back to the client, with the decision's response obligations
         rules = OutputRules(services.scanner, frozenset(redact_types), effective.placeholders)
@@ -178,7 +178,7 @@ async def settle(services: Services, call: ModelCall, effective: Effective, prom
     record.cost_usd = cost / 1_000_000
     if tally.stream_error:
         record.extra["stream_error"] = tally.stream_error
-        services.metrics.upstream_errors.labels(effective.entry.upstream, tally.stream_error).inc()
+        services.metrics.child(services.metrics.upstream_errors, effective.entry.upstream, tally.stream_error).inc()
     if tally.client_gone:
         record.client_disconnected = True
     if tally.response_pii:

@@ -123,7 +123,7 @@ async def open_shadow(config: Config, metrics: Metrics, stack: AsyncExitStack) -
 
     def sink(event: dict[str, Any]) -> None:
         for kind in event.get("kinds", ()):
-            metrics.shadow_diffs.labels(kind).inc()
+            metrics.child(metrics.shadow_diffs, kind).inc()
         log.info("policy_shadow_difference", **{k: v for k, v in event.items() if k != "event"})
         if jsonl is not None:
             jsonl(event)
@@ -140,7 +140,7 @@ def reload_on_sighup(reloader: PolicyReloader) -> None:
 
 def store_error_counter(metrics: Metrics, store: str) -> Callable[[str], None]:
     def count(operation: str) -> None:
-        metrics.store_errors.labels(store, operation).inc()
+        metrics.child(metrics.store_errors, store, operation).inc()
     return count
 
 

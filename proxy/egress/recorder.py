@@ -38,7 +38,7 @@ class RefusalRecorder:
         # The counter (and the alert on it) means "an app called an AI provider directly"; an allow-list
         # refusal of some other host is only stored and logged, so it cannot page anyone as shadow AI.
         if decision.provider is not None:
-            self._metrics.shadow_ai.labels(identity.app, provider).inc()
+            self._metrics.child(self._metrics.shadow_ai, identity.app, provider).inc()
             log.warning("shadow_ai_refused", **_audit(identity, fields))
         else:
             log.info("egress_refused", **_audit(identity, fields))

@@ -28,7 +28,8 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         # Children by (metric, label values): labels() validates and locks on every call, half of the
         # ~25 us a request spent on metrics. Label values are bounded (see docs/observability.md), so
-        # this holds no more than the metrics themselves already do.
+        # this holds no more than the metrics themselves already do. Every update goes through child()
+        # except policy_revision, whose children clear() removes.
         self._children: dict[tuple[object, ...], Any] = {}
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         r = self.registry
@@ -133,10 +134,10 @@ class Metrics:
     def policy_failed(self, *, engine: str, fail_open: bool) -> None:
         self.child(self.decisions, "error", "engine_error", "enforced").inc()
         if fail_open:
-            self.fail_open.labels("policy").inc()
+            self.child(self.fail_open, "policy").inc()
 
     def policy_reloaded(self, *, ok: bool, revision: str | None) -> None:
-        self.policy_reloads.labels("success" if ok else "failure").inc()
+        self.child(self.policy_reloads, "success" if ok else "failure").inc()
         if ok and revision:
             self.policy_revision.clear()
             self.policy_revision.labels(revision).set(1)

@@ -137,8 +137,8 @@ class _Timed:
 def finish_server_span(span: Span | None, status: int, attributes: dict[str, Any]) -> None:
     if span is None:
         return
-    span.set_attributes({k: v for k, v in attributes.items() if v is not None and v != ()} | (_STAGE_TIMES.get() or {}))
-    span.set_attribute("http.response.status_code", status)
+    span.set_attributes({k: v for k, v in attributes.items() if v is not None and v != ()}
+                        | (_STAGE_TIMES.get() or {}) | {"http.response.status_code": status})
     if status >= 500:
         span.set_status(Status(StatusCode.ERROR))
 
