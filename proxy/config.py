@@ -36,6 +36,9 @@ class ServerConfig(_Frozen):
     port: int = Field(8080, ge=0, le=65535)
     max_body_bytes: int = Field(8 * 1024 * 1024, gt=0)
     drain_timeout_s: float = Field(30.0, ge=0)
+    # After the drain, how long closing the stores, the exporters and the threads may take before the
+    # worker is declared stuck: it prints every thread's stack to stderr and exits 1.
+    exit_grace_s: float = Field(10.0, gt=0)
     keepalive_timeout_s: float = Field(75.0, gt=0)
     # Cyclic GC (proxy/runtime.py): freeze the start-up heap; (young, middle, old) generation thresholds.
     gc_freeze: bool = True

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import faulthandler
 import multiprocessing
 import os
 import signal
@@ -14,7 +16,7 @@ from types import FrameType
 from aiohttp import web
 
 from .app import build_app
-from .config import Config
+from .config import Config, ServerConfig
 from .runtime import tune_runtime
 from .telemetry.logging import configure_logging, get_logger
 
@@ -29,16 +31,29 @@ def install_event_loop_policy() -> None:
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
+def arm_exit_watchdog(server: ServerConfig) -> None:
+    """From shutdown on, a worker that has not exited within the drain plus the grace is stuck (a cleanup
+    that never returns, a thread that never joins): faulthandler's own C thread, which needs no GIL and no
+    event loop, then prints every thread's stack to stderr and exits 1, so the hang is seen and explained
+    instead of ending in a silent SIGKILL."""
+    faulthandler.dump_traceback_later(server.drain_timeout_s + server.exit_grace_s, exit=True)
+
+
 def run_worker(config: Config, sock: socket.socket | None = None, host: str | None = None,
                port: int | None = None, egress_sock: socket.socket | None = None) -> None:
     configure_logging(config.telemetry.log_level)
     install_event_loop_policy()
+    faulthandler.enable()  # a crash in native code (regorus, tiktoken, uvloop) leaves its stack on stderr
     app = build_app(config, egress_sock=egress_sock)
+
+    async def stopping(_: web.Application) -> None:
+        arm_exit_watchdog(config.server)
 
     async def settle(_: web.Application) -> None:
         tune_runtime(config.server)  # the last start-up hook: everything long-lived exists by now
 
     app.on_startup.append(settle)
+    app.on_shutdown.append(stopping)  # the first hook a SIGTERM runs
     log.info("worker_started", pid=os.getpid(), host=host, port=port if sock is None else sock.getsockname()[1])
     web.run_app(
         app,
@@ -63,13 +78,18 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def run_supervisor(config: Config, host: str, port: int, workers: int) -> int:
-    """Fork `workers` processes that accept on one socket; forward signals; restart crashed workers."""
+    """Fork `workers` processes that accept on one socket; forward signals; restart crashed workers.
+
+    Returns 0 once every worker has exited cleanly after SIGTERM/SIGINT, 1 if one did not (it failed, or
+    outlived its own exit watchdog and was killed)."""
     configure_logging(config.telemetry.log_level)
     sock = bind(host, port)
     # The egress listener is shared the same way: bound once here, accepted on by every worker.
     egress_sock = bind(config.egress.host, config.egress.port) if config.egress.enabled else None
     context = multiprocessing.get_context("fork")
     stopping = False
+    stop_deadline = 0.0
+    escalation = [signal.SIGABRT, signal.SIGKILL]
     children: list[BaseProcess] = []
 
     def start() -> BaseProcess:
@@ -79,9 +99,11 @@ def run_supervisor(config: Config, host: str, port: int, workers: int) -> int:
         return process
 
     def forward(signum: int, _: FrameType | None) -> None:
-        nonlocal stopping
-        if signum in (signal.SIGTERM, signal.SIGINT):
+        nonlocal stopping, stop_deadline
+        if signum in (signal.SIGTERM, signal.SIGINT) and not stopping:
             stopping = True
+            # A backstop behind each worker's own watchdog, for a worker too wedged to run it.
+            stop_deadline = time.monotonic() + config.server.drain_timeout_s + config.server.exit_grace_s + 5
         for child in children:
             if child.pid and child.is_alive():
                 os.kill(child.pid, signal.SIGTERM if signum == signal.SIGINT else signum)
@@ -94,6 +116,14 @@ def run_supervisor(config: Config, host: str, port: int, workers: int) -> int:
         alive = [c for c in children if c.is_alive()]
         if stopping and not alive:
             break
+        if stopping and escalation and time.monotonic() > stop_deadline:
+            # SIGABRT first: faulthandler prints the stuck worker's stacks; SIGKILL if even that fails.
+            signum = escalation.pop(0)
+            for pid in (child.pid for child in alive if child.pid):
+                log.error("worker_stop_timeout", pid=pid, signal=signum.name)
+                with contextlib.suppress(ProcessLookupError):  # it may have exited a moment ago
+                    os.kill(pid, signum)
+            stop_deadline = time.monotonic() + 2
         if not stopping:
             for i, child in enumerate(children):
                 if not child.is_alive():
@@ -102,5 +132,9 @@ def run_supervisor(config: Config, host: str, port: int, workers: int) -> int:
                     children[i] = start()
         time.sleep(0.2)
     sock.close()
+    failed = [child.pid for child in children if child.exitcode != 0]
+    if failed:
+        log.error("supervisor_stopped", failed_workers=failed)
+        return 1
     log.info("supervisor_stopped")
     return 0

@@ -21,7 +21,7 @@ from proxy.budget.pricing import Prices, worst_case_micros
 from proxy.tokens import TokenEstimator, Vocab
 from tests.conftest import UpstreamHandle
 from tests.support.config import KEYS, REPO, config_document
-from tests.support.processes import start_proxy
+from tests.support.processes import start_proxy, stop_proxy
 from tests.support.redis_server import ensure_redis
 
 BODY = {"model": "gpt-4o", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]}
@@ -111,5 +111,4 @@ def test_concurrent_requests_across_processes_never_overspend(store_config: tupl
         assert 0 < day["spent_usd"] <= limit_micros / 1e6
     finally:
         for proc, _ in procs:
-            proc.terminate()
-            proc.wait(20)
+            stop_proxy(proc)

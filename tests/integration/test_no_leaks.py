@@ -7,7 +7,6 @@ over OTLP/HTTP to a sink in this test, so every output is checked exactly as an 
 from __future__ import annotations
 
 import os
-import signal
 from pathlib import Path
 
 import httpx
@@ -18,7 +17,7 @@ from aiohttp import web
 
 from tests.conftest import UpstreamHandle
 from tests.support.config import KEYS, config_document
-from tests.support.processes import start_proxy
+from tests.support.processes import start_proxy, stop_proxy
 from tests.support.servers import ServerThread
 
 EMAIL = "jane.doe@example.com"
@@ -84,8 +83,7 @@ def test_seeded_pii_and_secrets_never_reach_any_output(servers: ServerThread, up
                 {"role": "user", "content": EMAIL}])
         metrics = httpx.get(root + "/metrics").text
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(20)
+        stop_proxy(proc)
         servers.stop_app(sink_runner)
 
     logs = log_path.read_text()

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 
 import httpx
+import pytest
 import yaml
 
 from tests.conftest import UpstreamHandle
@@ -53,3 +58,52 @@ def test_two_workers_share_the_port_and_drain_on_sigterm(upstream: UpstreamHandl
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_a_worker_stuck_at_shutdown_prints_its_stacks_and_exits_1() -> None:
+    # The worker's own watchdog (proxy.workers.arm_exit_watchdog), armed by its first shutdown hook: here
+    # the process is wedged on its main thread, as a cleanup that never returns would leave it.
+    script = ("import threading\n"
+              "from proxy.config import ServerConfig\n"
+              "from proxy.workers import arm_exit_watchdog\n"
+              "arm_exit_watchdog(ServerConfig(drain_timeout_s=0.2, exit_grace_s=0.3))\n"
+              "def wedged_cleanup():\n"
+              "    threading.Event().wait()\n"
+              "wedged_cleanup()\n")
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=20)
+    assert done.returncode == 1
+    assert 0.5 <= time.monotonic() - started < 10
+    stderr = done.stderr.decode()
+    assert "most recent call first" in stderr and "wedged_cleanup" in stderr
+
+
+@pytest.mark.slow
+def test_the_supervisor_kills_a_worker_that_cannot_stop_and_exits_1(upstream: UpstreamHandle,
+                                                                     tmp_path: Path) -> None:
+    # A stopped (SIGSTOP) worker runs nothing, not even its watchdog: the supervisor's backstop has to act.
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(config_document(
+        upstream.url, tmp_path, telemetry={"log_level": "warning"},
+        server={"drain_timeout_s": 0.2, "exit_grace_s": 0.3})))
+    log_path = tmp_path / "proxy.log"
+    with open(log_path, "wb") as log_file:
+        proc, _ = start_proxy(config, workers=2, stdout=log_file)
+    try:
+        workers = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        assert len(workers) == 2
+        os.kill(int(workers[0]), signal.SIGSTOP)
+        started = time.monotonic()
+        proc.terminate()
+        assert proc.wait(30) == 1
+        # drain 0.2 + grace 0.3 + the supervisor's 5 s margin, then SIGABRT, then SIGKILL 2 s later.
+        assert 5 < time.monotonic() - started < 15
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    events = [json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{")]
+    timeouts = [(e["pid"], e["signal"]) for e in events if e.get("event") == "worker_stop_timeout"]
+    assert timeouts == [(int(workers[0]), "SIGABRT"), (int(workers[0]), "SIGKILL")]
+    assert any(e.get("event") == "supervisor_stopped" and e.get("failed_workers") == [int(workers[0])]
+               for e in events)

@@ -42,3 +42,16 @@ def start_proxy(config: Path, *, workers: int = 1, env: Mapping[str, str] | None
             proc.kill()
             raise AssertionError("the proxy did not become ready within 20 s")
         time.sleep(0.1)
+
+
+def stop_proxy(proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """SIGTERM, then wait for a clean exit (0); a proxy that hangs or fails shows its stderr (stacks included)."""
+    proc.terminate()
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+        hung = f"the proxy did not exit within {timeout} s of SIGTERM:\n{(err or b'').decode()}"
+        raise AssertionError(hung) from None
+    assert proc.returncode == 0, f"the proxy exited with {proc.returncode}:\n{(err or b'').decode()}"
