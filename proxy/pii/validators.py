@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import importlib
 import ipaddress
 import re
@@ -76,8 +77,31 @@ def is_ssn(value: str) -> bool:
     return bool(stdnum_ssn.is_valid(digits_of(value))) and len(digits_of(value)) == 9
 
 
+# mod-97-10 (ISO 7064) reads each letter as its two-digit value: A=10 ... Z=35.
+_IBAN_LETTERS = str.maketrans({chr(65 + i): str(10 + i) for i in range(26)})
+
+
 def is_iban(value: str) -> bool:
-    return bool(stdnum_iban.is_valid(value))
+    """stdnum's answer (`stdnum.iban.is_valid`), step for step, with its per-country lookup done once per
+    country: stdnum searches its registry on every call, ~90 us for each valid IBAN, twice the budget of
+    a whole KB of scanned text. Non-ASCII text goes to stdnum itself (it maps Unicode dashes and digits)."""
+    if not value.isascii():
+        return bool(stdnum_iban.is_valid(value))
+    number = value.replace(" ", "").replace("-", "").replace(".", "").strip().upper()  # stdnum's compact()
+    rearranged = number[4:] + number[:4]
+    if not rearranged.isalnum() or int(rearranged.translate(_IBAN_LETTERS)) % 97 != 1:
+        return False
+    bban = _bban_structure(number[:2])
+    if bban is None or not bban.match(number[4:]):
+        return False
+    module = stdnum_iban._get_cc_module(number[:2])  # stdnum caches these itself
+    return module is None or bool(module.is_valid(number))
+
+
+@functools.cache
+def _bban_structure(country: str) -> re.Pattern[str] | None:
+    properties = stdnum_iban._ibandb.info(country)[0][1]
+    return stdnum_iban._struct_to_re(properties.get("bban", "")) if properties else None
 
 
 def is_ip(value: str) -> bool:
