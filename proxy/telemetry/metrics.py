@@ -29,8 +29,9 @@ class Metrics:
         # Children by (metric, label values): labels() validates and locks on every call, half of the
         # ~25 us a request spent on metrics. Label values are bounded (see docs/observability.md), so
         # this holds no more than the metrics themselves already do. Every update goes through child()
-        # except policy_revision, whose children clear() removes.
+        # except policy_revision, whose old child is removed or zeroed on a reload.
         self._children: dict[tuple[object, ...], Any] = {}
+        self._revision: str | None = None
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = Counter("llm_proxy_requests_total", "Requests handled, by outcome.",
@@ -138,9 +139,16 @@ class Metrics:
 
     def policy_reloaded(self, *, ok: bool, revision: str | None) -> None:
         self.child(self.policy_reloads, "success" if ok else "failure").inc()
-        if ok and revision:
-            self.policy_revision.clear()
+        if ok and revision and revision != self._revision:
+            if self._revision is not None:
+                if multiprocess_dir():
+                    # A worker's values live in its file, which no removal reaches (prometheus_client warns
+                    # and drops only its own copy): the old revision would go on reading 1. Zero it instead.
+                    self.policy_revision.labels(self._revision).set(0)
+                else:
+                    self.policy_revision.remove(self._revision)
             self.policy_revision.labels(revision).set(1)
+            self._revision = revision
 
     def pii_found(self, *, counts: dict[str, int], action_of: dict[str, str], direction: str) -> None:
         for kind, count in counts.items():

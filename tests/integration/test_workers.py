@@ -54,6 +54,8 @@ def test_two_workers_share_the_port_and_drain_on_sigterm(upstream: UpstreamHandl
         reader.join(15)
         assert result["body"].rstrip().endswith("data: [DONE]")
         assert proc.wait(20) == 0
+        # Nothing on stderr: e.g. prometheus_client warns when a metric's labels are cleared in this mode.
+        assert proc.stderr is not None and proc.stderr.read().decode() == ""
     finally:
         if proc.poll() is None:
             proc.kill()
