@@ -1,0 +1,69 @@
+"""What telemetry adds per request: the same proxy with and without tracing, in alternating runs.
+
+    .venv/bin/python bench/telemetry_ab.py [--rounds 7] [--seconds 5] [--concurrency 1]
+
+Starts two proxies with the full shipped stack (SQLite budgets, info logs, metrics), one exporting every
+request's spans to the OTLP sink and one with no OTLP endpoint (so no spans at all), both on core 0, and
+drives them in turn with wrk (1 KB non-streaming chat): A, B, A, B... so that the drift of a shared machine
+falls on both alike. Prints each variant's median p50 / p99 and CPU per request, and the median of the
+per-round differences, which is the figure issue 6 sets a target for (≤ 0.2 ms p50). Metrics cannot be
+switched off; their cost per request is `bench/metrics_bench.py`'s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+from pathlib import Path
+
+import measure
+import stack
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--concurrency", type=int, default=1)
+    args = parser.parse_args()
+    runs: dict[str, list[dict[str, float]]] = {"traced": [], "untraced": []}
+    with tempfile.TemporaryDirectory(prefix="llmpp-telemetry-") as tmp:
+        directory = Path(tmp)
+        body = stack.write_body(directory, 1024, False)
+        for name in runs:
+            (directory / name).mkdir()
+        with (stack.upstream(directory, 0.0, 0.0, 10.0, 64) as upstream,
+              stack.otlp_sink(directory) as sink,
+              stack.proxy(directory / "traced", upstream.port, sink.port, "sqlite", 1) as traced,
+              stack.proxy(directory / "untraced", upstream.port, None, "sqlite", 1) as untraced):
+            proxies = {"traced": traced, "untraced": untraced}
+            for server in proxies.values():
+                stack.reset_budget(server)
+                measure.wrk(server.url("/v1/chat/completions"), body, args.concurrency, 2.0, None, warmup=0)
+            for round_no in range(args.rounds):
+                for name, server in proxies.items():
+                    result = measure.wrk(server.url("/v1/chat/completions"), body, args.concurrency, args.seconds,
+                                         server.pid, warmup=0)
+                    if result["errors"]:
+                        raise SystemExit(f"{name}: {result['errors']} errors")
+                    row = {"p50": result["total_ms"]["p50"], "p99": result["total_ms"]["p99"],
+                           "rps": result["requests_per_s"], "cpu_us": 1e6 * result["cpu_s"] / result["requests"]}
+                    runs[name].append(row)
+                    print(f"round {round_no + 1} {name:9s} p50 {row['p50']:.3f} ms  p99 {row['p99']:.3f} ms  "
+                          f"{row['rps']:.0f} req/s  CPU {row['cpu_us']:.0f} µs/req", flush=True)
+            exported = stack.sink_stats(sink)
+    print(f"\nconcurrency {args.concurrency}, 1 KB chat, {args.rounds} rounds of {args.seconds:.0f} s each; "
+          f"sink received {exported}")
+    for name, rows in runs.items():
+        print(f"{name:9s} median p50 {statistics.median(r['p50'] for r in rows):.3f} ms, "
+              f"p99 {statistics.median(r['p99'] for r in rows):.3f} ms, "
+              f"CPU {statistics.median(r['cpu_us'] for r in rows):.0f} µs/req")
+    for key, unit in (("p50", "ms"), ("p99", "ms"), ("cpu_us", "µs/req")):
+        deltas = sorted(a[key] - b[key] for a, b in zip(runs["traced"], runs["untraced"], strict=True))
+        print(f"tracing adds {key}: median {statistics.median(deltas):.3f} {unit} "
+              f"(per round {deltas[0]:.3f} … {deltas[-1]:.3f})")
+
+
+if __name__ == "__main__":
+    main()
