@@ -159,6 +159,8 @@ def proxy(directory: Path, upstream_port: int, sink_port: int | None, store: str
         env |= {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink_port}",
                 "OTEL_EXPORTER_OTLP_PROTOCOL": os.environ.get("BENCH_OTLP_PROTOCOL", "http/json"),
                 "OTEL_SERVICE_NAME": "llm-policy-proxy-bench"}
+        if os.environ.get("BENCH_OTEL_TRACES_SAMPLER"):  # e.g. always_off: tracing wired, nothing recorded
+            env["OTEL_TRACES_SAMPLER"] = os.environ["BENCH_OTEL_TRACES_SAMPLER"]
     try:
         with service(f"proxy-{store}-w{workers}", command, port, "/readyz",
                      directory / f"proxy-{store}-w{workers}.log", env=env, timeout=60.0) as running:

@@ -17,8 +17,21 @@ import statistics
 import tempfile
 from pathlib import Path
 
+import httpx
 import measure
 import stack
+
+
+def gc_per_request(server: stack.Service) -> tuple[float, float]:
+    """The proxy's own account of its GC pauses (proxy/runtime.py), per request served so far."""
+    text = httpx.get(server.url("/metrics"), timeout=10).text
+
+    def total(prefix: str) -> float:
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix))
+
+    requests = total("llm_proxy_requests_total{") or 1.0
+    return (1e6 * total("llm_proxy_gc_pause_seconds_sum") / requests,
+            total("llm_proxy_gc_pause_seconds_count") / requests)
 
 
 def main() -> None:
@@ -26,6 +39,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--concurrency", type=int, default=1)
+    parser.add_argument("--aa", action="store_true",
+                        help="a control run: neither proxy traces, so any difference is the method's own")
     args = parser.parse_args()
     runs: dict[str, list[dict[str, float]]] = {"traced": [], "untraced": []}
     with tempfile.TemporaryDirectory(prefix="llmpp-telemetry-") as tmp:
@@ -35,7 +50,7 @@ def main() -> None:
             (directory / name).mkdir()
         with (stack.upstream(directory, 0.0, 0.0, 10.0, 64) as upstream,
               stack.otlp_sink(directory) as sink,
-              stack.proxy(directory / "traced", upstream.port, sink.port, "sqlite", 1) as traced,
+              stack.proxy(directory / "traced", upstream.port, None if args.aa else sink.port, "sqlite", 1) as traced,
               stack.proxy(directory / "untraced", upstream.port, None, "sqlite", 1) as untraced):
             proxies = {"traced": traced, "untraced": untraced}
             for server in proxies.values():
@@ -53,12 +68,16 @@ def main() -> None:
                     print(f"round {round_no + 1} {name:9s} p50 {row['p50']:.3f} ms  p99 {row['p99']:.3f} ms  "
                           f"{row['rps']:.0f} req/s  CPU {row['cpu_us']:.0f} µs/req", flush=True)
             exported = stack.sink_stats(sink)
+            gc_costs = {name: gc_per_request(server) for name, server in proxies.items()}
     print(f"\nconcurrency {args.concurrency}, 1 KB chat, {args.rounds} rounds of {args.seconds:.0f} s each; "
           f"sink received {exported}")
     for name, rows in runs.items():
         print(f"{name:9s} median p50 {statistics.median(r['p50'] for r in rows):.3f} ms, "
               f"p99 {statistics.median(r['p99'] for r in rows):.3f} ms, "
               f"CPU {statistics.median(r['cpu_us'] for r in rows):.0f} µs/req")
+    for name, (pause_us, collections) in gc_costs.items():
+        print(f"{name:9s} garbage collector: {pause_us:.1f} µs and {collections:.3f} collections per request "
+              "(llm_proxy_gc_pause_seconds over llm_proxy_requests_total)")
     for key, unit in (("p50", "ms"), ("p99", "ms"), ("cpu_us", "µs/req")):
         deltas = sorted(a[key] - b[key] for a, b in zip(runs["traced"], runs["untraced"], strict=True))
         print(f"tracing adds {key}: median {statistics.median(deltas):.3f} {unit} "
