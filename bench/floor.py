@@ -89,7 +89,7 @@ def main() -> None:
     if args.serve_relay:
         serve_relay(args.port, args.upstream_port, parse=not args.raw, tuned=args.tuned)
         return
-    results: dict[str, list[tuple[float, float]]] = {}
+    results: dict[str, list[tuple[float, float, float]]] = {}
     with tempfile.TemporaryDirectory(prefix="llmpp-floor-") as tmp:
         directory = Path(tmp)
         body = stack.write_body(directory, 1024, False)
@@ -112,14 +112,18 @@ def main() -> None:
                     if result["errors"]:
                         sys.exit(f"{name}: {result['errors']} errors")
                     cpu_us = 1e6 * result["cpu_s"] / result["requests"]
-                    results.setdefault(name, []).append((result["requests_per_s"], cpu_us))
+                    p50 = result["total_ms"]["p50"]
+                    results.setdefault(name, []).append((result["requests_per_s"], cpu_us, p50))
                     print(f"round {round_no + 1} {name}: {result['requests_per_s']:.0f} req/s, "
-                          f"CPU {cpu_us:.0f} µs/req", flush=True)
+                          f"CPU {cpu_us:.0f} µs/req, p50 {p50:.3f} ms", flush=True)
     print(f"\nconcurrency {args.concurrency}, 1 KB chat, {args.rounds} rounds of {args.seconds:.0f} s; median (range)")
+    server_p50 = statistics.median(p for _, _, p in results["server"])
     for name, runs in results.items():
-        rates, cpus = [r for r, _ in runs], [c for _, c in runs]
+        rates, cpus = [r for r, _, _ in runs], [c for _, c, _ in runs]
+        p50 = statistics.median(p for _, _, p in runs)
+        added = "" if name == "server" else f"   adds {p50 - server_p50:.3f} ms p50 to the server's"
         print(f"{name:10s} {statistics.median(rates):7.0f} req/s ({min(rates):.0f}–{max(rates):.0f})   "
-              f"CPU {statistics.median(cpus):6.0f} µs/req ({min(cpus):.0f}–{max(cpus):.0f})")
+              f"CPU {statistics.median(cpus):6.0f} µs/req ({min(cpus):.0f}–{max(cpus):.0f})   p50 {p50:.3f} ms{added}")
 
 
 if __name__ == "__main__":
