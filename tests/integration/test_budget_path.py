@@ -15,6 +15,7 @@ import aiohttp
 import httpx
 import openai
 import pytest
+from structlog.testing import capture_logs
 
 from tests.conftest import ProxyFactory, ProxyHandle, UpstreamHandle
 from tests.support.config import KEYS, REPO
@@ -103,6 +104,28 @@ async def test_stream_cut_by_the_client_is_charged_for_what_was_generated(proxy:
     charged = await asyncio.to_thread(spent, proxy, "team:payments")
     # Charged for the prompt and the few words streamed, far below the 2048-token worst case held.
     assert 0 < charged < 2048 * 10 / 1e6
+
+
+async def test_stream_cut_by_the_client_is_logged_and_measured_with_its_cost(proxy: ProxyHandle,
+                                                                            upstream: UpstreamHandle) -> None:
+    # The request log line, metrics and span are written once the settle has run, not when the
+    # handler is cancelled: the audit trail of a cut stream carries its tokens and cost.
+    upstream.model.faults.chunk_delay_s = 0.05
+    with capture_logs() as logs:
+        async with aiohttp.ClientSession() as session:
+            response = await session.post(proxy.base_url + "/chat/completions",
+                                          headers={"Authorization": f"Bearer {KEYS['payments']}"},
+                                          json={"model": "gpt-4o", "messages": HELLO, "stream": True})
+            for _ in range(4):
+                await response.content.readuntil(b"\n\n")
+            response.close()
+        for _ in range(100):
+            if any(entry["event"] == "request" for entry in logs):
+                break
+            await asyncio.sleep(0.02)
+    [line] = [entry for entry in logs if entry["event"] == "request"]
+    assert line["status"] == 499 and line["client_disconnected"] is True
+    assert line["cost_usd"] > 0 and line["output_tokens"] > 0
 
 
 def test_upstream_without_stream_usage_is_charged_by_counting_the_text(proxy: ProxyHandle,
