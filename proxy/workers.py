@@ -19,6 +19,7 @@ from .app import build_app
 from .config import Config, ServerConfig
 from .runtime import tune_runtime
 from .telemetry.logging import configure_logging, get_logger
+from .telemetry.metrics import multiprocess_dir
 
 log = get_logger("proxy.workers")
 
@@ -39,18 +40,37 @@ def arm_exit_watchdog(server: ServerConfig) -> None:
     faulthandler.dump_traceback_later(server.drain_timeout_s + server.exit_grace_s, exit=True)
 
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+HANDLED_SIGNALS = (*STOP_SIGNALS, signal.SIGHUP)
+
+
 def run_worker(config: Config, sock: socket.socket | None = None, host: str | None = None,
                port: int | None = None, egress_sock: socket.socket | None = None) -> None:
+    # A forked worker starts with the supervisor's handlers (which would signal *its* children) and with
+    # these signals blocked (run_supervisor blocks them around the fork): until aiohttp and the policy
+    # reloader install their own, a stop is only remembered, and acted on once start-up is done.
+    early: list[int] = []
+    for signum in HANDLED_SIGNALS:
+        signal.signal(signum, lambda received, _: early.append(received))
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED_SIGNALS)
     configure_logging(config.telemetry.log_level)
     install_event_loop_policy()
     faulthandler.enable()  # a crash in native code (regorus, tiktoken, uvloop) leaves its stack on stderr
     app = build_app(config, egress_sock=egress_sock)
 
-    async def stopping(_: web.Application) -> None:
-        arm_exit_watchdog(config.server)
-
     async def settle(_: web.Application) -> None:
         tune_runtime(config.server)  # the last start-up hook: everything long-lived exists by now
+        if any(signum in STOP_SIGNALS for signum in early):
+            os.kill(os.getpid(), signal.SIGTERM)  # aiohttp's handler is in place by now
+
+    async def stopping(_: web.Application) -> None:
+        # One stop is enough: a second SIGTERM or SIGINT (Ctrl-C reaches the whole process group, the
+        # supervisor forwards too) would make aiohttp abandon the drain. The watchdog bounds the wait.
+        loop = asyncio.get_running_loop()
+        for signum in STOP_SIGNALS:
+            loop.remove_signal_handler(signum)
+            signal.signal(signum, signal.SIG_IGN)
+        arm_exit_watchdog(config.server)
 
     app.on_startup.append(settle)
     app.on_shutdown.append(stopping)  # the first hook a SIGTERM runs
@@ -68,6 +88,14 @@ def run_worker(config: Config, sock: socket.socket | None = None, host: str | No
         print=None,
         backlog=1024,
     )
+
+
+def forget_metrics_of(pid: int | None) -> None:
+    """A dead worker's live gauges (in flight, policy revision) would otherwise keep their last values."""
+    if pid and multiprocess_dir():
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -95,20 +123,31 @@ def run_supervisor(config: Config, host: str, port: int, workers: int) -> int:
     def start() -> BaseProcess:
         process = context.Process(target=run_worker, args=(config, sock), kwargs={"egress_sock": egress_sock},
                                   daemon=False)
-        process.start()
+        # Blocked across the fork: the child must not run this process's handlers (see run_worker).
+        signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)
+        try:
+            process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED_SIGNALS)
         return process
+
+    def send(child: BaseProcess, signum: int) -> None:
+        if child.pid and child.is_alive():
+            with contextlib.suppress(ProcessLookupError):  # it may have exited a moment ago
+                os.kill(child.pid, signum)
 
     def forward(signum: int, _: FrameType | None) -> None:
         nonlocal stopping, stop_deadline
-        if signum in (signal.SIGTERM, signal.SIGINT) and not stopping:
+        if signum in STOP_SIGNALS:
+            if stopping:
+                return  # the workers are draining already; a second signal would cut their drain short
             stopping = True
             # A backstop behind each worker's own watchdog, for a worker too wedged to run it.
             stop_deadline = time.monotonic() + config.server.drain_timeout_s + config.server.exit_grace_s + 5
         for child in children:
-            if child.pid and child.is_alive():
-                os.kill(child.pid, signal.SIGTERM if signum == signal.SIGINT else signum)
+            send(child, signal.SIGTERM if signum in STOP_SIGNALS else signum)
 
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+    for signum in HANDLED_SIGNALS:
         signal.signal(signum, forward)
     children.extend(start() for _ in range(workers))
     log.info("supervisor_started", pid=os.getpid(), workers=workers, port=sock.getsockname()[1])
@@ -119,17 +158,20 @@ def run_supervisor(config: Config, host: str, port: int, workers: int) -> int:
         if stopping and escalation and time.monotonic() > stop_deadline:
             # SIGABRT first: faulthandler prints the stuck worker's stacks; SIGKILL if even that fails.
             signum = escalation.pop(0)
-            for pid in (child.pid for child in alive if child.pid):
-                log.error("worker_stop_timeout", pid=pid, signal=signum.name)
-                with contextlib.suppress(ProcessLookupError):  # it may have exited a moment ago
-                    os.kill(pid, signum)
+            for child in alive:
+                log.error("worker_stop_timeout", pid=child.pid, signal=signum.name)
+                send(child, signum)
             stop_deadline = time.monotonic() + 2
-        if not stopping:
-            for i, child in enumerate(children):
-                if not child.is_alive():
-                    log.error("worker_died", pid=child.pid, exitcode=child.exitcode)
-                    time.sleep(0.5)
-                    children[i] = start()
+        for i, child in enumerate(children):
+            if stopping or child.is_alive():
+                continue
+            log.error("worker_died", pid=child.pid, exitcode=child.exitcode)
+            forget_metrics_of(child.pid)
+            time.sleep(0.5)
+            if not stopping:
+                children[i] = start()
+                if stopping:  # the stop arrived while it was being started, and was not sent to it
+                    send(children[i], signal.SIGTERM)
         time.sleep(0.2)
     sock.close()
     failed = [child.pid for child in children if child.exitcode != 0]

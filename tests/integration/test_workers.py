@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -17,7 +18,7 @@ import yaml
 
 from tests.conftest import UpstreamHandle
 from tests.support.config import KEYS, config_document
-from tests.support.processes import start_proxy
+from tests.support.processes import start_proxy, stop_proxy
 
 AUTH = {"Authorization": f"Bearer {KEYS['research']}"}
 BODY = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
@@ -50,7 +51,15 @@ def test_two_workers_share_the_port_and_drain_on_sigterm(upstream: UpstreamHandl
         reader = threading.Thread(target=stream)
         reader.start()
         time.sleep(0.2)
+        workers = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
         proc.send_signal(signal.SIGTERM)
+        # More stop signals while draining (a second SIGTERM; Ctrl-C reaches every process of the group):
+        # ignored, the stream still finishes.
+        time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError):  # the worker without the stream may be gone already
+                os.kill(int(pid), signal.SIGINT)
         reader.join(15)
         assert result["body"].rstrip().endswith("data: [DONE]")
         assert proc.wait(20) == 0
@@ -109,3 +118,56 @@ def test_the_supervisor_kills_a_worker_that_cannot_stop_and_exits_1(upstream: Up
     assert timeouts == [(int(workers[0]), "SIGABRT"), (int(workers[0]), "SIGKILL")]
     assert any(e.get("event") == "supervisor_stopped" and e.get("failed_workers") == [int(workers[0])]
                for e in events)
+
+
+def test_sigterm_during_start_up_stops_the_workers_cleanly(upstream: UpstreamHandle, tmp_path: Path) -> None:
+    # Before aiohttp's handlers exist, a worker remembers the stop and acts on it once started.
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(config_document(upstream.url, tmp_path, telemetry={"log_level": "warning"})))
+    proc = subprocess.Popen([sys.executable, "-m", "proxy", "serve", "--config", str(config), "--port", "0",
+                             "--workers", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 10
+        while len(subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True).stdout.split()) < 2:
+            assert time.monotonic() < deadline, "the workers did not start"
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err.decode()
+        assert err.decode() == ""
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_a_crashed_worker_is_replaced_and_its_live_gauges_forgotten(upstream: UpstreamHandle, tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(config_document(upstream.url, tmp_path, telemetry={"log_level": "warning"})))
+    proc, root = start_proxy(config, workers=2)
+    try:
+        def workers() -> set[str]:
+            return set(subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split())
+
+        def revision_pids() -> set[str]:
+            metrics = httpx.get(root + "/metrics").text
+            return {line.split('pid="', 1)[1].split('"', 1)[0] for line in metrics.splitlines()
+                    if line.startswith("llm_proxy_policy_revision_info{")}
+
+        before = workers()
+        deadline = time.monotonic() + 20
+        while revision_pids() != before:  # /readyz answers as soon as one worker is up
+            assert time.monotonic() < deadline, (before, revision_pids())
+            time.sleep(0.1)
+        crashed = sorted(before)[0]
+        os.kill(int(crashed), signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while len(workers() - before) < 1 or revision_pids() != workers():
+            assert time.monotonic() < deadline, (workers(), revision_pids())
+            time.sleep(0.2)
+        assert crashed not in revision_pids()
+        stop_proxy(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
