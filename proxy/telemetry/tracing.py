@@ -11,7 +11,9 @@ No prompt or completion text ever goes into a span.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import threading
 import time
 from collections.abc import Iterator, Mapping, MutableMapping
 from contextvars import ContextVar
@@ -26,15 +28,19 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from ..config import environment_flag
+from .logging import get_logger
 
 # GenAI semantic conventions name operations, not endpoints.
 OPERATIONS = {"chat.completions": "chat", "completions": "text_completion", "responses": "chat",
               "embeddings": "embeddings"}
 _NULL = contextlib.nullcontext()
+log = get_logger("proxy.tracing")
 
 
 PROTOCOLS = ("http/protobuf", "http/json")
 EXPORT_BATCH_SIZE = 64
+# Well inside server.exit_grace_s (10 s by default), which also covers the stores and the threads.
+SHUTDOWN_TIMEOUT_S = 5.0
 
 
 def otlp_provider(service_name: str, protocol: str = "http/protobuf") -> TracerProvider:
@@ -111,9 +117,27 @@ class Tracing:
         if self.enabled:
             inject(headers, context=otel_context.get_current())
 
-    async def shutdown(self) -> None:
-        if self.provider is not None:
-            self.provider.shutdown()
+    async def shutdown(self, timeout_s: float = SHUTDOWN_TIMEOUT_S) -> None:
+        """Exports what is queued, waiting at most `timeout_s`: with a collector that does not answer, the
+        SDK's own shutdown would block for 30 s, past the worker's exit watchdog. The export carries on in a
+        daemon thread, so the process can still exit; what it has not sent by then is lost."""
+        if self.provider is None:
+            return
+        loop, finished = asyncio.get_running_loop(), asyncio.Event()
+        provider = self.provider
+
+        def run() -> None:
+            try:
+                provider.shutdown()
+            finally:
+                with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is waiting any more
+                    loop.call_soon_threadsafe(finished.set)
+
+        threading.Thread(target=run, name="otel-shutdown", daemon=True).start()
+        try:
+            await asyncio.wait_for(finished.wait(), timeout_s)
+        except TimeoutError:
+            log.warning("trace_export_shutdown_timeout", timeout_s=timeout_s)
 
 
 # The stage times of the request being served, set on its server span when it finishes: one

@@ -1,0 +1,55 @@
+"""Tracing's shutdown is bounded: a collector that never answers cannot hold a worker's exit."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from structlog.testing import capture_logs
+
+from proxy.telemetry.tracing import Tracing
+
+
+class Blackhole(SpanExporter):
+    """Blocks every export until released, as a collector that accepts the connection and never replies."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.exported = 0
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self.release.wait(30)
+        self.exported += len(spans)
+        return SpanExportResult.SUCCESS
+
+
+async def test_shutdown_gives_up_after_its_timeout_and_says_so() -> None:
+    exporter = Blackhole()
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    tracing = Tracing(provider)
+    with tracing.server_span("POST /v1/chat/completions", {}, {}):
+        pass
+    started = time.monotonic()
+    with capture_logs() as logs:
+        await tracing.shutdown(timeout_s=0.3)
+    assert 0.3 <= time.monotonic() - started < 2
+    assert [entry["event"] for entry in logs] == ["trace_export_shutdown_timeout"]
+    exporter.release.set()
+
+
+async def test_shutdown_exports_what_is_queued_when_the_collector_answers() -> None:
+    exporter = Blackhole()
+    exporter.release.set()
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    tracing = Tracing(provider)
+    for _ in range(3):
+        with tracing.server_span("POST /v1/chat/completions", {}, {}):
+            pass
+    with capture_logs() as logs:
+        await tracing.shutdown(timeout_s=5)
+    assert exporter.exported == 3 and logs == []
