@@ -110,5 +110,6 @@ def test_concurrent_requests_across_processes_never_overspend(store_config: tupl
         assert day["reserved_usd"] == 0
         assert 0 < day["spent_usd"] <= limit_micros / 1e6
     finally:
-        for proc, _ in procs:
-            stop_proxy(proc)
+        with contextlib.ExitStack() as stopping:  # every proxy is stopped, whichever fails first
+            for proc, _ in procs:
+                stopping.callback(stop_proxy, proc)

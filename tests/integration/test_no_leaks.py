@@ -83,8 +83,10 @@ def test_seeded_pii_and_secrets_never_reach_any_output(servers: ServerThread, up
                 {"role": "user", "content": EMAIL}])
         metrics = httpx.get(root + "/metrics").text
     finally:
-        stop_proxy(proc)
-        servers.stop_app(sink_runner)
+        try:
+            stop_proxy(proc, log=log_path)
+        finally:
+            servers.stop_app(sink_runner)
 
     logs = log_path.read_text()
     spans = b"".join(sink.bodies)
