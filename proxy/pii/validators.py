@@ -88,6 +88,8 @@ def is_iban(value: str) -> bool:
     if not value.isascii():
         return bool(stdnum_iban.is_valid(value))
     number = value.replace(" ", "").replace("-", "").replace(".", "").strip().upper()  # stdnum's compact()
+    if len(number) > 34:  # no country's IBAN is longer (and int() refuses over 4,300 digits)
+        return False
     rearranged = number[4:] + number[:4]
     if not rearranged.isalnum() or int(rearranged.translate(_IBAN_LETTERS)) % 97 != 1:
         return False
