@@ -8,6 +8,10 @@ drives them in turn with wrk (1 KB non-streaming chat): A, B, A, B... so that th
 falls on both alike. Prints each variant's median p50 / p99 and CPU per request, and the median of the
 per-round differences, which is the figure issue 6 sets a target for (≤ 0.2 ms p50). Metrics cannot be
 switched off; their cost per request is `bench/metrics_bench.py`'s.
+
+Known biases, both small against the figures it reports: the OTLP sink shares core 1 with wrk and the
+upstream only while the traced proxy runs, and the traced proxy's export thread may send its last batch
+(on core 0) during the next untraced run.
 """
 
 from __future__ import annotations
