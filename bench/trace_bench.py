@@ -1,6 +1,7 @@
 """What tracing costs per request: span creation (OpenTelemetry SDK) and export encoding, protobuf vs JSON.
 
     .venv/bin/python bench/trace_bench.py [--n 20000]
+    .venv/bin/python bench/trace_bench.py --proxy-path   # proxy.telemetry.tracing's own calls per request
 
 Builds the spans one proxied request makes (a SERVER span with the proxy's ~24 attributes and the upstream
 CLIENT span; optionally the four stage spans), with the SDK's batch processor in front of an exporter that
@@ -20,10 +21,12 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans 
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, Sampler
 from opentelemetry.trace import SpanKind
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from proxy.telemetry.otlp_json import encode_spans as encode_json
+from proxy.telemetry.tracing import Tracing, finish_server_span, ids
 
 SERVER_ATTRIBUTES = {
     "http.request.method": "POST", "url.path": "/v1/chat/completions", "gen_ai.operation.name": "chat",
@@ -70,10 +73,44 @@ def cpu_us_per_request(encode: Callable[[Sequence[ReadableSpan]], object] | None
     return 1e6 * (time.process_time() - started) / n
 
 
+def proxy_path_us(sampler: Sampler, n: int, rounds: int = 5) -> float:
+    """What proxy.telemetry.tracing costs a request on the event loop, as app.py and pipeline.py call it
+    (server span, four stage timers, the upstream client span with traceparent, the end attributes); spans
+    go to a processor that drops them. Best of `rounds`."""
+    provider = TracerProvider(sampler=sampler)
+    provider.add_span_processor(BatchSpanProcessor(Encoding(None), max_queue_size=2048, max_export_batch_size=64))
+    tracing = Tracing(provider)
+    headers = {"content-type": "application/json", "authorization": "Bearer k"}
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.process_time()
+        for _ in range(n):
+            with tracing.server_span("POST /v1/chat/completions", headers,
+                                     {"http.request.method": "POST", "url.path": "/v1/chat/completions"}) as span:
+                ids(span)
+                for stage in ("pii.scan", "policy.evaluate", "budget.reserve"):
+                    with tracing.stage(stage):
+                        pass
+                with tracing.span("POST demo", SpanKind.CLIENT, {"gen_ai.request.model": "demo-model"}):
+                    tracing.inject({})
+                with tracing.stage("budget.settle"):
+                    pass
+                finish_server_span(span, 200, SERVER_ATTRIBUTES)
+        best = min(best, 1e6 * (time.process_time() - started) / n)
+    provider.shutdown()
+    return best
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=20000, help="requests per variant")
+    parser.add_argument("--proxy-path", action="store_true",
+                        help="only proxy.telemetry.tracing's own calls per request, sampled and not")
     args = parser.parse_args()
+    if args.proxy_path:
+        for name, sampler in (("sampled (always_on)", ALWAYS_ON), ("not sampled (always_off)", ALWAYS_OFF)):
+            print(f"proxy.telemetry.tracing per request, {name}: {proxy_path_us(sampler, args.n // 4):.1f} µs")
+        return
     print("| spans per request | create only | + protobuf encoding | + JSON encoding (otlp_json) |")
     print("|---|---|---|---|")
     for stages in (False, True):

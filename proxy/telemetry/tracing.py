@@ -25,7 +25,7 @@ from opentelemetry.propagate import extract, inject
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, set_span_in_context
 
 from ..config import environment_flag
 from .logging import get_logger
@@ -87,35 +87,39 @@ class Tracing:
             yield None
             return
         parent = extract(headers)
-        stages = _STAGE_TIMES.set({})
+        span = self._tracer.start_span(name, context=parent, kind=SpanKind.SERVER, attributes=attributes,
+                                       record_exception=False, set_status_on_exception=False)
+        request, current = _REQUEST.set(_Request(parent)), _CURRENT.set(span)
         try:
-            with self._tracer.start_as_current_span(name, context=parent, kind=SpanKind.SERVER,
-                                                    attributes=attributes, record_exception=False,
-                                                    set_status_on_exception=False) as span:
-                yield span
+            yield span
         finally:
-            _STAGE_TIMES.reset(stages)
+            _CURRENT.reset(current)
+            _REQUEST.reset(request)
+            span.end()
 
     def span(self, name: str, kind: SpanKind = SpanKind.INTERNAL,
              attributes: dict[str, Any] | None = None) -> contextlib.AbstractContextManager[Any]:
+        """A child of the request's innermost open span (a root span outside a request)."""
         if self._tracer is None:
             return _NULL
-        return self._tracer.start_as_current_span(name, kind=kind, attributes=attributes,
-                                                  record_exception=False)
+        return _Child(self._tracer, name, kind, attributes)
 
     def stage(self, name: str) -> contextlib.AbstractContextManager[Any]:
         """A pipeline stage: a child span when `stage_spans`, else its duration on the current span."""
         if self._tracer is None:
             return _NULL
         if self.stage_spans:
-            return self._tracer.start_as_current_span(name, record_exception=False)
-        times = _STAGE_TIMES.get()
-        return _NULL if times is None else _Timed(times, f"llm_proxy.stage.{name}_ms")
+            return _Child(self._tracer, name, SpanKind.INTERNAL, None)
+        request = _REQUEST.get()
+        return _NULL if request is None else _Timed(request.stage_times, f"llm_proxy.stage.{name}_ms")
 
     def inject(self, headers: MutableMapping[str, str]) -> None:
-        """Adds `traceparent` for the current span, so the upstream continues the trace."""
-        if self.enabled:
-            inject(headers, context=otel_context.get_current())
+        """Adds `traceparent` for the innermost open span (and the caller's baggage), so the upstream
+        continues the trace."""
+        current = _CURRENT.get()
+        if current is not None:
+            request = _REQUEST.get()
+            inject(headers, context=set_span_in_context(current, request.parent if request else None))
 
     async def shutdown(self, timeout_s: float = SHUTDOWN_TIMEOUT_S) -> None:
         """Exports what is queued, waiting at most `timeout_s`: with a collector that does not answer, the
@@ -140,9 +144,42 @@ class Tracing:
             log.warning("trace_export_shutdown_timeout", timeout_s=timeout_s)
 
 
-# The stage times of the request being served, set on its server span when it finishes: one
-# set_attributes call instead of a lookup and a locked set_attribute per stage.
-_STAGE_TIMES: ContextVar[dict[str, float] | None] = ContextVar("llm_proxy_stage_times", default=None)
+# Spans are started and ended directly, never made the OpenTelemetry context's current span: attaching and
+# detaching that context, and the SDK's context managers around it, cost 10% of tracing's work on the event
+# loop for a sampled request and 22% for an unsampled one (`bench/trace_bench.py --proxy-path`). The
+# request's own state is in these two variables instead; nothing here reads the OpenTelemetry context.
+class _Request:
+    """The request being traced: the caller's context (parent span, baggage) and its stage times, set on
+    its server span when it finishes in one set_attributes call."""
+    __slots__ = ("parent", "stage_times")
+
+    def __init__(self, parent: otel_context.Context) -> None:
+        self.parent = parent
+        self.stage_times: dict[str, float] = {}
+
+
+_REQUEST: ContextVar[_Request | None] = ContextVar("llm_proxy_trace_request", default=None)
+# The innermost open span of the request (the server span, or the upstream call's client span within it).
+_CURRENT: ContextVar[Span | None] = ContextVar("llm_proxy_trace_current", default=None)
+
+
+class _Child:
+    __slots__ = ("_attributes", "_kind", "_name", "_span", "_token", "_tracer")
+
+    def __init__(self, tracer: trace.Tracer, name: str, kind: SpanKind, attributes: dict[str, Any] | None) -> None:
+        self._tracer, self._name, self._kind, self._attributes = tracer, name, kind, attributes
+
+    def __enter__(self) -> Span:
+        parent, request = _CURRENT.get(), _REQUEST.get()
+        context = None if parent is None else set_span_in_context(parent, request.parent if request else None)
+        self._span = span = self._tracer.start_span(self._name, context=context, kind=self._kind,
+                                                    attributes=self._attributes, record_exception=False)
+        self._token = _CURRENT.set(span)
+        return span
+
+    def __exit__(self, *_: object) -> None:
+        _CURRENT.reset(self._token)
+        self._span.end()
 
 
 class _Timed:
@@ -162,7 +199,8 @@ def finish_server_span(span: Span | None, status: int, attributes: dict[str, Any
     if span is None:
         return
     span.set_attributes({k: v for k, v in attributes.items() if v is not None and v != ()}
-                        | (_STAGE_TIMES.get() or {}) | {"http.response.status_code": status})
+                        | (request.stage_times if (request := _REQUEST.get()) else {})
+                        | {"http.response.status_code": status})
     if status >= 500:
         span.set_status(Status(StatusCode.ERROR))
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.trace import SpanKind
 from structlog.testing import capture_logs
 
 from proxy.telemetry.tracing import Tracing
@@ -53,3 +54,19 @@ async def test_shutdown_exports_what_is_queued_when_the_collector_answers() -> N
     with capture_logs() as logs:
         await tracing.shutdown(timeout_s=5)
     assert exporter.exported == 3 and logs == []
+
+
+def test_the_upstream_call_continues_the_trace_and_the_callers_baggage() -> None:
+    provider = TracerProvider()
+    tracing = Tracing(provider)
+    incoming = {"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "baggage": "tenant=acme"}
+    sent: dict[str, str] = {}
+    with tracing.server_span("POST /v1/chat/completions", incoming, {}) as server:
+        with tracing.span("POST demo", SpanKind.CLIENT) as client:
+            tracing.inject(sent)
+        assert server is not None and client.parent.span_id == server.get_span_context().span_id
+    assert sent["traceparent"] == f"00-4bf92f3577b34da6a3ce929d0e0e4736-{client.get_span_context().span_id:016x}-01"
+    assert sent["baggage"] == "tenant=acme"
+    outside: dict[str, str] = {}
+    tracing.inject(outside)
+    assert outside == {}
