@@ -177,8 +177,10 @@ class _Child:
         self._token = _CURRENT.set(span)
         return span
 
-    def __exit__(self, *_: object) -> None:
+    def __exit__(self, _: object, error: BaseException | None, __: object) -> None:
         _CURRENT.reset(self._token)
+        if isinstance(error, Exception):  # as the SDK's own context manager marks it (not on cancellation)
+            self._span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
         self._span.end()
 
 

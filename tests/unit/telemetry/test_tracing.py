@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Sequence
 
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
-from opentelemetry.trace import SpanKind
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
 from structlog.testing import capture_logs
 
 from proxy.telemetry.tracing import Tracing
@@ -70,3 +72,16 @@ def test_the_upstream_call_continues_the_trace_and_the_callers_baggage() -> None
     outside: dict[str, str] = {}
     tracing.inject(outside)
     assert outside == {}
+
+
+def test_a_failed_upstream_call_marks_its_client_span_as_an_error() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing = Tracing(provider)
+    with (tracing.server_span("POST /v1/chat/completions", {}, {}), contextlib.suppress(ConnectionError),
+          tracing.span("POST demo", SpanKind.CLIENT)):
+        raise ConnectionError("refused")
+    client, server = exporter.get_finished_spans()
+    assert client.status.status_code == StatusCode.ERROR and client.status.description == "ConnectionError: refused"
+    assert server.status.status_code == StatusCode.UNSET
