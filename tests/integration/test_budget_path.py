@@ -86,8 +86,8 @@ def test_requests_per_minute_limit(make_proxy: ProxyFactory, tmp_path: Path) -> 
     assert caught.value.response.headers["retry-after"]
 
 
-async def test_stream_cut_by_the_client_is_charged_for_what_was_generated(proxy: ProxyHandle,
-                                                                          upstream: UpstreamHandle) -> None:
+async def cut_stream(proxy: ProxyHandle, upstream: UpstreamHandle) -> None:
+    """A slow stream for team payments that the client drops after four events."""
     upstream.model.faults.chunk_delay_s = 0.05
     async with aiohttp.ClientSession() as session:
         response = await session.post(proxy.base_url + "/chat/completions",
@@ -96,6 +96,11 @@ async def test_stream_cut_by_the_client_is_charged_for_what_was_generated(proxy:
         for _ in range(4):
             await response.content.readuntil(b"\n\n")
         response.close()
+
+
+async def test_stream_cut_by_the_client_is_charged_for_what_was_generated(proxy: ProxyHandle,
+                                                                          upstream: UpstreamHandle) -> None:
+    await cut_stream(proxy, upstream)
     for _ in range(100):
         if upstream.model.watch.cancelled:
             break
@@ -110,15 +115,8 @@ async def test_stream_cut_by_the_client_is_logged_and_measured_with_its_cost(pro
                                                                             upstream: UpstreamHandle) -> None:
     # The request log line, metrics and span are written once the settle has run, not when the
     # handler is cancelled: the audit trail of a cut stream carries its tokens and cost.
-    upstream.model.faults.chunk_delay_s = 0.05
     with capture_logs() as logs:
-        async with aiohttp.ClientSession() as session:
-            response = await session.post(proxy.base_url + "/chat/completions",
-                                          headers={"Authorization": f"Bearer {KEYS['payments']}"},
-                                          json={"model": "gpt-4o", "messages": HELLO, "stream": True})
-            for _ in range(4):
-                await response.content.readuntil(b"\n\n")
-            response.close()
+        await cut_stream(proxy, upstream)
         for _ in range(100):
             if any(entry["event"] == "request" for entry in logs):
                 break
