@@ -1,9 +1,9 @@
 """OpenTelemetry traces: one server span per request with GenAI attributes and a client span for the
 upstream call; per-stage child spans only when `telemetry.stage_spans` asks for them.
 
-Each exported span costs ~100 us of CPU (creation, then encoding on the export thread, which holds the
-GIL): the four stage spans were a third of a request's CPU. By default a stage's time goes onto the
-server span as an attribute (`llm_proxy.stage.<name>_ms`) instead, which costs a clock read.
+Every exported span costs CPU twice: recording it on the event loop, and encoding it on the export thread,
+which holds the GIL meanwhile. By default a stage's time goes onto the server span as an attribute
+(`llm_proxy.stage.<name>_ms`) instead of a span of its own, which costs a clock read.
 Off unless an OTLP endpoint is configured (the standard OTEL_* variables) or a provider is injected
 (tests). When off, every call here is a no-op on a shared object, so the hot path pays nothing.
 No prompt or completion text ever goes into a span.
@@ -15,17 +15,20 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Mapping, MutableMapping
 from contextvars import ContextVar
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.propagate import extract, inject
+from opentelemetry.propagate import extract, get_global_textmap, inject
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import Tracer as SdkTracer
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode, set_span_in_context
+from opentelemetry.sdk.trace.sampling import Decision
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import Span, SpanContext, SpanKind, Status, StatusCode, TraceFlags, set_span_in_context
 
 from ..config import environment_flag
 from .logging import get_logger
@@ -77,39 +80,35 @@ def _queue_size() -> int:
 class Tracing:
     def __init__(self, provider: TracerProvider | None, *, stage_spans: bool = False) -> None:
         self.provider = provider
-        self.enabled = provider is not None
+        tracer = provider.get_tracer(SCOPE.name) if provider is not None else None
+        # OTEL_SDK_DISABLED=true makes an SDK provider hand out a no-op tracer: nothing to record then.
+        self._recorder = _Recorder(tracer) if isinstance(tracer, SdkTracer) else None
+        self.enabled = self._recorder is not None
         self.stage_spans = stage_spans
-        self._tracer = provider.get_tracer("llm-policy-proxy") if provider is not None else None
+        self._fields = frozenset(get_global_textmap().fields)
 
-    @contextlib.contextmanager
-    def server_span(self, name: str, headers: Mapping[str, str], attributes: dict[str, Any]) -> Iterator[Span | None]:
-        if self._tracer is None:
-            yield None
-            return
-        parent = extract(headers)
-        span = self._tracer.start_span(name, context=parent, kind=SpanKind.SERVER, attributes=attributes,
-                                       record_exception=False, set_status_on_exception=False)
-        request, current = _REQUEST.set(_Request(parent)), _CURRENT.set(span)
-        try:
-            yield span
-        finally:
-            _CURRENT.reset(current)
-            _REQUEST.reset(request)
-            span.end()
+    def server_span(self, name: str, headers: Mapping[str, str],
+                    attributes: dict[str, Any]) -> contextlib.AbstractContextManager[Span | None]:
+        """The request's span, continuing the caller's trace; it ends (and is queued for export) on exit."""
+        if self._recorder is None:
+            return _NULL
+        # Extracting costs a few microseconds even from headers that carry no context: most callers send none.
+        parent = extract(headers) if any(field in headers for field in self._fields) else otel_context.get_current()
+        return _ServerScope(self._recorder.start(name, SpanKind.SERVER, attributes, parent), parent)
 
     def span(self, name: str, kind: SpanKind = SpanKind.INTERNAL,
              attributes: dict[str, Any] | None = None) -> contextlib.AbstractContextManager[Any]:
         """A child of the request's innermost open span (a root span outside a request)."""
-        if self._tracer is None:
+        if self._recorder is None:
             return _NULL
-        return _Child(self._tracer, name, kind, attributes)
+        return _Child(self._recorder, name, kind, attributes)
 
     def stage(self, name: str) -> contextlib.AbstractContextManager[Any]:
         """A pipeline stage: a child span when `stage_spans`, else its duration on the current span."""
-        if self._tracer is None:
+        if self._recorder is None:
             return _NULL
         if self.stage_spans:
-            return _Child(self._tracer, name, SpanKind.INTERNAL, None)
+            return _Child(self._recorder, name, SpanKind.INTERNAL, None)
         request = _REQUEST.get()
         return _NULL if request is None else _Timed(request.stage_times, f"llm_proxy.stage.{name}_ms")
 
@@ -144,10 +143,104 @@ class Tracing:
             log.warning("trace_export_shutdown_timeout", timeout_s=timeout_s)
 
 
-# Spans are started and ended directly, never made the OpenTelemetry context's current span: attaching and
-# detaching that context, and the SDK's context managers around it, cost 10% of tracing's work on the event
-# loop for a sampled request and 22% for an unsampled one (`bench/trace_bench.py --proxy-path`). The
-# request's own state is in these two variables instead; nothing here reads the OpenTelemetry context.
+# Why the proxy records its spans itself. The SDK's Tracer.start_span and Span cost ~125 us of event-loop time
+# per request in place (the server span, the upstream call's client span, the end attributes each validated
+# under a lock), where this file's own records cost ~30 (`bench/telemetry_ab.py`, docs/performance.md). Every
+# decision still comes from the provider's own parts: its sampler decides, its id generator makes the ids,
+# and each span is handed, as the SDK's ReadableSpan with the provider's resource, to the provider's span
+# processors when it ends, so exporters and processors see what the SDK would have given them. What is left
+# out, because the proxy does not use it: events, links, span limits (the proxy's spans carry a fixed set of
+# ~25 attributes, well inside the default 128) and SpanProcessor.on_start.
+SCOPE = InstrumentationScope("llm-policy-proxy", "")
+
+
+class _Recorder:
+    __slots__ = ("ids", "processor", "resource", "sampler")
+
+    def __init__(self, tracer: SdkTracer) -> None:
+        self.sampler, self.ids, self.resource = tracer.sampler, tracer.id_generator, tracer.resource
+        self.processor = tracer.span_processor
+
+    def start(self, name: str, kind: SpanKind, attributes: dict[str, Any] | None,
+              parent: otel_context.Context | None) -> _Span:
+        """A root span, or a child of the span in `parent` (a remote caller's), as the sampler decides."""
+        parent_span = trace.get_current_span(parent).get_span_context()
+        if parent_span.is_valid:
+            trace_id, random_id = parent_span.trace_id, parent_span.trace_flags.random_trace_id
+        else:
+            trace_id, random_id = self.ids.generate_trace_id(), self.ids.is_trace_id_random()
+        sampling = self.sampler.should_sample(parent, trace_id, name, kind, attributes)
+        sampled = sampling.decision is Decision.RECORD_AND_SAMPLE
+        flags = (TraceFlags.SAMPLED if sampled else 0) | (TraceFlags.RANDOM_TRACE_ID if random_id else 0)
+        context = SpanContext(trace_id, self.ids.generate_span_id(), False, TraceFlags(flags), sampling.trace_state)
+        return _Span(None if sampling.decision is Decision.DROP else self, name, kind, context,
+                     parent_span if parent_span.is_valid else None, dict(sampling.attributes))
+
+    def child(self, parent: _Span, name: str, kind: SpanKind, attributes: dict[str, Any] | None) -> _Span:
+        """A child within the process follows its parent's sampling decision, as the default parent-based
+        samplers decide (and always_on, always_off and traceidratio decide alike for every span of a trace)."""
+        context = parent.context
+        child = SpanContext(context.trace_id, self.ids.generate_span_id(), False, context.trace_flags,
+                            context.trace_state)
+        return _Span(parent.recorder, name, kind, child, context, dict(attributes) if attributes else {})
+
+
+class _Span(Span):
+    """An OpenTelemetry span recorded by the proxy; when it ends, a recording one becomes a ReadableSpan for
+    the provider's processors. A span the sampler dropped (`recorder` None) only carries its ids."""
+
+    __slots__ = ("attributes", "context", "kind", "name", "parent", "recorder", "start_time", "status")
+
+    def __init__(self, recorder: _Recorder | None, name: str, kind: SpanKind, context: SpanContext,
+                 parent: SpanContext | None, attributes: dict[str, Any]) -> None:
+        self.recorder, self.name, self.kind, self.context, self.parent = recorder, name, kind, context, parent
+        self.attributes = attributes
+        self.status = _UNSET
+        self.start_time = time.time_ns()
+
+    def end(self, end_time: int | None = None) -> None:
+        recorder, self.recorder = self.recorder, None  # ends once
+        if recorder is not None:
+            recorder.processor.on_end(ReadableSpan(
+                self.name, self.context, self.parent, recorder.resource, self.attributes, kind=self.kind,
+                status=self.status, start_time=self.start_time, end_time=end_time or time.time_ns(),
+                instrumentation_scope=SCOPE))
+
+    def get_span_context(self) -> SpanContext:
+        return self.context
+
+    def set_attributes(self, attributes: Mapping[str, Any]) -> None:
+        if self.recorder is not None:
+            # The SDK stores sequences as tuples; the proxy passes lists.
+            self.attributes.update((key, tuple(value) if type(value) is list else value)
+                                   for key, value in attributes.items())
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        self.set_attributes({key: value})
+
+    def add_event(self, name: str, attributes: Any = None, timestamp: int | None = None) -> None:
+        """Events are not recorded: the proxy adds none."""
+
+    def add_link(self, context: SpanContext, attributes: Any = None) -> None:
+        """Links are not recorded: the proxy adds none."""
+
+    def update_name(self, name: str) -> None:
+        self.name = name
+
+    def is_recording(self) -> bool:
+        return self.recorder is not None
+
+    def set_status(self, status: Status | StatusCode, description: str | None = None) -> None:
+        self.status = status if isinstance(status, Status) else Status(status, description)
+
+    def record_exception(self, exception: BaseException, attributes: Any = None, timestamp: int | None = None,
+                         escaped: bool = False) -> None:
+        """Exceptions are not recorded as events; a failed call sets the span's status instead."""
+
+
+_UNSET = Status(StatusCode.UNSET)
+
+
 class _Request:
     """The request being traced: the caller's context (parent span, baggage) and its stage times, set on
     its server span when it finishes in one set_attributes call."""
@@ -158,22 +251,40 @@ class _Request:
         self.stage_times: dict[str, float] = {}
 
 
+# Spans are never made the OpenTelemetry context's current span: attaching and detaching that context cost
+# 10% of tracing's work on the event loop (`bench/trace_bench.py --proxy-path`). The request's own state is in
+# these two variables instead.
 _REQUEST: ContextVar[_Request | None] = ContextVar("llm_proxy_trace_request", default=None)
 # The innermost open span of the request (the server span, or the upstream call's client span within it).
-_CURRENT: ContextVar[Span | None] = ContextVar("llm_proxy_trace_current", default=None)
+_CURRENT: ContextVar[_Span | None] = ContextVar("llm_proxy_trace_current", default=None)
+
+
+class _ServerScope:
+    __slots__ = ("_current", "_parent", "_request", "_span")
+
+    def __init__(self, span: _Span, parent: otel_context.Context) -> None:
+        self._span, self._parent = span, parent
+
+    def __enter__(self) -> Span:
+        self._request, self._current = _REQUEST.set(_Request(self._parent)), _CURRENT.set(self._span)
+        return self._span
+
+    def __exit__(self, *_: object) -> None:
+        _CURRENT.reset(self._current)
+        _REQUEST.reset(self._request)
+        self._span.end()
 
 
 class _Child:
-    __slots__ = ("_attributes", "_kind", "_name", "_span", "_token", "_tracer")
+    __slots__ = ("_attributes", "_kind", "_name", "_recorder", "_span", "_token")
 
-    def __init__(self, tracer: trace.Tracer, name: str, kind: SpanKind, attributes: dict[str, Any] | None) -> None:
-        self._tracer, self._name, self._kind, self._attributes = tracer, name, kind, attributes
+    def __init__(self, recorder: _Recorder, name: str, kind: SpanKind, attributes: dict[str, Any] | None) -> None:
+        self._recorder, self._name, self._kind, self._attributes = recorder, name, kind, attributes
 
     def __enter__(self) -> Span:
-        parent, request = _CURRENT.get(), _REQUEST.get()
-        context = None if parent is None else set_span_in_context(parent, request.parent if request else None)
-        self._span = span = self._tracer.start_span(self._name, context=context, kind=self._kind,
-                                                    attributes=self._attributes, record_exception=False)
+        parent = _CURRENT.get()
+        self._span = span = (self._recorder.start(self._name, self._kind, self._attributes, None) if parent is None
+                             else self._recorder.child(parent, self._name, self._kind, self._attributes))
         self._token = _CURRENT.set(span)
         return span
 
@@ -197,10 +308,14 @@ class _Timed:
         self._times[self._key] = round(1000 * (time.perf_counter() - self._started), 3)
 
 
+# What a span leaves out rather than records as empty.
+_EMPTY = (None, (), [])
+
+
 def finish_server_span(span: Span | None, status: int, attributes: dict[str, Any]) -> None:
     if span is None:
         return
-    span.set_attributes({k: v for k, v in attributes.items() if v is not None and v != ()}
+    span.set_attributes({k: v for k, v in attributes.items() if v not in _EMPTY}
                         | (request.stage_times if (request := _REQUEST.get()) else {})
                         | {"http.response.status_code": status})
     if status >= 500:

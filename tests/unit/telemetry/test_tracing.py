@@ -1,4 +1,6 @@
-"""Tracing's shutdown is bounded: a collector that never answers cannot hold a worker's exit."""
+"""proxy.telemetry.tracing: spans recorded by the proxy reach the provider's processors as the SDK's own would,
+the provider's sampler decides, and shutdown is bounded (a collector that never answers cannot hold a worker's
+exit)."""
 
 from __future__ import annotations
 
@@ -7,13 +9,16 @@ import threading
 import time
 from collections.abc import Sequence
 
+import pytest
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, TraceIdRatioBased
 from opentelemetry.trace import SpanKind, StatusCode
 from structlog.testing import capture_logs
 
-from proxy.telemetry.tracing import Tracing
+from proxy.telemetry.tracing import Tracing, finish_server_span
 
 
 class Blackhole(SpanExporter):
@@ -85,3 +90,64 @@ def test_a_failed_upstream_call_marks_its_client_span_as_an_error() -> None:
     client, server = exporter.get_finished_spans()
     assert client.status.status_code == StatusCode.ERROR and client.status.description == "ConnectionError: refused"
     assert server.status.status_code == StatusCode.UNSET
+
+
+def recorded(sampler: object | None = None) -> tuple[Tracing, InMemorySpanExporter]:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(sampler=sampler, resource=Resource.create({"service.name": "unit"}))  # type: ignore[arg-type]
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return Tracing(provider), exporter
+
+
+def test_spans_reach_the_processors_as_the_sdk_would_hand_them_over() -> None:
+    tracing, exporter = recorded()
+    with tracing.server_span("POST /v1/chat/completions", {}, {"url.path": "/v1/chat/completions"}) as server:
+        with tracing.span("POST demo", SpanKind.CLIENT, {"server.address": "http://127.0.0.1:1/v1"}):
+            pass
+        server.update_name("chat gpt-4o")
+        finish_server_span(server, 502, {"llm_proxy.pii_types": ["email", "phone"], "llm_proxy.app": None,
+                                         "llm_proxy.reason_codes": []})
+    client, span = exporter.get_finished_spans()
+    assert isinstance(span, ReadableSpan) and span.name == "chat gpt-4o" and span.kind == SpanKind.SERVER
+    assert span.parent is None and span.context.trace_flags.sampled and span.context.trace_flags.random_trace_id
+    assert span.resource.attributes["service.name"] == "unit"
+    assert span.instrumentation_scope is not None and span.instrumentation_scope.name == "llm-policy-proxy"
+    assert dict(span.attributes or {}) == {"url.path": "/v1/chat/completions", "llm_proxy.pii_types": ("email", "phone"),
+                                           "http.response.status_code": 502}
+    assert span.status.status_code == StatusCode.ERROR
+    assert span.start_time is not None and span.end_time is not None
+    assert client.start_time is not None and client.end_time is not None
+    assert span.start_time <= client.start_time <= client.end_time <= span.end_time
+    assert client.parent == span.context and client.context.trace_id == span.context.trace_id
+    assert dict(client.attributes or {}) == {"server.address": "http://127.0.0.1:1/v1"}
+
+
+@pytest.mark.parametrize("sampler", [ALWAYS_OFF, TraceIdRatioBased(0.0)], ids=["always_off", "ratio_0"])
+def test_a_request_the_sampler_drops_records_nothing_yet_still_propagates(sampler: object) -> None:
+    tracing, exporter = recorded(sampler)
+    sent: dict[str, str] = {}
+    with tracing.server_span("POST /v1/chat/completions", {}, {}) as server:
+        with tracing.span("POST demo", SpanKind.CLIENT) as client:
+            tracing.inject(sent)
+        assert not server.is_recording() and not client.is_recording()
+    assert exporter.get_finished_spans() == ()
+    trace_id, span_id = server.get_span_context().trace_id, client.get_span_context().span_id
+    assert sent["traceparent"] == f"00-{trace_id:032x}-{span_id:016x}-02"  # random trace id, not sampled
+
+
+def test_an_unsampled_caller_is_followed_by_the_parent_based_default() -> None:
+    tracing, exporter = recorded(ParentBased(TraceIdRatioBased(1.0)))
+    incoming = {"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"}
+    sent: dict[str, str] = {}
+    with tracing.server_span("POST /v1/chat/completions", incoming, {}), tracing.span("POST demo", SpanKind.CLIENT):
+        tracing.inject(sent)
+    assert exporter.get_finished_spans() == ()
+    assert sent["traceparent"].startswith("00-4bf92f3577b34da6a3ce929d0e0e4736-") and sent["traceparent"][-2:] == "00"
+
+
+def test_the_sdk_switched_off_means_no_tracing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
+    tracing = Tracing(TracerProvider())
+    assert not tracing.enabled
+    with tracing.server_span("POST /v1/chat/completions", {}, {}) as span:
+        assert span is None
