@@ -103,7 +103,7 @@ def otlp_sink(directory: Path) -> contextlib.AbstractContextManager[Service]:
 
 
 def proxy_config(directory: Path, upstream_port: int, store: str, port: int, prefix: str,
-                 log_level: str = "info", server_options: str = "") -> Path:
+                 log_level: str = "info", server_options: str = "", telemetry_options: str = "") -> Path:
     """The shipped stack as in proxy/examples/demo.yaml: embedded Rego, PII, budgets, metrics, info logs."""
     state = directory / f"state-{prefix}"
     state.mkdir()
@@ -136,21 +136,22 @@ policy: {{engine: embedded, compiled: true, dir: {REPO / "policies"}}}
 budget:
 {store_lines}  sqlite_path: {state}/budget.sqlite3
   ledger_path: {state}/ledger.jsonl
-telemetry: {{log_level: {log_level}}}
+telemetry: {{log_level: {log_level}{telemetry_options}}}
 """)
     return path
 
 
 @contextlib.contextmanager
 def proxy(directory: Path, upstream_port: int, sink_port: int | None, store: str, workers: int,
-          log_level: str = "info", server_options: str = "") -> Iterator[Service]:
+          log_level: str = "info", server_options: str = "", telemetry_options: str = "") -> Iterator[Service]:
     """The proxy with its own budget state: a fresh SQLite file, or a Redis key prefix deleted afterwards.
 
     Traces go to the sink on `sink_port` (None: no OTLP endpoint, so no export). `server_options` is
-    appended to the config's `server` mapping, e.g. ", gc_freeze: false"."""
+    appended to the config's `server` mapping, e.g. ", gc_freeze: false"; `telemetry_options` to its
+    `telemetry` mapping, e.g. ", metrics: false"."""
     port = free_port()
     prefix = f"bench-{os.getpid()}-{time.time_ns()}"
-    config = proxy_config(directory, upstream_port, store, port, prefix, log_level, server_options)
+    config = proxy_config(directory, upstream_port, store, port, prefix, log_level, server_options, telemetry_options)
     command = pinned(PROXY_CPUS if workers == 1 else None,
                      [str(BIN / "llm-policy-proxy"), "serve", "--config", str(config), "--workers", str(workers)])
     env = {key: value for key, value in os.environ.items()

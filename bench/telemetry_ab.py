@@ -1,17 +1,17 @@
-"""What telemetry adds per request: the same proxy with and without tracing, in alternating runs.
+"""What telemetry adds per request: the same proxy with telemetry on and off, in alternating runs.
 
-    .venv/bin/python bench/telemetry_ab.py [--rounds 7] [--seconds 5] [--concurrency 1]
+    .venv/bin/python bench/telemetry_ab.py [--rounds 7] [--seconds 5] [--concurrency 1] [--traces-only] [--aa]
 
-Starts two proxies with the full shipped stack (SQLite budgets, info logs, metrics), one exporting every
-request's spans to the OTLP sink and one with no OTLP endpoint (so no spans at all), both on core 0, and
-drives them in turn with wrk (1 KB non-streaming chat): A, B, A, B... so that the drift of a shared machine
-falls on both alike. Prints each variant's median p50 / p99 and CPU per request, and the median of the
-per-round differences, which is the figure issue 6 sets a target for (≤ 0.2 ms p50). Metrics cannot be
-switched off; their cost per request is `bench/metrics_bench.py`'s.
+Starts two proxies with the full shipped stack (SQLite budgets, info logs), both on core 0: "on" serves
+metrics and exports every request's spans to the OTLP sink; "off" has `telemetry.metrics: false` and no
+OTLP endpoint (so no spans at all). It drives them in turn with wrk (1 KB non-streaming chat): A, B, A, B...
+so that the drift of a shared machine falls on both alike. Prints each variant's median p50 / p99 and CPU
+per request, and the median of the per-round differences, which is the figure issue 6 sets a target for
+(≤ 0.2 ms p50). `--traces-only` keeps metrics on in both, so the difference is tracing alone.
 
 Known biases, both small against the figures it reports: the OTLP sink shares core 1 with wrk and the
-upstream only while the traced proxy runs, and the traced proxy's export thread may send its last batch
-(on core 0) during the next untraced run.
+upstream only while the "on" proxy runs, and the "on" proxy's export thread may send its last batch
+(on core 0) during the next "off" run.
 """
 
 from __future__ import annotations
@@ -43,10 +43,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--concurrency", type=int, default=1)
+    parser.add_argument("--traces-only", action="store_true", help="metrics on in both: what tracing alone adds")
     parser.add_argument("--aa", action="store_true",
-                        help="a control run: neither proxy traces, so any difference is the method's own")
+                        help="a control run: both proxies as the off one, so any difference is the method's own")
     args = parser.parse_args()
-    runs: dict[str, list[dict[str, float]]] = {"traced": [], "untraced": []}
+    runs: dict[str, list[dict[str, float]]] = {"on": [], "off": []}
+    off_options = "" if args.traces_only else ", metrics: false"
     with tempfile.TemporaryDirectory(prefix="llmpp-telemetry-") as tmp:
         directory = Path(tmp)
         body = stack.write_body(directory, 1024, False)
@@ -54,9 +56,10 @@ def main() -> None:
             (directory / name).mkdir()
         with (stack.upstream(directory, 0.0, 0.0, 10.0, 64) as upstream,
               stack.otlp_sink(directory) as sink,
-              stack.proxy(directory / "traced", upstream.port, None if args.aa else sink.port, "sqlite", 1) as traced,
-              stack.proxy(directory / "untraced", upstream.port, None, "sqlite", 1) as untraced):
-            proxies = {"traced": traced, "untraced": untraced}
+              stack.proxy(directory / "on", upstream.port, None if args.aa else sink.port, "sqlite", 1,
+                          telemetry_options=off_options if args.aa else "") as on,
+              stack.proxy(directory / "off", upstream.port, None, "sqlite", 1, telemetry_options=off_options) as off):
+            proxies = {"on": on, "off": off}
             for server in proxies.values():
                 stack.reset_budget(server)
                 measure.wrk(server.url("/v1/chat/completions"), body, args.concurrency, 2.0, None, warmup=0)
@@ -72,7 +75,8 @@ def main() -> None:
                     print(f"round {round_no + 1} {name:9s} p50 {row['p50']:.3f} ms  p99 {row['p99']:.3f} ms  "
                           f"{row['rps']:.0f} req/s  CPU {row['cpu_us']:.0f} µs/req", flush=True)
             exported = stack.sink_stats(sink)
-            gc_costs = {name: gc_per_request(server) for name, server in proxies.items()}
+            gc_costs = {name: gc_per_request(server) for name, server in proxies.items()
+                        if args.traces_only or (name == "on" and not args.aa)}
     print(f"\nconcurrency {args.concurrency}, 1 KB chat, {args.rounds} rounds of {args.seconds:.0f} s each; "
           f"sink received {exported}")
     for name, rows in runs.items():
@@ -82,9 +86,10 @@ def main() -> None:
     for name, (pause_us, collections) in gc_costs.items():
         print(f"{name:9s} garbage collector: {pause_us:.1f} µs and {collections:.3f} collections per request "
               "(llm_proxy_gc_pause_seconds over llm_proxy_requests_total)")
+    what = "tracing" if args.traces_only else "telemetry"
     for key, unit in (("p50", "ms"), ("p99", "ms"), ("cpu_us", "µs/req")):
-        deltas = sorted(a[key] - b[key] for a, b in zip(runs["traced"], runs["untraced"], strict=True))
-        print(f"tracing adds {key}: median {statistics.median(deltas):.3f} {unit} "
+        deltas = sorted(a[key] - b[key] for a, b in zip(runs["on"], runs["off"], strict=True))
+        print(f"{what} adds {key}: median {statistics.median(deltas):.3f} {unit} "
               f"(per round {deltas[0]:.3f} … {deltas[-1]:.3f})")
 
 

@@ -50,7 +50,7 @@ EGRESS = web.AppKey("egress", EgressServer)
 
 def build_app(config: Config, registry: CollectorRegistry | None = None, egress_sock: socket.socket | None = None,
               tracer_provider: TracerProvider | None = None) -> web.Application:
-    metrics = Metrics(registry)
+    metrics = Metrics(registry, enabled=config.telemetry.metrics)
     tracing = Tracing(tracer_provider if tracer_provider is not None else wiring.tracer_provider_from_env(),
                       stage_spans=config.telemetry.stage_spans)
     app = web.Application(
@@ -67,7 +67,8 @@ def build_app(config: Config, registry: CollectorRegistry | None = None, egress_
     app.router.add_get("/v1/models/{model}", get_model)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics_endpoint)
+    if metrics.enabled:
+        app.router.add_get("/metrics", metrics_endpoint)
     admin.add_routes(app)
     app.router.add_route("*", "/{tail:.*}", unknown_route)
     return app
@@ -76,9 +77,9 @@ def build_app(config: Config, registry: CollectorRegistry | None = None, egress_
 def services_ctx(config: Config, metrics: Metrics) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            pauses = stack.enter_context(PauseRecorder(metrics.gc_pause))
-            drainer = asyncio.get_running_loop().create_task(pauses.drain_every(1.0))
-            stack.push_async_callback(cancelled, drainer)
+            if metrics.enabled:
+                pauses = stack.enter_context(PauseRecorder(metrics.gc_pause))
+                stack.push_async_callback(cancelled, asyncio.get_running_loop().create_task(pauses.drain_every(1.0)))
             stack.push_async_callback(app[TRACING].shutdown)
             # First: building an encoding briefly holds its ranks twice (Python dict and Rust tables), and
             # that moment is the process's peak RSS; the less else is allocated by then, the lower it is.
@@ -126,6 +127,8 @@ def observe_request(metrics: Metrics, tracing: Tracing) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path in PUBLIC_PATHS:
+            # Not observed, but an error on them (/metrics switched off) is still rendered with an id.
+            request[REQUEST_ID], request[AUDIT] = new_id(), AuditRecord()
             return await handler(request)
         if not tracing.enabled:
             return await observed(request, handler, None)
@@ -236,6 +239,8 @@ def authenticate(config: Config) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path in PUBLIC_PATHS:
+            # Not observed, but an error on them (/metrics switched off) is still rendered with an id.
+            request[REQUEST_ID], request[AUDIT] = new_id(), AuditRecord()
             return await handler(request)
         presented = bearer_key(request)
         key = None

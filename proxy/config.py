@@ -214,6 +214,9 @@ class PiiConfig(_Frozen):
 
 class TelemetryConfig(_Frozen):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # False: no /metrics endpoint and no metric updates, for a deployment that does not scrape the proxy
+    # (and for bench/telemetry_ab.py's telemetry-off side).
+    metrics: bool = True
     # Label series by user id: unbounded cardinality, so opt-in only.
     metrics_user_label: bool = False
     # A child span per pipeline stage (pii.scan, policy.evaluate, budget.reserve, budget.settle). Each costs

@@ -24,8 +24,29 @@ def multiprocess_dir() -> str | None:
     return environment_flag("PROMETHEUS_MULTIPROC_DIR") or None
 
 
+class _Off:
+    """What every update reaches when metrics are switched off (`telemetry.metrics: false`)."""
+    __slots__ = ()
+
+    def inc(self, amount: float = 1) -> None:
+        pass
+
+    def dec(self, amount: float = 1) -> None:
+        pass
+
+    def set(self, value: float) -> None:
+        pass
+
+    def observe(self, amount: float) -> None:
+        pass
+
+
+OFF = _Off()
+
+
 class Metrics:
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(self, registry: CollectorRegistry | None = None, *, enabled: bool = True) -> None:
+        self.enabled = enabled
         # Children by (metric, label values): labels() validates and locks on every call, half of the
         # ~25 us a request spent on metrics. Label values are bounded (see docs/observability.md), so
         # this holds no more than the metrics themselves already do. Every update goes through child()
@@ -41,8 +62,8 @@ class Metrics:
         self.overhead = Histogram("llm_proxy_overhead_seconds",
                                   "Time the proxy itself added: request time minus time waiting on the upstream.",
                                   ["endpoint"], buckets=OVERHEAD_BUCKETS, registry=r)
-        self.in_flight = Gauge("llm_proxy_requests_in_flight", "Requests being handled now.", registry=r,
-                               multiprocess_mode="livesum")
+        self.in_flight: Gauge | _Off = Gauge("llm_proxy_requests_in_flight", "Requests being handled now.",
+                                             registry=r, multiprocess_mode="livesum") if enabled else OFF
         self.ttft = Histogram("gen_ai_server_time_to_first_token_seconds",
                               "Time from forwarding a streamed request to its first content event.",
                               ["gen_ai_operation_name", "gen_ai_request_model"], buckets=LATENCY_BUCKETS, registry=r)
@@ -92,6 +113,8 @@ class Metrics:
 
     def child(self, metric: Any, *values: str) -> Any:
         """`metric.labels(*values)`, looked up once per distinct label set."""
+        if not self.enabled:
+            return OFF
         key = (id(metric), *values)
         found = self._children.get(key)
         if found is None:
@@ -139,7 +162,7 @@ class Metrics:
 
     def policy_reloaded(self, *, ok: bool, revision: str | None) -> None:
         self.child(self.policy_reloads, "success" if ok else "failure").inc()
-        if ok and revision and revision != self._revision:
+        if self.enabled and ok and revision and revision != self._revision:
             if self._revision is not None:
                 if multiprocess_dir():
                     # A worker's values live in its file, which no removal reaches (prometheus_client warns

@@ -309,7 +309,7 @@ class _Timed:
 
 
 # What a span leaves out rather than records as empty.
-_EMPTY = (None, (), [])
+_EMPTY: tuple[object, ...] = (None, (), [])
 
 
 def finish_server_span(span: Span | None, status: int, attributes: dict[str, Any]) -> None:

@@ -6,7 +6,8 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import ProxyHandle
+from proxy.app import METRICS
+from tests.conftest import ProxyFactory, ProxyHandle
 from tests.support.config import KEYS
 
 
@@ -32,3 +33,12 @@ def test_series_count_does_not_grow_with_distinct_users(proxy: ProxyHandle) -> N
     assert after_many == after_few
     text = "\n".join(after_many)
     assert "u-7" not in text and "req-7" not in text and "made-up-model" not in text
+
+
+def test_metrics_switched_off_serve_no_endpoint_and_record_nothing(make_proxy: ProxyFactory) -> None:
+    proxy = make_proxy(telemetry={"metrics": False})
+    traffic(proxy, range(0, 3))
+    response = httpx.get(proxy.root + "/metrics")
+    assert response.status_code == 404 and response.json()["error"]["type"] == "invalid_request_error"
+    assert not any(sample.value for metric in proxy.app[METRICS].registry.collect() for sample in metric.samples
+                   if not sample.name.endswith("_created"))

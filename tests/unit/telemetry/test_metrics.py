@@ -43,3 +43,16 @@ def test_with_worker_processes_the_old_revision_reads_0_and_nothing_warns(tmp_pa
                           env={"PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}, timeout=60)
     assert done.returncode == 0, done.stderr
     assert revisions(done.stdout) == {"r1": 0.0, "r2": 1.0}
+
+
+def test_switched_off_every_update_is_dropped() -> None:
+    metrics = Metrics(CollectorRegistry(), enabled=False)
+    metrics.in_flight.inc()
+    metrics.request_finished(endpoint="chat.completions", model="gpt-4o", team="t", app="a", decision="allow",
+                             status=200, seconds=0.1, upstream_seconds=0.05)
+    metrics.tokens_used(model="gpt-4o", team="t", app="a", input_tokens=10, cached_input_tokens=0, output_tokens=5,
+                        cost_usd=0.01)
+    metrics.policy_reloaded(ok=True, revision="r1")
+    metrics.budget_observed(scope="team:t", spent_usd=1.0, limit_usd=10.0)
+    assert [line for line in generate_latest(metrics.registry).decode().splitlines()
+            if line and not line.startswith("#")] == []
