@@ -112,8 +112,8 @@ def test_spans_reach_the_processors_as_the_sdk_would_hand_them_over() -> None:
     assert span.parent is None and span.context.trace_flags.sampled and span.context.trace_flags.random_trace_id
     assert span.resource.attributes["service.name"] == "unit"
     assert span.instrumentation_scope is not None and span.instrumentation_scope.name == "llm-policy-proxy"
-    assert dict(span.attributes or {}) == {"url.path": "/v1/chat/completions", "llm_proxy.pii_types": ("email", "phone"),
-                                           "http.response.status_code": 502}
+    assert dict(span.attributes or {}) == {"url.path": "/v1/chat/completions",
+                                           "llm_proxy.pii_types": ("email", "phone"), "http.response.status_code": 502}
     assert span.status.status_code == StatusCode.ERROR
     assert span.start_time is not None and span.end_time is not None
     assert client.start_time is not None and client.end_time is not None
