@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import threading
 import time
 from collections.abc import Mapping, MutableMapping
@@ -86,6 +87,7 @@ class Tracing:
         self.enabled = self._recorder is not None
         self.stage_spans = stage_spans
         self._fields = frozenset(get_global_textmap().fields)
+        self._w3c = self._fields == _W3C_FIELDS
 
     def server_span(self, name: str, headers: Mapping[str, str],
                     attributes: dict[str, Any]) -> contextlib.AbstractContextManager[Span | None]:
@@ -93,8 +95,10 @@ class Tracing:
         if self._recorder is None:
             return _NULL
         # Extracting costs a few microseconds even from headers that carry no context: most callers send none.
-        parent = extract(headers) if any(field in headers for field in self._fields) else otel_context.get_current()
-        return _ServerScope(self._recorder.start(name, SpanKind.SERVER, attributes, parent), parent)
+        carried = any(field in headers for field in self._fields)
+        parent = extract(headers) if carried else otel_context.get_current()
+        span = self._recorder.start(name, SpanKind.SERVER, attributes, parent)
+        return _ServerScope(span, _Request(parent, plain=self._w3c and not carried and not parent))
 
     def span(self, name: str, kind: SpanKind = SpanKind.INTERNAL,
              attributes: dict[str, Any] | None = None) -> contextlib.AbstractContextManager[Any]:
@@ -110,15 +114,23 @@ class Tracing:
         if self.stage_spans:
             return _Child(self._recorder, name, SpanKind.INTERNAL, None)
         request = _REQUEST.get()
-        return _NULL if request is None else _Timed(request.stage_times, f"llm_proxy.stage.{name}_ms")
+        return _NULL if request is None else _Timed(request.stage_times, _stage_key(name))
 
     def inject(self, headers: MutableMapping[str, str]) -> None:
         """Adds `traceparent` for the innermost open span (and the caller's baggage), so the upstream
         continues the trace."""
         current = _CURRENT.get()
-        if current is not None:
-            request = _REQUEST.get()
-            inject(headers, context=set_span_in_context(current, request.parent if request else None))
+        if current is None:
+            return
+        request = _REQUEST.get()
+        if request is not None and request.plain:
+            # What the W3C propagators write when the caller sent no context: a tenth of their cost in place.
+            context = current.get_span_context()
+            headers["traceparent"] = f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
+            if context.trace_state:
+                headers["tracestate"] = context.trace_state.to_header()
+            return
+        inject(headers, context=set_span_in_context(current, request.parent if request else None))
 
     async def shutdown(self, timeout_s: float = SHUTDOWN_TIMEOUT_S) -> None:
         """Exports what is queued, waiting at most `timeout_s`: with a collector that does not answer, the
@@ -243,12 +255,17 @@ _UNSET = Status(StatusCode.UNSET)
 
 class _Request:
     """The request being traced: the caller's context (parent span, baggage) and its stage times, set on
-    its server span when it finishes in one set_attributes call."""
-    __slots__ = ("parent", "stage_times")
+    its server span when it finishes in one set_attributes call. `plain`: the propagators are the default
+    W3C ones and there is no context to carry on but the request's own spans."""
+    __slots__ = ("parent", "plain", "stage_times")
 
-    def __init__(self, parent: otel_context.Context) -> None:
-        self.parent = parent
+    def __init__(self, parent: otel_context.Context, *, plain: bool) -> None:
+        self.parent, self.plain = parent, plain
         self.stage_times: dict[str, float] = {}
+
+
+# The headers of the default propagators, W3C trace context and baggage (OTEL_PROPAGATORS unset).
+_W3C_FIELDS = frozenset({"traceparent", "tracestate", "baggage"})
 
 
 # Spans are never made the OpenTelemetry context's current span: attaching and detaching that context cost
@@ -260,13 +277,13 @@ _CURRENT: ContextVar[_Span | None] = ContextVar("llm_proxy_trace_current", defau
 
 
 class _ServerScope:
-    __slots__ = ("_current", "_parent", "_request", "_span")
+    __slots__ = ("_current", "_request", "_span", "_state")
 
-    def __init__(self, span: _Span, parent: otel_context.Context) -> None:
-        self._span, self._parent = span, parent
+    def __init__(self, span: _Span, state: _Request) -> None:
+        self._span, self._state = span, state
 
     def __enter__(self) -> Span:
-        self._request, self._current = _REQUEST.set(_Request(self._parent)), _CURRENT.set(self._span)
+        self._request, self._current = _REQUEST.set(self._state), _CURRENT.set(self._span)
         return self._span
 
     def __exit__(self, *_: object) -> None:
@@ -295,17 +312,23 @@ class _Child:
         self._span.end()
 
 
+@functools.cache
+def _stage_key(name: str) -> str:
+    return f"llm_proxy.stage.{name}_ms"
+
+
 class _Timed:
     __slots__ = ("_key", "_started", "_times")
 
     def __init__(self, times: dict[str, float], key: str) -> None:
-        self._times, self._key, self._started = times, key, 0.0
+        self._times, self._key, self._started = times, key, 0
 
     def __enter__(self) -> None:
-        self._started = time.perf_counter()
+        self._started = time.perf_counter_ns()
 
     def __exit__(self, *_: object) -> None:
-        self._times[self._key] = round(1000 * (time.perf_counter() - self._started), 3)
+        # Milliseconds to the microsecond: integer division, where round(x, 3) formats a decimal string.
+        self._times[self._key] = (time.perf_counter_ns() - self._started) // 1000 / 1000
 
 
 # What a span leaves out rather than records as empty.

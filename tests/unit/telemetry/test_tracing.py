@@ -10,12 +10,13 @@ import time
 from collections.abc import Sequence
 
 import pytest
+from opentelemetry import propagate
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, TraceIdRatioBased
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace import SpanKind, StatusCode, set_span_in_context
 from structlog.testing import capture_logs
 
 from proxy.telemetry.tracing import Tracing, finish_server_span
@@ -151,3 +152,14 @@ def test_the_sdk_switched_off_means_no_tracing(monkeypatch: pytest.MonkeyPatch) 
     assert not tracing.enabled
     with tracing.server_span("POST /v1/chat/completions", {}, {}) as span:
         assert span is None
+
+
+def test_without_a_caller_context_the_upstream_gets_what_the_w3c_propagators_write() -> None:
+    tracing, _ = recorded()
+    sent: dict[str, str] = {}
+    with (tracing.server_span("POST /v1/chat/completions", {"content-type": "application/json"}, {}),
+          tracing.span("POST demo", SpanKind.CLIENT) as client):
+        tracing.inject(sent)
+    expected: dict[str, str] = {}
+    propagate.inject(expected, context=set_span_in_context(client))
+    assert sent == expected and set(sent) == {"traceparent"}
