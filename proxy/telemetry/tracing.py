@@ -186,22 +186,30 @@ class _Recorder:
         flags = (TraceFlags.SAMPLED if sampled else 0) | (TraceFlags.RANDOM_TRACE_ID if random_id else 0)
         context = SpanContext(trace_id, self.ids.generate_span_id(), False, TraceFlags(flags), sampling.trace_state)
         return _Span(None if sampling.decision is Decision.DROP else self, name, kind, context,
-                     parent_span if parent_span.is_valid else None, dict(sampling.attributes))
+                     parent_span if parent_span.is_valid else None, _cleaned(sampling.attributes))
 
     def child(self, parent: _Span, name: str, kind: SpanKind, attributes: dict[str, Any] | None) -> _Span:
-        """A child within the process follows its parent's sampling decision, as the default parent-based
-        samplers decide (and always_on, always_off and traceidratio decide alike for every span of a trace)."""
+        """A child of a sampled or dropped span shares its fate, as the default parent-based samplers decide
+        (and always_on, always_off and traceidratio decide alike for every span of a trace); the sampler
+        is asked only under a parent it chose to record without sampling."""
         context = parent.context
+        if parent.recorder is not None and not context.trace_flags.sampled:
+            return self.start(name, kind, attributes, set_span_in_context(parent))
         child = SpanContext(context.trace_id, self.ids.generate_span_id(), False, context.trace_flags,
                             context.trace_state)
-        return _Span(parent.recorder, name, kind, child, context, dict(attributes) if attributes else {})
+        return _Span(parent.recorder, name, kind, child, context, _cleaned(attributes) if attributes else {})
+
+
+def _cleaned(attributes: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy with sequences as tuples, as the SDK stores them (the proxy passes lists)."""
+    return {key: tuple(value) if type(value) is list else value for key, value in attributes.items()}
 
 
 class _Span(Span):
     """An OpenTelemetry span recorded by the proxy; when it ends, a recording one becomes a ReadableSpan for
     the provider's processors. A span the sampler dropped (`recorder` None) only carries its ids."""
 
-    __slots__ = ("attributes", "context", "kind", "name", "parent", "recorder", "start_time", "status")
+    __slots__ = ("attributes", "context", "ended", "kind", "name", "parent", "recorder", "start_time", "status")
 
     def __init__(self, recorder: _Recorder | None, name: str, kind: SpanKind, context: SpanContext,
                  parent: SpanContext | None, attributes: dict[str, Any]) -> None:
@@ -209,10 +217,12 @@ class _Span(Span):
         self.attributes = attributes
         self.status = _UNSET
         self.start_time = time.time_ns()
+        self.ended = False
 
     def end(self, end_time: int | None = None) -> None:
-        recorder, self.recorder = self.recorder, None  # ends once
-        if recorder is not None:
+        recorder = self.recorder
+        if recorder is not None and not self.ended:
+            self.ended = True
             recorder.processor.on_end(ReadableSpan(
                 self.name, self.context, self.parent, recorder.resource, self.attributes, kind=self.kind,
                 status=self.status, start_time=self.start_time, end_time=end_time or time.time_ns(),
@@ -222,10 +232,8 @@ class _Span(Span):
         return self.context
 
     def set_attributes(self, attributes: Mapping[str, Any]) -> None:
-        if self.recorder is not None:
-            # The SDK stores sequences as tuples; the proxy passes lists.
-            self.attributes.update((key, tuple(value) if type(value) is list else value)
-                                   for key, value in attributes.items())
+        if self.recorder is not None and not self.ended:
+            self.attributes.update(_cleaned(attributes))
 
     def set_attribute(self, key: str, value: Any) -> None:
         self.set_attributes({key: value})
@@ -237,13 +245,15 @@ class _Span(Span):
         """Links are not recorded: the proxy adds none."""
 
     def update_name(self, name: str) -> None:
-        self.name = name
+        if not self.ended:
+            self.name = name
 
     def is_recording(self) -> bool:
-        return self.recorder is not None
+        return self.recorder is not None and not self.ended
 
     def set_status(self, status: Status | StatusCode, description: str | None = None) -> None:
-        self.status = status if isinstance(status, Status) else Status(status, description)
+        if not self.ended:
+            self.status = status if isinstance(status, Status) else Status(status, description)
 
     def record_exception(self, exception: BaseException, attributes: Any = None, timestamp: int | None = None,
                          escaped: bool = False) -> None:

@@ -4,18 +4,27 @@ exit)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 from opentelemetry import propagate
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, TraceIdRatioBased
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    Decision,
+    ParentBased,
+    Sampler,
+    SamplingResult,
+    TraceIdRatioBased,
+)
 from opentelemetry.trace import SpanKind, StatusCode, set_span_in_context
 from structlog.testing import capture_logs
 
@@ -93,17 +102,17 @@ def test_a_failed_upstream_call_marks_its_client_span_as_an_error() -> None:
     assert server.status.status_code == StatusCode.UNSET
 
 
-def recorded(sampler: object | None = None) -> tuple[Tracing, InMemorySpanExporter]:
+def recorded(sampler: object | None = None, *, stage_spans: bool = False) -> tuple[Tracing, InMemorySpanExporter]:
     exporter = InMemorySpanExporter()
     provider = TracerProvider(sampler=sampler, resource=Resource.create({"service.name": "unit"}))  # type: ignore[arg-type]
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    return Tracing(provider), exporter
+    return Tracing(provider, stage_spans=stage_spans), exporter
 
 
 def test_spans_reach_the_processors_as_the_sdk_would_hand_them_over() -> None:
     tracing, exporter = recorded()
     with tracing.server_span("POST /v1/chat/completions", {}, {"url.path": "/v1/chat/completions"}) as server:
-        with tracing.span("POST demo", SpanKind.CLIENT, {"server.address": "http://127.0.0.1:1/v1"}):
+        with tracing.span("POST demo", SpanKind.CLIENT, {"server.address": "http://127.0.0.1:1/v1", "tags": ["a"]}):
             pass
         server.update_name("chat gpt-4o")
         finish_server_span(server, 502, {"llm_proxy.pii_types": ["email", "phone"], "llm_proxy.app": None,
@@ -120,7 +129,7 @@ def test_spans_reach_the_processors_as_the_sdk_would_hand_them_over() -> None:
     assert client.start_time is not None and client.end_time is not None
     assert span.start_time <= client.start_time <= client.end_time <= span.end_time
     assert client.parent == span.context and client.context.trace_id == span.context.trace_id
-    assert dict(client.attributes or {}) == {"server.address": "http://127.0.0.1:1/v1"}
+    assert dict(client.attributes or {}) == {"server.address": "http://127.0.0.1:1/v1", "tags": ("a",)}
 
 
 @pytest.mark.parametrize("sampler", [ALWAYS_OFF, TraceIdRatioBased(0.0)], ids=["always_off", "ratio_0"])
@@ -163,3 +172,48 @@ def test_without_a_caller_context_the_upstream_gets_what_the_w3c_propagators_wri
     expected: dict[str, str] = {}
     propagate.inject(expected, context=set_span_in_context(client))
     assert sent == expected and set(sent) == {"traceparent"}
+
+
+async def test_a_stage_that_outlives_its_request_span_is_still_recorded() -> None:
+    """A settle shielded from a second cancellation finishes after the request's span has ended."""
+    tracing, exporter = recorded(stage_spans=True)
+    release = asyncio.Event()
+
+    async def settle() -> None:
+        await release.wait()
+        with tracing.stage("budget.settle"):
+            pass
+
+    with tracing.server_span("POST /v1/chat/completions", {}, {}) as server:
+        task = asyncio.get_running_loop().create_task(settle())  # the request's context, server span current
+    release.set()
+    await task
+    request, stage = exporter.get_finished_spans()
+    assert stage.name == "budget.settle" and stage.parent == server.get_span_context() == request.context
+
+
+class RecordOnly(Sampler):
+    def should_sample(self, parent_context: Any, trace_id: int, name: str, kind: Any = None, attributes: Any = None,
+                      links: Any = None, trace_state: Any = None) -> SamplingResult:
+        return SamplingResult(Decision.RECORD_ONLY, attributes)
+
+    def get_description(self) -> str:
+        return "RecordOnly"
+
+
+class Ended(SpanProcessor):
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def on_end(self, span: ReadableSpan) -> None:
+        self.names.append(span.name)
+
+
+def test_under_a_span_recorded_but_not_sampled_the_sampler_decides_for_the_child() -> None:
+    ended = Ended()
+    provider = TracerProvider(sampler=ParentBased(RecordOnly()))
+    provider.add_span_processor(ended)
+    tracing = Tracing(provider)
+    with tracing.server_span("POST /v1/chat/completions", {}, {}) as server, tracing.span("POST demo") as client:
+        assert server.is_recording() and not client.is_recording()  # ParentBased: local unsampled parent
+    assert ended.names == ["POST /v1/chat/completions"]
