@@ -239,8 +239,6 @@ def authenticate(config: Config) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path in PUBLIC_PATHS:
-            # Not observed, but an error on them (/metrics switched off) is still rendered with an id.
-            request[REQUEST_ID], request[AUDIT] = new_id(), AuditRecord()
             return await handler(request)
         presented = bearer_key(request)
         key = None
