@@ -143,12 +143,13 @@ telemetry: {{log_level: {log_level}{telemetry_options}}}
 
 @contextlib.contextmanager
 def proxy(directory: Path, upstream_port: int, sink_port: int | None, store: str, workers: int,
-          log_level: str = "info", server_options: str = "", telemetry_options: str = "") -> Iterator[Service]:
+          log_level: str = "info", server_options: str = "", telemetry_options: str = "",
+          env_extra: dict[str, str] | None = None) -> Iterator[Service]:
     """The proxy with its own budget state: a fresh SQLite file, or a Redis key prefix deleted afterwards.
 
     Traces go to the sink on `sink_port` (None: no OTLP endpoint, so no export). `server_options` is
     appended to the config's `server` mapping, e.g. ", gc_freeze: false"; `telemetry_options` to its
-    `telemetry` mapping, e.g. ", metrics: false"."""
+    `telemetry` mapping, e.g. ", metrics: false". `env_extra` is added to the proxy's environment."""
     port = free_port()
     prefix = f"bench-{os.getpid()}-{time.time_ns()}"
     config = proxy_config(directory, upstream_port, store, port, prefix, log_level, server_options, telemetry_options)
@@ -156,6 +157,7 @@ def proxy(directory: Path, upstream_port: int, sink_port: int | None, store: str
                      [str(BIN / "llm-policy-proxy"), "serve", "--config", str(config), "--workers", str(workers)])
     env = {key: value for key, value in os.environ.items()
            if not key.startswith("OTEL_") and key != "PROMETHEUS_MULTIPROC_DIR"}
+    env |= env_extra or {}
     if sink_port is not None:
         env |= {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink_port}",
                 "OTEL_EXPORTER_OTLP_PROTOCOL": os.environ.get("BENCH_OTLP_PROTOCOL", "http/json"),
