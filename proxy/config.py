@@ -220,7 +220,8 @@ class TelemetryConfig(_Frozen):
     # Label series by user id: unbounded cardinality, so opt-in only.
     metrics_user_label: bool = False
     # A child span per pipeline stage (pii.scan, policy.evaluate, budget.reserve, budget.settle). Each costs
-    # ~50 us of CPU when exported (docs/performance.md); without them the stage times are attributes of the server span.
+    # ~50 us of CPU when exported (docs/performance.md); without them the stage times are attributes of the
+    # server span.
     stage_spans: bool = False
 
 

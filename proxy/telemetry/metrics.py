@@ -50,7 +50,7 @@ class Metrics:
         # Children by (metric, label values): labels() validates and locks on every call, half of the
         # ~25 us a request spent on metrics. Label values are bounded (see docs/observability.md), so
         # this holds no more than the metrics themselves already do. Every update goes through child()
-        # except policy_revision, whose old child is removed or zeroed on a reload.
+        # except in_flight (no labels) and policy_revision, whose old child is removed or zeroed on a reload.
         self._children: dict[tuple[object, ...], Any] = {}
         self._revision: str | None = None
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
