@@ -27,6 +27,7 @@ from .egress.server import EgressServer, start_egress
 from .endpoints import MODEL_ENDPOINTS, EndpointSpec
 from .identity import Identity, hash_key, keys_match
 from .ids import new_id
+from .mcp.build import MCP_GATEWAY, open_gateway
 from .pipeline import serve_model_call
 from .policy.errors import PolicyEngineError
 from .policy.input import identity_input
@@ -70,6 +71,8 @@ def build_app(config: Config, registry: CollectorRegistry | None = None, egress_
     if metrics.enabled:
         app.router.add_get("/metrics", metrics_endpoint)
     admin.add_routes(app)
+    if config.mcp.servers:
+        app.router.add_route("*", "/mcp/{server}", mcp_handler)
     app.router.add_route("*", "/{tail:.*}", unknown_route)
     return app
 
@@ -96,6 +99,12 @@ def services_ctx(config: Config, metrics: Metrics) -> Callable[[web.Application]
                 tracing=app[TRACING],
                 pseudonym_key=wiring.pseudonym_key(config),
                 shadow=await wiring.open_shadow(config, metrics, stack))
+            if config.mcp.servers:
+                services = app[SERVICES]
+                app[MCP_GATEWAY] = await open_gateway(
+                    config.mcp, config.base_dir, stack, policy=services.policy, store=services.store,
+                    scanner=services.scanner, metrics=metrics, tracing=services.tracing,
+                    fail_open=config.policy.fail_open, pseudonym_key=services.pseudonym_key)
             yield
     return ctx
 
@@ -274,6 +283,10 @@ def model_handler(spec: EndpointSpec) -> Handler:
     async def handler(request: web.Request) -> web.StreamResponse:
         return await serve_model_call(request, spec)
     return handler
+
+
+async def mcp_handler(request: web.Request) -> web.StreamResponse:
+    return await request.app[MCP_GATEWAY].serve(request, request[IDENTITY], request[REQUEST_ID], request[AUDIT])
 
 
 def _model_object(name: str, owned_by: str) -> dict[str, object]:

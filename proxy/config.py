@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .egress.config import EgressConfig
+from .mcp.config import McpConfig
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -236,6 +237,7 @@ class Config(_Frozen):
     tokens: TokensConfig = TokensConfig()
     pii: PiiConfig = PiiConfig()
     egress: EgressConfig = EgressConfig()
+    mcp: McpConfig = McpConfig()
     base_dir: Annotated[Path, Field(exclude=True)] = Path(".")
 
     @model_validator(mode="after")

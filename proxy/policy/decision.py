@@ -30,6 +30,7 @@ BUDGET_KEYS = frozenset(
 )
 BUDGET_LIMIT_KEYS = ("limit_usd", "limit_tokens", "requests_per_minute", "tokens_per_minute")
 EGRESS_KEYS = frozenset({"allow", "reasons", "provider"})
+MCP_KEYS = frozenset({"allow", "reasons", "audit", "redact_arguments", "redact_results", "restore", "budgets"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +89,44 @@ class EgressDecision:
     allow: bool
     reasons: tuple[Reason, ...] = ()
     provider: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class McpDecision:
+    """data.llm.mcp.decision (policies/schema/mcp_decision.v1.json): one MCP message's fate."""
+
+    allow: bool
+    reasons: tuple[Reason, ...] = ()
+    audit: tuple[Reason, ...] = ()
+    redact_arguments: tuple[str, ...] = ()
+    redact_results: tuple[str, ...] = ()
+    restore: bool = False
+    budgets: tuple[BudgetLimit, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"allow": self.allow, "reasons": [_reason_dict(r) for r in self.reasons],
+                               "audit": [_reason_dict(r) for r in self.audit]}
+        for key in ("redact_arguments", "redact_results"):
+            if getattr(self, key):
+                doc[key] = list(getattr(self, key))
+        if self.restore:
+            doc["restore"] = True
+        if self.budgets:
+            doc["budgets"] = [_budget_dict(b) for b in self.budgets]
+        return doc
+
+
+def parse_mcp_decision(obj: object) -> McpDecision:
+    doc = _object(obj, "mcp decision", MCP_KEYS, required=("allow", "reasons"))
+    return McpDecision(
+        allow=_bool(doc["allow"], "allow"),
+        reasons=_reasons(doc["reasons"], "reasons"),
+        audit=_reasons(doc.get("audit", []), "audit"),
+        redact_arguments=_names(doc.get("redact_arguments", []), "redact_arguments"),
+        redact_results=_names(doc.get("redact_results", []), "redact_results"),
+        restore=_bool(doc.get("restore", False), "restore"),
+        budgets=tuple(_budget(b, f"budgets[{i}]") for i, b in enumerate(_list(doc.get("budgets", []), "budgets"))),
+    )
 
 
 def parse_decision(obj: object) -> Decision:

@@ -23,9 +23,11 @@ from proxy.policy.bundle import PolicyBundle, load_bundle
 from proxy.policy.decision import (
     Decision,
     EgressDecision,
+    McpDecision,
     parse_allowed_models,
     parse_decision,
     parse_egress_decision,
+    parse_mcp_decision,
 )
 from proxy.policy.engine import DEFAULT_ENTRYPOINTS, EntryPoints
 from proxy.policy.errors import PolicyCompileError, PolicyEngineError
@@ -91,6 +93,9 @@ class EmbeddedRego:
 
     async def evaluate_egress(self, input: dict[str, Any]) -> EgressDecision:
         return parse_egress_decision(self.evaluate_entrypoint(self._entrypoints.egress, input))
+
+    async def evaluate_mcp(self, input: dict[str, Any]) -> McpDecision:
+        return parse_mcp_decision(self.evaluate_entrypoint(self._entrypoints.mcp, input))
 
     def evaluate_entrypoint(self, rule: str, input: dict[str, Any]) -> Any:
         """Like evaluate_rule, on the RVM when compiled; an RVM error or undefined result (how its

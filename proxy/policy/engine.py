@@ -6,16 +6,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from proxy.policy.decision import Decision, EgressDecision
+from proxy.policy.decision import Decision, EgressDecision, McpDecision
 
 
 @dataclass(frozen=True, slots=True)
 class EntryPoints:
-    """Rule paths the proxy asks; all three must exist in a policy version."""
+    """Rule paths the proxy asks; the three in all() must exist in a policy version. The MCP gateway's is
+    optional: a policy version without it answers every MCP message with an engine error, a deny."""
 
     decision: str = "data.llm.main.decision"
     allowed_models: str = "data.llm.models.allowed_models"
     egress: str = "data.llm.egress.decision"
+    mcp: str = "data.llm.mcp.decision"
 
     def all(self) -> tuple[str, str, str]:
         return (self.decision, self.allowed_models, self.egress)
@@ -35,5 +37,7 @@ class PolicyEngine(Protocol):
     async def allowed_models(self, identity: dict[str, Any], models: Sequence[str]) -> list[str]: ...
 
     async def evaluate_egress(self, input: dict[str, Any]) -> EgressDecision: ...
+
+    async def evaluate_mcp(self, input: dict[str, Any]) -> McpDecision: ...
 
     async def close(self) -> None: ...

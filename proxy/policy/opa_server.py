@@ -20,9 +20,11 @@ from opa_client.opa_async import AsyncOpaClient
 from proxy.policy.decision import (
     Decision,
     EgressDecision,
+    McpDecision,
     parse_allowed_models,
     parse_decision,
     parse_egress_decision,
+    parse_mcp_decision,
 )
 from proxy.policy.engine import DEFAULT_ENTRYPOINTS, EntryPoints
 from proxy.policy.errors import PolicyEngineError
@@ -77,6 +79,9 @@ class OpaServer:
 
     async def evaluate_egress(self, input: dict[str, Any]) -> EgressDecision:
         return parse_egress_decision(await self.query(self._entrypoints.egress, input))
+
+    async def evaluate_mcp(self, input: dict[str, Any]) -> McpDecision:
+        return parse_mcp_decision(await self.query(self._entrypoints.mcp, input))
 
     async def healthy(self) -> bool:
         return bool(await self._client.check_health())

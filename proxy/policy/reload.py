@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from proxy.policy.bundle import PolicyBundle, load_bundle, policy_files
-from proxy.policy.decision import Decision, EgressDecision
+from proxy.policy.decision import Decision, EgressDecision, McpDecision
 from proxy.policy.embedded import EmbeddedRego, compile_engine, compile_program
 from proxy.policy.engine import DEFAULT_ENTRYPOINTS, EntryPoints
 from proxy.policy.errors import PolicyCompileError, PolicyEngineError
@@ -77,6 +77,9 @@ class PolicyReloader:
 
     async def evaluate_egress(self, input: dict[str, Any]) -> EgressDecision:
         return await self.engine.evaluate_egress(input)
+
+    async def evaluate_mcp(self, input: dict[str, Any]) -> McpDecision:
+        return await self.engine.evaluate_mcp(input)
 
     async def close(self) -> None:
         if self._task is not None:

@@ -107,6 +107,15 @@ class Metrics:
         self.gc_pause = Histogram("llm_proxy_gc_pause_seconds",
                                   "Pauses of the cyclic garbage collector (the event loop stops), by generation.",
                                   ["generation"], buckets=GC_BUCKETS, registry=r)
+        self.mcp_messages = Counter("llm_proxy_mcp_messages_total",
+                                    "MCP messages decided by the gateway, by server, method and decision.",
+                                    ["server", "method", "decision"], registry=r)
+        self.mcp_tool_calls = Counter("llm_proxy_mcp_tool_calls_total",
+                                      "MCP tool calls by server, tool (configured names, else other), decision "
+                                      "and outcome.", ["server", "tool", "decision", "outcome"], registry=r)
+        self.mcp_tool_duration = Histogram("llm_proxy_mcp_tool_call_duration_seconds",
+                                           "MCP tool call time through the gateway, decision to last byte.",
+                                           ["server", "tool"], buckets=LATENCY_BUCKETS, registry=r)
         self.shadow_ai = Counter("shadow_ai_attempts_total",
                                  "Direct calls to AI providers refused by the egress proxy.",
                                  ["app", "provider"], registry=r)
@@ -176,6 +185,13 @@ class Metrics:
     def pii_found(self, *, counts: dict[str, int], action_of: dict[str, str], direction: str) -> None:
         for kind, count in counts.items():
             self.child(self.pii, kind, action_of.get(kind, "allow"), direction).inc(count)
+
+    def mcp_message(self, *, server: str, method: str, decision: str) -> None:
+        self.child(self.mcp_messages, server, method, decision).inc()
+
+    def mcp_tool_call(self, *, server: str, tool: str, decision: str, outcome: str, seconds: float) -> None:
+        self.child(self.mcp_tool_calls, server, tool, decision, outcome).inc()
+        self.child(self.mcp_tool_duration, server, tool).observe(seconds)
 
     def budget_observed(self, *, scope: str, spent_usd: float, limit_usd: float | None) -> None:
         self.child(self.budget_spent, scope).set(spent_usd)
