@@ -11,11 +11,11 @@ from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from proxy.mcp.jsonrpc import MAX_DEPTH
 from proxy.pii import Finding, Match, Placeholders, Scanner, redact, restore, summarize
 
 # A hostile document must not exhaust the stack, nor hide a value below the depth scanned: deeper
-# nesting is refused (TooDeep), never passed on unscanned.
-MAX_DEPTH = 64
+# nesting is refused (TooDeep), never passed on unscanned. Client params are refused at parse time.
 _BINARY_ITEMS = frozenset({"image", "audio"})
 
 

@@ -30,6 +30,8 @@ UPSTREAM_ERROR: Final = -32013
 UPSTREAM_TIMEOUT: Final = -32014
 
 _BASE64_SENTINEL = ("=?base64?", "?=")
+# Deeper params could not be scanned for PII (proxy/mcp/content.py), so they are refused here.
+MAX_DEPTH = 64
 
 
 class InvalidMessage(Exception):
@@ -115,6 +117,8 @@ def _valid_id(value: object) -> bool:
 def _check_params(message: Message) -> None:
     """The params the gateway itself reads must have the shape the decision relies on."""
     params = message.params
+    if nesting(params) > MAX_DEPTH:
+        raise InvalidMessage(INVALID_PARAMS, f"params are nested deeper than {MAX_DEPTH} levels.", message.id)
     if message.method in ("tools/call", "prompts/get"):
         if not isinstance(params.get("name"), str) or not params["name"]:
             raise InvalidMessage(INVALID_PARAMS, f"{message.method} needs params.name (a non-empty string).",
@@ -125,6 +129,21 @@ def _check_params(message: Message) -> None:
                                  message.id)
     if message.method == "resources/read" and (not isinstance(params.get("uri"), str) or not params["uri"]):
         raise InvalidMessage(INVALID_PARAMS, "resources/read needs params.uri (a non-empty string).", message.id)
+
+
+def nesting(value: object) -> int:
+    """How deep containers nest in a JSON value (iterative: a hostile value must not exhaust the stack)."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, depth + 1)
+            if deepest > MAX_DEPTH:
+                return deepest
+            stack.extend((child, depth + 1) for child in item if isinstance(child, dict | list))
+    return deepest
 
 
 def check_headers(message: Message, method_header: str | None, name_header: str | None) -> None:
