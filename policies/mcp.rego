@@ -39,13 +39,18 @@ reasons contains {"code": "mcp_secret_in_arguments", "message": msg} if {
 
 caller := input.identity.key_id if input.identity.key_id != null else := input.identity.app
 
+# Scope names cannot hold every character a tool name may have: such tools share one scope per caller.
+tool_key := input.tool.name if {
+	is_string(input.tool.name)
+	regex.match(`^[A-Za-z0-9._/-]{1,128}$`, input.tool.name)
+} else := "_other"
+
 limits := [{
-	"scope": sprintf("mcp:%s:%s:%s", [caller, request.server, input.tool.name]),
+	"scope": sprintf("mcp:%s:%s:%s", [caller, request.server, tool_key]),
 	"requests_per_minute": data.mcp.calls_per_minute,
 }] if {
 	request.method == "tools/call"
 	not request.listing
-	regex.match(`^[A-Za-z0-9._/-]{1,128}$`, input.tool.name)
 } else := []
 
 decision := {

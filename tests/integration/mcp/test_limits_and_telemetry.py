@@ -111,7 +111,7 @@ async def test_tool_calls_are_measured_traced_and_audited_without_values(
     server_span = next(s for s in exporter.get_finished_spans() if s.context.span_id == span.parent.span_id)
     assert server_span.name == "POST /mcp/crm"
 
-    metrics = httpx.get(f"{proxy.root}/metrics", timeout=10).text
+    metrics = (await asyncio.to_thread(httpx.get, f"{proxy.root}/metrics", timeout=10)).text
     assert 'llm_proxy_mcp_tool_calls_total{decision="allow",outcome="ok",server="crm",tool="lookup"} 1.0' in metrics
     assert 'llm_proxy_mcp_tool_calls_total{decision="allow",outcome="ok",server="crm",tool="other"} 1.0' in metrics
     assert ('llm_proxy_mcp_tool_calls_total{decision="deny",outcome="denied",server="crm",tool="send_mail"} 1.0'
