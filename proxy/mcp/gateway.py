@@ -4,25 +4,22 @@ stream, DELETE ends a session; each is decided (kinds `listen` and `terminate` f
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
-import orjson
 from aiohttp import web
 
 from proxy.audit import AuditRecord
 from proxy.errors import UpstreamError, UpstreamTimeout
 from proxy.identity import Identity
-from proxy.ids import new_id
 from proxy.pii import Scanner
 from proxy.telemetry.tracing import Tracing
-from proxy.upstream import sse
 
 from . import jsonrpc
+from .discover import as_list, fetch_tools
 from .input import MessageFacts, ToolFacts
 from .judge import Judge, Verdict
 from .observe import Observer
@@ -171,7 +168,7 @@ class _Call:
                                 f"{content_type or 'no content type'}.", code="upstream_bad_response")
         relayed = await self.relay.json(response, exchange)
         if refusals:
-            relayed.body = jsonrpc.dumps([*refusals, *_as_list(relayed.body)])
+            relayed.body = jsonrpc.dumps([*refusals, *as_list(relayed.body)])
         if response.status == 404 and self.session is not None:
             self.gateway.catalog.forget(self.upstream.name, self.session)
         return relayed
@@ -248,65 +245,6 @@ class _Call:
 
 
 _EMPTY = jsonrpc.Message("request", None, None, {}, {})
-MAX_TOOL_PAGES = 10
-
-
-async def fetch_tools(upstream: McpUpstream, client_headers: Mapping[str, str], session: str | None,
-                      catalog: ToolCatalog) -> None:
-    """tools/list, page by page, in the client's session, to learn annotations; any failure leaves them
-    unknown (which the policy sees as `tool.known: false`)."""
-    headers = {**forward_headers(client_headers, params=False), "content-type": "application/json"}
-    headers.pop("mcp-name", None)
-    if "mcp-method" in headers:
-        headers["mcp-method"] = "tools/list"
-    cursor: object = None
-    for page in range(MAX_TOOL_PAGES):
-        id_ = f"llm-policy-proxy-tools-{new_id()}-{page}"
-        message: dict[str, Any] = {"jsonrpc": "2.0", "id": id_, "method": "tools/list"}
-        if isinstance(cursor, str):
-            message["params"] = {"cursor": cursor}
-        try:
-            result = await listed_result(upstream, headers, message)
-        except UpstreamError:
-            return
-        if result is None:
-            return
-        catalog.learn(upstream.name, session, result)
-        cursor = result.get("nextCursor")
-        if not isinstance(cursor, str):
-            return
-
-
-async def listed_result(upstream: McpUpstream, headers: Mapping[str, str], message: dict[str, Any]) \
-        -> dict[str, Any] | None:
-    response = await upstream.send("POST", headers, jsonrpc.dumps(message))
-    try:
-        content_type = response.headers.get("content-type", "").lower()
-        documents: list[Any] = []
-        if response.status == 200 and content_type.startswith("application/json"):
-            documents = _as_list(await upstream.read_body(response))
-        elif response.status == 200 and content_type.startswith("text/event-stream"):
-            parser = sse.SSEParser()
-            while not documents and (chunk := await upstream.read_chunk(response, upstream.config.timeouts.response_s)):
-                for event in parser.feed(chunk):
-                    with contextlib.suppress(orjson.JSONDecodeError):
-                        document = orjson.loads(event.data or b"null")
-                        if isinstance(document, dict) and document.get("id") == message["id"]:
-                            documents.append(document)
-        for document in documents:
-            if isinstance(document, dict) and document.get("id") == message["id"]:
-                result = document.get("result")
-                return result if isinstance(result, dict) else None
-        return None
-    finally:
-        response.close()
-
-
-def _as_list(body: Any) -> list[Any]:
-    document = orjson.loads(body)
-    return document if isinstance(document, list) else [document]
-
-
 def span_attributes(tool: Verdict | None, session: str | None) -> dict[str, Any]:
     if tool is None:
         return {"mcp.session.id": session} if session else {}

@@ -27,6 +27,7 @@ from tests.conftest import ProxyFactory, ProxyHandle, UpstreamHandle
 from tests.observability.conftest import PrometheusFactory
 from tests.observability.panels import panel_queries
 from tests.support.config import KEYS, REPO
+from tests.support.mcp_server import UPSTREAM_TOKEN, McpServerThread
 from tests.support.prometheus_server import RULES, PrometheusServer, has_data
 from tests.support.redis_server import free_port
 
@@ -115,6 +116,21 @@ def shadow_ai_attempt(proxy: ProxyHandle) -> None:
         assert sock.recv(4096).startswith(b"HTTP/1.1 403")
 
 
+def mcp_tool_calls(proxy: ProxyHandle) -> None:
+    """One allowed and one denied tool call through the MCP gateway (raw Streamable HTTP)."""
+    url, headers = f"{proxy.root}/mcp/crm", {"Authorization": f"Bearer {KEYS['payments']}",
+                                             "Accept": "application/json, text/event-stream"}
+    initialized = httpx.post(url, headers=headers, timeout=10, json={
+        "jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "e2e", "version": "1"}}})
+    headers |= {"Mcp-Session-Id": initialized.headers["mcp-session-id"], "MCP-Protocol-Version": "2025-11-25"}
+    httpx.post(url, headers=headers, timeout=10, json={"jsonrpc": "2.0", "method": "notifications/initialized"})
+    for id_, tool in enumerate(("lookup", "send_mail"), 1):
+        answer = httpx.post(url, headers=headers, timeout=10, json={
+            "jsonrpc": "2.0", "id": id_, "method": "tools/call", "params": {"name": tool, "arguments": {"to": "x"}}})
+        assert answer.status_code == 200
+
+
 def wait_for_sample(proxy: ProxyHandle, sample: str, timeout: float = 5) -> None:
     deadline = time.monotonic() + timeout
     while sample not in httpx.get(proxy.root + "/metrics").text:
@@ -140,6 +156,7 @@ def traffic_round(proxy: ProxyHandle, degraded: ProxyHandle, upstream: UpstreamH
     refused_calls(proxy, upstream)
     degraded_call(degraded, upstream)
     shadow_ai_attempt(proxy)
+    mcp_tool_calls(proxy)
     reload_good_then_broken_policy(proxy, policies, round_)
 
 
@@ -191,11 +208,16 @@ def assert_rules_loaded_and_firing(prometheus: PrometheusServer) -> None:
 
 @pytest.mark.prometheus
 def test_every_dashboard_panel_has_data_and_the_alert_rules_fire_in_a_real_prometheus(
-        make_proxy: ProxyFactory, make_prometheus: PrometheusFactory, upstream: UpstreamHandle, tmp_path: Path) -> None:
+        make_proxy: ProxyFactory, make_prometheus: PrometheusFactory, upstream: UpstreamHandle, tmp_path: Path,
+        request: pytest.FixtureRequest) -> None:
     policies = policy_copy(tmp_path)
+    mcp_server = McpServerThread()
+    request.addfinalizer(mcp_server.close)
     # The shadow candidate is the repository's policy, which enforces the limits the live copy only audits.
     proxy = make_proxy(policy__dir=str(policies), policy__reload_interval_s=0.1,
-                       policy__shadow_dir=str(REPO / "policies"), egress={"enabled": True, "port": 0})
+                       policy__shadow_dir=str(REPO / "policies"), egress={"enabled": True, "port": 0},
+                       mcp={"servers": {"crm": {"url": mcp_server.url, "bearer": UPSTREAM_TOKEN,
+                                                "tools": ["lookup"]}}})
     degraded = make_proxy(policy__engine="opa", policy__opa_url=f"http://127.0.0.1:{free_port()}",
                           policy__opa_timeout_ms=300, policy__fail_open=True,
                           budget__store="redis", budget__redis_url=f"redis://127.0.0.1:{free_port()}/0",
