@@ -25,10 +25,10 @@ from mcp.client.streamable_http import streamable_http_client
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from proxy.app import build_app  # noqa: E402
-from tests.support.config import KEYS, make_config  # noqa: E402
-from tests.support.mcp_server import UPSTREAM_TOKEN, McpServerThread  # noqa: E402
-from tests.support.servers import ServerThread  # noqa: E402
+from proxy.app import build_app
+from tests.support.config import KEYS, make_config
+from tests.support.mcp_server import UPSTREAM_TOKEN, McpServerThread
+from tests.support.servers import ServerThread
 
 
 async def timed_calls(url: str, token: str, calls: int, tool: str) -> list[float]:
