@@ -5,8 +5,9 @@
 - config.json
 - egress.json
 - limits.json
+- mcp.json
 - models.json
 - pii.json
 {{- end -}}
 
-{{- define "llm-policy-proxy.policyDigest" -}}f91e18dcfad1f7e08eb1479bf485080ba8e884d349efddf71fa041994ccc4a70{{- end -}}
+{{- define "llm-policy-proxy.policyDigest" -}}91f49f4afe90ecfc28e7f4e8837cdd9b6fc0ecbdd746b09aa22d3230ece59964{{- end -}}
