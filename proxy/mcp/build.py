@@ -18,6 +18,7 @@ from .config import McpConfig
 from .gateway import McpGateway
 from .judge import Judge, ScopeMemory
 from .observe import Observer
+from .sessions import SessionSeal
 from .upstream import McpUpstream
 
 MCP_GATEWAY = web.AppKey("mcp_gateway", McpGateway)
@@ -35,4 +36,4 @@ async def open_gateway(config: McpConfig, base_dir: Path, stack: AsyncExitStack,
         upstreams[name] = upstream
     judge = Judge(policy, store, scanner, ScopeMemory(), fail_open, pseudonym_key)
     observer = Observer(metrics, {name: frozenset(server.tools) for name, server in config.servers.items()})
-    return McpGateway(upstreams, judge, scanner, observer, tracing)
+    return McpGateway(upstreams, judge, scanner, observer, tracing, SessionSeal(config.session_key(base_dir)))

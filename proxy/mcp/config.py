@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+import secrets
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 # Headers the gateway sets or relays itself: a configured credential header must not replace them.
 RESERVED_HEADERS = frozenset({"content-type", "accept", "content-length", "host", "mcp-session-id",
@@ -86,6 +87,24 @@ class McpServerConfig(_Frozen):
 
 class McpConfig(_Frozen):
     servers: dict[str, McpServerConfig] = Field(default_factory=dict)
+    # The key that binds session ids to callers (proxy/mcp/sessions.py). Replicas behind one load
+    # balancer must share it; without it each process group (a supervisor and its forked workers) makes
+    # its own at start-up, and sessions do not survive a restart or cross replicas.
+    session_key_file: Path | None = None
+    _generated_key: bytes = PrivateAttr(default_factory=lambda: secrets.token_bytes(32))
+
+    def session_key(self, base_dir: Path) -> bytes:
+        from proxy.config import ConfigError  # proxy.config imports this module
+
+        if self.session_key_file is None:
+            return self._generated_key
+        try:
+            key = (base_dir / self.session_key_file).read_bytes().strip()
+        except OSError as exc:
+            raise ConfigError(f"mcp.session_key_file: {exc.strerror}") from exc
+        if len(key) < 16:
+            raise ConfigError("mcp.session_key_file: the key must be at least 16 bytes")
+        return key
 
     @field_validator("servers")
     @classmethod

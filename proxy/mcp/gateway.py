@@ -11,6 +11,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from multidict import CIMultiDict
 
 from proxy.audit import AuditRecord
 from proxy.errors import UpstreamError, UpstreamTimeout
@@ -24,6 +25,7 @@ from .input import MessageFacts, ToolFacts
 from .judge import Judge, Verdict
 from .observe import Observer
 from .relay import Exchange, Relay
+from .sessions import SessionSeal, principal
 from .tools import ToolCatalog, filtered, listed_tools
 from .upstream import McpUpstream, forward_headers, relayed_headers
 
@@ -41,6 +43,7 @@ class McpGateway:
     scanner: Scanner
     observer: Observer
     tracing: Tracing
+    seal: SessionSeal
     catalog: ToolCatalog = field(default_factory=ToolCatalog)
 
     async def serve(self, request: web.Request, identity: Identity, request_id: str,
@@ -53,6 +56,11 @@ class McpGateway:
                                   "on this proxy.", "unknown_mcp_server", status=404)
         record.upstream = name
         call = _Call(self, upstream, request, identity, request_id, record)
+        if call.unknown_session:
+            # Not issued to this caller for this server (or forged): to the client, no such session.
+            record.extra["mcp_error"] = "unknown_session"
+            return error_response(None, jsonrpc.INVALID_REQUEST, "Session not found; start a new one with "
+                                  "initialize.", "unknown_session", status=404)
         if request.method == "POST":
             return await call.post()
         if request.method in ("GET", "DELETE"):
@@ -76,12 +84,23 @@ class _Call:
                  request_id: str, record: AuditRecord) -> None:
         self.gateway, self.upstream, self.request = gateway, upstream, request
         self.identity, self.request_id, self.record = identity, request_id, record
-        self.session = request.headers.get(SESSION)
         self.version = request.headers.get(VERSION)
+        # The client holds a sealed id (proxy/mcp/sessions.py); the server only ever sees its own.
+        owner = principal(identity)
+        presented = request.headers.get(SESSION)
+        self.session = gateway.seal.open(upstream.name, owner, presented) if presented else None
+        self.unknown_session = presented is not None and self.session is None
+        self.client_headers: CIMultiDict[str] = CIMultiDict(request.headers)
+        if self.session is not None:
+            self.client_headers[SESSION] = self.session
 
         async def tools_filter(verdict: Verdict, result: dict[str, Any]) -> dict[str, Any]:
             return await gateway.tools_filter(verdict, result, identity, self.session, request_id)
-        self.relay = Relay(upstream, gateway.scanner, tools_filter)
+
+        def seal(upstream_id: str) -> str:
+            return gateway.seal.seal(upstream.name, owner, upstream_id)
+        self.relay = Relay(upstream, gateway.scanner, tools_filter, seal)
+        self.seal = seal
 
     def facts(self, message: jsonrpc.Message | None, kind: str) -> MessageFacts:
         return MessageFacts(self.upstream.name, kind, message.method if message else None,
@@ -115,7 +134,7 @@ class _Call:
         forward = [v.forward for v in allowed] if body.batch else allowed[0].forward
         exchange = Exchange.of(allowed)
         changed = any(v.redacted for v in allowed)
-        headers = {**forward_headers(self.request.headers, params=not changed), "content-type": "application/json"}
+        headers = {**forward_headers(self.client_headers, params=not changed), "content-type": "application/json"}
         started = time.perf_counter()
         tool = next((v for v in allowed if v.message.method == "tools/call"), None)
         span_name = f"execute_tool {tool.message.name}" if tool and not body.batch else "mcp " + (
@@ -155,7 +174,7 @@ class _Call:
                       refusals: list[dict[str, Any]]) -> web.StreamResponse:
         content_type = response.headers.get("content-type", "").lower()
         if response.status == 202 or (not exchange.verdicts and response.status < 300):
-            return web.Response(status=response.status, headers=relayed_headers(response.headers))
+            return web.Response(status=response.status, headers=relayed_headers(response.headers, self.seal))
         if 200 <= response.status < 300 and content_type.startswith("text/event-stream"):
             return await self.relay.stream(self.request, response, exchange,
                                            self.upstream.config.timeouts.response_s, prefix=refusals)
@@ -195,7 +214,7 @@ class _Call:
             self.observe(verdict, verdict.refusal.outcome, 0.0)
             refusal = verdict.refusal
             return error_response(None, refusal.code, refusal.message, refusal.name, status=403, data=refusal.data)
-        headers = forward_headers(self.request.headers, params=False)
+        headers = forward_headers(self.client_headers, params=False)
         headers["x-request-id"] = self.request_id
         self.gateway.tracing.inject(headers)
         try:
@@ -215,7 +234,7 @@ class _Call:
             if response.status in (401, 403, 407) or response.status >= 500:
                 return error_response(None, jsonrpc.UPSTREAM_ERROR, f"MCP server {self.upstream.name!r} answered "
                                       f"HTTP {response.status}.", f"upstream_status_{response.status}", status=502)
-            return web.Response(status=response.status, headers=relayed_headers(response.headers))
+            return web.Response(status=response.status, headers=relayed_headers(response.headers, self.seal))
         finally:
             response.close()
 
@@ -235,7 +254,7 @@ class _Call:
         catalog = self.gateway.catalog
         found = catalog.annotations(self.upstream.name, self.session, tool)
         if found is None:
-            await fetch_tools(self.upstream, self.request.headers, self.session, catalog)
+            await fetch_tools(self.upstream, self.client_headers, self.session, catalog)
             found = catalog.annotations(self.upstream.name, self.session, tool)
         return found
 

@@ -51,6 +51,7 @@ class Relay:
     upstream: McpUpstream
     scanner: Scanner
     tools_filter: ToolsFilter
+    seal_session: Callable[[str], str]
 
     async def transform(self, document: Any, exchange: Exchange) -> Any:
         """One server message (or a batch of them) as the client will get it."""
@@ -98,13 +99,15 @@ class Relay:
             raise UpstreamError(f"MCP server {self.upstream.name!r} answered with JSON too deeply nested to "
                                 "inspect.") from None
         return web.Response(status=response.status, body=jsonrpc.dumps(answer),
-                            headers={**relayed_headers(response.headers), "Content-Type": "application/json"})
+                            headers={**relayed_headers(response.headers, self.seal_session),
+                                     "Content-Type": "application/json"})
 
     async def stream(self, request: web.Request, response: aiohttp.ClientResponse, exchange: Exchange,
                      idle_s: float, prefix: list[dict[str, Any]] | None = None) -> web.StreamResponse:
         """Event by event as they arrive; a server that stalls or breaks off leaves no request unanswered.
         `prefix`: the gateway's own answers (refusals in a batch), sent first."""
-        out = web.StreamResponse(status=response.status, headers=relayed_headers(response.headers))
+        out = web.StreamResponse(status=response.status,
+                                 headers=relayed_headers(response.headers, self.seal_session))
         out.headers["Content-Type"] = "text/event-stream"
         out.headers["X-Accel-Buffering"] = "no"
         await out.prepare(request)

@@ -5,7 +5,7 @@ server's cookies and auth challenges never come down)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import aiohttp
 
@@ -33,8 +33,12 @@ def forward_headers(client: Mapping[str, str], *, params: bool) -> dict[str, str
     return headers
 
 
-def relayed_headers(upstream: Mapping[str, str]) -> dict[str, str]:
-    return {name: upstream[name] for name in RESPONSE_HEADERS if name in upstream}
+def relayed_headers(upstream: Mapping[str, str], seal_session: Callable[[str], str]) -> dict[str, str]:
+    """The server's transport headers for the client, its session id sealed to the caller."""
+    headers = {name: upstream[name] for name in RESPONSE_HEADERS if name in upstream}
+    if "mcp-session-id" in headers:
+        headers["mcp-session-id"] = seal_session(headers["mcp-session-id"])
+    return headers
 
 
 class McpUpstream:

@@ -106,3 +106,36 @@ async def test_a_tool_error_is_relayed_as_the_tools_result(mcp_proxy: ProxyHandl
     async with mcp_session(mcp_proxy) as client:
         result = await client.call_tool("broken", {})
     assert result.is_error and "broken" in result.content[0].text
+
+
+async def test_a_session_id_works_only_for_the_caller_it_was_issued_to(mcp_proxy: ProxyHandle,
+                                                                      mcp_upstream: McpServerThread) -> None:
+    issued: list[str] = []
+
+    async def record(response: httpx2.Response) -> None:
+        if "mcp-session-id" in response.headers:
+            issued.append(response.headers["mcp-session-id"])
+
+    async with (httpx2.AsyncClient(headers={"Authorization": f"Bearer {KEYS['payments']}"}, timeout=10,
+                                   event_hooks={"response": [record]}) as http,
+                streamable_http_client(f"{mcp_proxy.root}/mcp/crm", http_client=http) as (read, write),
+                ClientSession(read, write) as client):
+        await client.initialize()
+        await client.call_tool("lookup", {"email": "x"})
+        upstream_id = mcp_upstream.seen.headers[-1]["mcp-session-id"]
+        sealed = issued[0]
+        assert sealed != upstream_id and sealed.startswith(upstream_id + ".")  # the client never sees the raw id
+        forwarded = len(mcp_upstream.seen.headers)
+        call = {"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"name": "lookup",
+                                                                            "arguments": {"email": "y"}}}
+        common = {"content-type": "application/json", "accept": "application/json, text/event-stream",
+                  "mcp-protocol-version": "2025-11-25"}
+        async with httpx2.AsyncClient(timeout=10) as other:
+            for key, session in ((KEYS["admin"], sealed), (KEYS["payments"], upstream_id),
+                                 (KEYS["payments"], sealed[:-4] + "0000")):
+                answer = await other.post(f"{mcp_proxy.root}/mcp/crm", json=call, headers={
+                    **common, "Authorization": f"Bearer {key}", "mcp-session-id": session})
+                assert answer.status_code == 404
+                assert answer.json()["error"]["data"]["code"] == "unknown_session"
+        assert len(mcp_upstream.seen.headers) == forwarded  # none of them reached the server
+        assert (await client.call_tool("lookup", {"email": "z"})).is_error is False  # the owner still can
