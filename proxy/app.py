@@ -6,7 +6,7 @@ import asyncio
 import re
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, suppress
 
 import orjson
@@ -50,7 +50,9 @@ EGRESS = web.AppKey("egress", EgressServer)
 
 
 def build_app(config: Config, registry: CollectorRegistry | None = None, egress_sock: socket.socket | None = None,
-              tracer_provider: TracerProvider | None = None) -> web.Application:
+              tracer_provider: TracerProvider | None = None,
+              listening: Sequence[tuple[str, int]] = ()) -> web.Application:
+    """`listening`: where the API listens, when not config.server's host and port (the egress proxy refuses it)."""
     metrics = Metrics(registry, enabled=config.telemetry.metrics)
     tracing = Tracing(tracer_provider if tracer_provider is not None else wiring.tracer_provider_from_env(),
                       stage_spans=config.telemetry.stage_spans)
@@ -61,7 +63,7 @@ def build_app(config: Config, registry: CollectorRegistry | None = None, egress_
     app[METRICS] = metrics
     app[TRACING] = tracing
     app.cleanup_ctx.append(services_ctx(config, metrics))
-    app.cleanup_ctx.append(egress_ctx(config, egress_sock))
+    app.cleanup_ctx.append(egress_ctx(config, egress_sock, listening))
     for spec in MODEL_ENDPOINTS:
         app.router.add_post(spec.route, model_handler(spec))
     app.router.add_get("/v1/models", list_models)
@@ -115,7 +117,8 @@ async def cancelled(task: asyncio.Task[None]) -> None:
         await task
 
 
-def egress_ctx(config: Config, sock: socket.socket | None) -> Callable[[web.Application], AsyncIterator[None]]:
+def egress_ctx(config: Config, sock: socket.socket | None,
+               listening: Sequence[tuple[str, int]] = ()) -> Callable[[web.Application], AsyncIterator[None]]:
     """The shadow-AI egress listener, opened after (and closed before) the services it uses."""
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         if not config.egress.enabled:
@@ -123,7 +126,8 @@ def egress_ctx(config: Config, sock: socket.socket | None) -> Callable[[web.Appl
             return
         services = app[SERVICES]
         server = await start_egress(config.egress, lambda: services.policy, services.store, services.metrics,
-                                    identities_by_hash(config.auth.keys), sock=sock)
+                                    identities_by_hash(config.auth.keys), sock=sock,
+                                    listening=[(config.server.host, config.server.port), *listening])
         app[EGRESS] = server
         try:
             yield

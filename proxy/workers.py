@@ -56,7 +56,8 @@ def run_worker(config: Config, sock: socket.socket | None = None, host: str | No
     configure_logging(config.telemetry.log_level)
     install_event_loop_policy()
     faulthandler.enable()  # a crash in native code (regorus, tiktoken, uvloop) leaves its stack on stderr
-    app = build_app(config, egress_sock=egress_sock)
+    listening = [sock.getsockname()[:2]] if sock is not None else [(host, port)] if host and port else []
+    app = build_app(config, egress_sock=egress_sock, listening=listening)
 
     async def settle(_: web.Application) -> None:
         tune_runtime(config.server)  # the last start-up hook: everything long-lived exists by now

@@ -5,17 +5,17 @@ Only the head is ever parsed: after CONNECT the bytes are opaque, and a plain-HT
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass
 from typing import Protocol
+
+from proxy.egress.host import Host, HostError, IPAddress, normalise_host
 
 READ_CHUNK = 4096
 MAX_HEADERS = 100
 
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _VERSION = re.compile(r"HTTP/1\.[01]")
-_HOST_NAME = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_.])?")
 _PORT = re.compile(r"[0-9]{1,5}")
 _END_OF_HEAD = re.compile(rb"\r?\n\r?\n")
 # Header values may hold visible ASCII, obs-text, spaces and tabs; no other control characters.
@@ -53,10 +53,14 @@ class RequestHead:
 
 @dataclass(frozen=True, slots=True)
 class Target:
+    # Normalised (proxy.egress.host): an A-label name, or an IP literal's canonical form.
     host: str
     port: int
     # Origin-form path and query for plain HTTP; None for a CONNECT tunnel.
     path: str | None = None
+    # Set when the host is an IP literal (with its zone id, for a scoped IPv6 one).
+    address: IPAddress | None = None
+    zone: str | None = None
 
     @property
     def authority(self) -> str:
@@ -126,10 +130,10 @@ def _header(line: str) -> tuple[str, str]:
 
 
 def parse_target(head: RequestHead) -> Target:
-    """Authority-form for CONNECT, absolute `http://` URI for everything else."""
+    """Authority-form for CONNECT, absolute `http://` URI for everything else; the host normalised."""
     if head.method == "CONNECT":
         host, port = _authority(head.target, default_port=None)
-        return Target(host, port)
+        return Target(host.name, port, None, host.address, host.zone)
     scheme, sep, rest = head.target.partition("://")
     if not sep:
         raise HeadError("this is a forward proxy: send CONNECT host:port or an absolute http:// URI")
@@ -140,26 +144,27 @@ def parse_target(head: RequestHead) -> Target:
     path = rest[cut:].split("#", 1)[0]
     if not path.startswith("/"):
         path = "/" + path
-    return Target(host, port, path)
+    return Target(host.name, port, path, host.address, host.zone)
 
 
-def _authority(text: str, default_port: int | None) -> tuple[str, int]:
+def _authority(text: str, default_port: int | None) -> tuple[Host, int]:
     if "@" in text:
         raise HeadError("credentials in the URI are not accepted")
     if text.startswith("["):
-        host, bracket, rest = text[1:].partition("]")
-        if not bracket:
+        end = text.find("]")
+        if end < 0:
             raise HeadError(f"malformed IPv6 address in {text[:80]!r}")
-        try:
-            host = str(ipaddress.IPv6Address(host))
-        except ValueError:
-            raise HeadError(f"malformed IPv6 address in {text[:80]!r}") from None
+        host_text, rest = text[: end + 1], text[end + 1 :]
     else:
-        host, colon, port_part = text.partition(":")
+        host_text, colon, port_part = text.partition(":")
         rest = colon + port_part
-        if not _HOST_NAME.fullmatch(host):
-            raise HeadError(f"malformed host in {text[:80]!r}")
-        host = host.lower().rstrip(".")
+    try:
+        # The head was read as latin-1; a host's bytes are UTF-8 (IDNA), percent-encoded or not.
+        host = normalise_host(host_text.encode("latin-1").decode("utf-8"))
+    except UnicodeDecodeError:
+        raise HeadError(f"host in {text[:80]!r} is not valid UTF-8") from None
+    except HostError as exc:
+        raise HeadError(str(exc)) from None
     return host, _port(rest, default_port, text)
 
 

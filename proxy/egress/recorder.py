@@ -1,4 +1,4 @@
-"""A refused egress attempt is remembered three ways: a store event (for the report), a metric, an audit line."""
+"""A refused egress attempt is remembered three ways: a store event (for the report), metrics, an audit line."""
 
 from __future__ import annotations
 
@@ -23,7 +23,9 @@ class RefusalRecorder:
         self._store = store
         self._metrics = metrics
 
-    async def refused(self, identity: Identity, target: Target, method: str, decision: EgressDecision) -> None:
+    async def refused(self, identity: Identity, target: Target, method: str, decision: EgressDecision,
+                      *, rule: str | None = None) -> None:
+        """`rule`: why the destination is internal (loopback, metadata, ...), when it is."""
         provider = decision.provider or NO_PROVIDER
         reason = decision.reasons[0].code if decision.reasons else "egress_denied"
         fields: dict[str, str | int] = {
@@ -35,11 +37,17 @@ class RefusalRecorder:
             "port": target.port,
             "reason": reason,
         }
+        if rule is not None:
+            fields["rule"] = rule
+        self._metrics.child(self._metrics.egress_refused, reason).inc()
         # The counter (and the alert on it) means "an app called an AI provider directly"; an allow-list
         # refusal of some other host is only stored and logged, so it cannot page anyone as shadow AI.
         if decision.provider is not None:
             self._metrics.child(self._metrics.shadow_ai, identity.app, provider).inc()
             log.warning("shadow_ai_refused", **_audit(identity, fields))
+        elif rule is not None:
+            # Someone tried to reach an internal system through the proxy: worth a look, like shadow AI.
+            log.warning("egress_internal_refused", **_audit(identity, fields))
         else:
             log.info("egress_refused", **_audit(identity, fields))
         try:

@@ -1,4 +1,4 @@
-"""The proxy's own responses: status line, JSON error body, `Connection: close`. Pure."""
+"""The proxy's own responses: status line, a JSON error body (or plain text), `Connection: close`. Pure."""
 
 from __future__ import annotations
 
@@ -13,10 +13,18 @@ def error_reply(status: int, code: str, message: str, **details: str | int | Non
     """An OpenAI-shaped error body, like the gateway's own errors, so SDK users see a familiar message."""
     error: dict[str, str | int | None] = {"code": code, "message": message, "type": "egress_error"}
     error.update({key: value for key, value in details.items() if value is not None})
-    body = orjson.dumps({"error": error})
+    return _reply(status, "application/json", orjson.dumps({"error": error}))
+
+
+def text_reply(status: int, text: str) -> bytes:
+    """A short plain-text answer (internal-destination refusals), naming the rule for a person or a script."""
+    return _reply(status, "text/plain; charset=utf-8", (text + "\n").encode("utf-8"))
+
+
+def _reply(status: int, content_type: str, body: bytes) -> bytes:
     head = (
         f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n"
-        "Content-Type: application/json\r\n"
+        f"Content-Type: {content_type}\r\n"
         f"Content-Length: {len(body)}\r\n"
         "Connection: close\r\n"
         "\r\n"

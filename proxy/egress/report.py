@@ -1,4 +1,5 @@
-"""The shadow-AI report: which apps tried to reach which AI providers directly, how often, and when."""
+"""The shadow-AI report: which apps tried to reach AI providers (or internal destinations) directly, how
+often, when, and why they were refused."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from proxy.egress.recorder import EVENT_KIND
 
 _SINCE = re.compile(r"([0-9]+(?:\.[0-9]+)?)([smhdw])")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-COLUMNS = ("APP", "TEAM", "PROVIDER", "ATTEMPTS", "FIRST SEEN (UTC)", "LAST SEEN (UTC)", "HOSTS")
+COLUMNS = ("APP", "TEAM", "PROVIDER", "REASON", "ATTEMPTS", "FIRST SEEN (UTC)", "LAST SEEN (UTC)", "HOSTS")
 
 
 def parse_since(text: str) -> float:
@@ -28,19 +29,20 @@ def parse_since(text: str) -> float:
 
 
 async def shadow_ai_report(store: BudgetStore, since_s: float, now: float | None = None) -> list[dict[str, Any]]:
-    """Refused attempts of the last `since_s` seconds, one row per (app, team, provider), newest first."""
+    """Refused attempts of the last `since_s` seconds, one row per (app, team, provider, reason), newest first."""
     now = time.time() if now is None else now
     return aggregate(await store.events(EVENT_KIND, now - since_s))
 
 
 def aggregate(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    rows: dict[tuple[str, str, str], dict[str, Any]] = {}
+    rows: dict[tuple[str, str, str, str], dict[str, Any]] = {}
     for event in events:
-        key = (str(event.get("app", "unknown")), str(event.get("team", "unknown")), str(event.get("provider", "")))
+        key = (str(event.get("app", "unknown")), str(event.get("team", "unknown")), str(event.get("provider", "")),
+               str(event.get("reason", "")))
         ts = float(event["ts"])
         row = rows.get(key)
         if row is None:
-            row = rows[key] = {"app": key[0], "team": key[1], "provider": key[2], "attempts": 0,
+            row = rows[key] = {"app": key[0], "team": key[1], "provider": key[2], "reason": key[3], "attempts": 0,
                                "first_seen": ts, "last_seen": ts, "hosts": set()}
         row["attempts"] += 1
         row["first_seen"] = min(row["first_seen"], ts)
@@ -55,8 +57,8 @@ def format_report(rows: Sequence[dict[str, Any]]) -> str:
     if not rows:
         return "no shadow-AI attempts recorded in this period"
     table = [COLUMNS] + [
-        (r["app"], r["team"], r["provider"], str(r["attempts"]), _when(r["first_seen"]), _when(r["last_seen"]),
-         ", ".join(r["hosts"]))
+        (r["app"], r["team"], r["provider"], r["reason"] or "-", str(r["attempts"]), _when(r["first_seen"]),
+         _when(r["last_seen"]), ", ".join(r["hosts"]))
         for r in rows
     ]
     widths = [max(len(line[i]) for line in table) for i in range(len(COLUMNS))]

@@ -1,5 +1,6 @@
-"""The egress listener: per connection read one head, identify the caller, ask the policy, then refuse
-(and record), tunnel (CONNECT) or forward (absolute http:// URI). One request per connection."""
+"""The egress listener: per connection read one head, identify the caller, resolve and classify the
+destination, ask the policy, then refuse (and record), tunnel (CONNECT) or forward (absolute http:// URI)
+to the checked addresses. One request per connection."""
 
 from __future__ import annotations
 
@@ -7,17 +8,22 @@ import asyncio
 import contextlib
 import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 from proxy.budget.store import BudgetStore
 from proxy.egress.config import EgressConfig
+from proxy.egress.destination import REFUSED, Destination, DestinationGuard
+from proxy.egress.host import IPAddress
 from proxy.egress.http_parse import HeadError, RequestHead, Target, origin_request, parse_head, parse_target, read_head
 from proxy.egress.identity import CallerIdentifier
+from proxy.egress.internal_allow import parse_internal_target
+from proxy.egress.own_addresses import OwnAddresses
 from proxy.egress.recorder import RefusalRecorder
-from proxy.egress.replies import ESTABLISHED, error_reply
+from proxy.egress.replies import ESTABLISHED, error_reply, text_reply
+from proxy.egress.resolver import Resolver, StaticResolver, SystemResolver
 from proxy.egress.tunnel import CHUNK, relay, shut
 from proxy.identity import Identity
-from proxy.policy.decision import EgressDecision
+from proxy.policy.decision import EgressDecision, Reason
 from proxy.policy.engine import PolicyEngine
 from proxy.policy.input import build_egress_input
 from proxy.telemetry.logging import get_logger
@@ -30,6 +36,8 @@ LINGER_BYTES = 256 * 1024
 BACKLOG = 1024
 
 Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+# Opens the TCP connection to one checked address; tests observe it to prove nothing else was dialled.
+Connector = Callable[[IPAddress, int], Awaitable[Stream]]
 
 log = get_logger("proxy.egress")
 
@@ -41,11 +49,20 @@ class EgressServer:
         engine_getter: Callable[[], PolicyEngine],
         recorder: RefusalRecorder,
         identifier: CallerIdentifier,
+        *,
+        resolver: Resolver | None = None,
+        connector: Connector | None = None,
+        listening: Iterable[tuple[str, int]] = (),
     ) -> None:
+        """`listening`: the proxy's other listeners (its API), refused as destinations like this one."""
         self._config = config
         self._engine_getter = engine_getter
         self._recorder = recorder
         self._identifier = identifier
+        self._resolver = resolver if resolver is not None else StaticResolver(config.resolve, SystemResolver())
+        self._connector = connector if connector is not None else open_tcp
+        self._listening = tuple(listening)
+        self._guard: DestinationGuard | None = None
         self._server: asyncio.Server | None = None
         self._handlers: set[asyncio.Task[None]] = set()
         self._active = 0
@@ -57,6 +74,12 @@ class EgressServer:
             self._server = await asyncio.start_server(
                 self._accept, self._config.host, self._config.port, limit=CHUNK, backlog=BACKLOG
             )
+        bound = [(str(s.getsockname()[0]), int(s.getsockname()[1])) for s in self._server.sockets]
+        self._guard = DestinationGuard(
+            self._resolver, [parse_internal_target(entry) for entry in self._config.allow_internal],
+            OwnAddresses([*self._listening, *bound]), internal_domains=self._config.internal_domains,
+            resolve_timeout_s=self._config.resolve_timeout_s,
+        )
         log.info("egress_listening", host=self._config.host, port=self.port)
         return self
 
@@ -121,27 +144,41 @@ class EgressServer:
             await _reply(reader, writer, error_reply(exc.status, "bad_request", str(exc)))
             return True
         identity = self._identifier.identify(head.header("proxy-authorization"), _peer(writer))
-        decision = await self._decide(target, head.method, identity)
+        assert self._guard is not None
+        destination = await self._guard.check(target)
+        decision = await self._decide(target, head.method, identity, destination)
         if decision is None:
             message = "egress policy unavailable; the request was refused (fail closed)"
             await _reply(reader, writer, error_reply(503, "policy_unavailable", message))
             return True
+        if decision.allow and destination.refused:
+            # The policy may not open what the allow-list keeps shut: a permissive custom policy changes nothing.
+            decision = EgressDecision(False, (Reason(REFUSED, destination.refusal_message()),), decision.provider)
         if not decision.allow:
-            await self._recorder.refused(identity, target, head.method, decision)
-            await _reply(reader, writer, _refusal(target, decision))
+            rule = None if destination.rule is None else destination.rule.kind
+            await self._recorder.refused(identity, target, head.method, decision, rule=rule)
+            await _reply(reader, writer, _refusal(target, decision, destination))
             return True
-        return await self._pass(head, target, identity, early, (reader, writer))
+        if not destination.addresses:
+            message = destination.unresolved or f"{target.host} has no address"
+            await _reply(reader, writer, error_reply(502, "unresolvable_host", message, host=target.host))
+            return True
+        return await self._pass(head, target, destination, identity, early, (reader, writer))
 
-    async def _decide(self, target: Target, method: str, identity: Identity) -> EgressDecision | None:
+    async def _decide(self, target: Target, method: str, identity: Identity,
+                      destination: Destination) -> EgressDecision | None:
         try:
             engine = self._engine_getter()
-            return await engine.evaluate_egress(build_egress_input(target.host, target.port, method, identity))
+            document = build_egress_input(target.host, target.port, method, identity)
+            document["destination"] = destination.policy_input()
+            return await engine.evaluate_egress(document)
         except Exception as exc:
             log.error("egress_policy_error", host=target.host, app=identity.app, error=str(exc)[:500])
             return None
 
-    async def _pass(self, head: RequestHead, target: Target, identity: Identity, early: bytes, client: Stream) -> bool:
-        upstream = await self._connect(target, client)
+    async def _pass(self, head: RequestHead, target: Target, destination: Destination, identity: Identity,
+                    early: bytes, client: Stream) -> bool:
+        upstream = await self._connect(target, destination.addresses, client)
         if upstream is None:
             return True
         started = time.monotonic()
@@ -168,20 +205,27 @@ class EgressServer:
         )
         return clean
 
-    async def _connect(self, target: Target, client: Stream) -> Stream | None:
-        address = self._config.resolve.get(target.host, target.host)
+    async def _connect(self, target: Target, addresses: tuple[IPAddress, ...], client: Stream) -> Stream | None:
+        """The first checked address that answers, in the resolver's order; never a fresh lookup."""
+        failure = "no address"
         try:
-            return await asyncio.wait_for(
-                asyncio.open_connection(address, target.port, limit=CHUNK), self._config.connect_timeout_s
-            )
+            async with asyncio.timeout(self._config.connect_timeout_s):
+                for address in addresses:
+                    try:
+                        return await self._connector(address, target.port)
+                    except OSError as exc:
+                        failure = exc.strerror or type(exc).__name__
+            reply = error_reply(502, "upstream_unreachable", f"cannot connect to {target.authority}: {failure}")
         except TimeoutError:
             reply = error_reply(504, "upstream_timeout", f"connecting to {target.authority} timed out")
-        except OSError as exc:
-            reason = exc.strerror or type(exc).__name__
-            reply = error_reply(502, "upstream_unreachable", f"cannot connect to {target.authority}: {reason}")
         log.warning("egress_upstream_unreachable", host=target.host, port=target.port)
         await _reply(client[0], client[1], reply)
         return None
+
+
+async def open_tcp(address: IPAddress, port: int) -> Stream:
+    # A numeric host is never looked up; the flag makes that a guarantee.
+    return await asyncio.open_connection(str(address), port, limit=CHUNK, flags=socket.AI_NUMERICHOST)
 
 
 async def start_egress(
@@ -192,17 +236,23 @@ async def start_egress(
     keys: Mapping[str, Identity],
     *,
     sock: socket.socket | None = None,
+    resolver: Resolver | None = None,
+    connector: Connector | None = None,
+    listening: Iterable[tuple[str, int]] = (),
 ) -> EgressServer:
     """Listen on config.host:config.port, or on `sock` (pre-bound and shared by `serve --workers N`);
-    `keys` maps a key's SHA-256 to its Identity."""
+    `keys` maps a key's SHA-256 to its Identity; `listening` names the proxy's other listeners."""
     identifier = CallerIdentifier(keys, config.source_apps)
-    server = EgressServer(config, engine_getter, RefusalRecorder(store, metrics), identifier)
+    server = EgressServer(config, engine_getter, RefusalRecorder(store, metrics), identifier, resolver=resolver,
+                          connector=connector, listening=listening)
     return await server.start(sock)
 
 
-def _refusal(target: Target, decision: EgressDecision) -> bytes:
-    message = "; ".join(r.message for r in decision.reasons) or f"egress to {target.host} is not allowed"
+def _refusal(target: Target, decision: EgressDecision, destination: Destination) -> bytes:
     code = decision.reasons[0].code if decision.reasons else "egress_denied"
+    if code == REFUSED and destination.rule is not None:
+        return text_reply(403, f"403 egress refused ({REFUSED}): {destination.refusal_message()}")
+    message = "; ".join(r.message for r in decision.reasons) or f"egress to {target.host} is not allowed"
     return error_reply(403, code, message, host=target.host, provider=decision.provider)
 
 

@@ -119,6 +119,9 @@ class Metrics:
         self.shadow_ai = Counter("shadow_ai_attempts_total",
                                  "Direct calls to AI providers refused by the egress proxy.",
                                  ["app", "provider"], registry=r)
+        self.egress_refused = Counter("llm_proxy_egress_refused_total",
+                                      "Requests refused by the egress proxy, by reason (internal_destination, "
+                                      "ai_provider_blocked, ...).", ["reason"], registry=r)
 
     def child(self, metric: Any, *values: str) -> Any:
         """`metric.labels(*values)`, looked up once per distinct label set."""

@@ -18,7 +18,9 @@ from prometheus_client import CollectorRegistry
 
 from proxy.budget.sqlite import SqliteStore
 from proxy.egress.config import EgressConfig
-from proxy.egress.server import EgressServer, start_egress
+from proxy.egress.host import IPAddress
+from proxy.egress.resolver import Resolver, StaticResolver
+from proxy.egress.server import EgressServer, Stream, open_tcp, start_egress
 from proxy.identity import Identity, hash_key
 from proxy.policy.bundle import load_bundle
 from proxy.policy.embedded import EmbeddedRego
@@ -33,8 +35,10 @@ KEYS = {
     hash_key(EVAL_KEY): Identity("eval-harness", "research", None, "k-eval", "api_key"),
 }
 # Stand-ins for remote hosts: the name is what the policy sees, the loopback address is where it goes.
+# Loopback is internal, so the stand-ins are reached through an allow-list entry for it.
 RESOLVE = {name: "127.0.0.1" for name in ("api.openai.com", "api.anthropic.com", "internal.example.test",
                                           "echo.example.test", "plain.example.test")}
+STAND_INS = ["127.0.0.1/32:*"]
 
 
 def policy(**egress: Any) -> EmbeddedRego:
@@ -45,11 +49,25 @@ def policy(**egress: Any) -> EmbeddedRego:
     return EmbeddedRego(replace(bundle, data=data))
 
 
+class Dialler:
+    """The real connect function, recording every address dialled: a refusal must leave this empty."""
+
+    def __init__(self) -> None:
+        self.dialled: list[tuple[str, int]] = []
+
+    async def __call__(self, address: IPAddress, port: int) -> Stream:
+        self.dialled.append((str(address), port))
+        if not address.is_loopback:
+            raise AssertionError(f"a test dialled {address}: only loopback may be reached")
+        return await open_tcp(address, port)
+
+
 @dataclass
 class Egress:
     server: EgressServer
     store: SqliteStore
     metrics: Metrics
+    dialler: Dialler
 
     @property
     def port(self) -> int:
@@ -62,6 +80,10 @@ class Egress:
         value = self.metrics.registry.get_sample_value("shadow_ai_attempts_total", {"app": app, "provider": provider})
         return value or 0.0
 
+    def refusals(self, reason: str) -> float:
+        value = self.metrics.registry.get_sample_value("llm_proxy_egress_refused_total", {"reason": reason})
+        return value or 0.0
+
 
 StartEgress = Callable[..., Awaitable[Egress]]
 
@@ -70,13 +92,18 @@ StartEgress = Callable[..., Awaitable[Egress]]
 async def start(tmp_path: Path) -> AsyncIterator[StartEgress]:
     started: list[Egress] = []
 
-    async def start(engine: EmbeddedRego | None = None, **settings: Any) -> Egress:
-        config = EgressConfig.model_validate({"enabled": True, "port": 0, "resolve": RESOLVE, **settings})
+    async def start(engine: EmbeddedRego | None = None, *, resolver: Resolver | None = None,
+                    listening: tuple[tuple[str, int], ...] = (), **settings: Any) -> Egress:
+        config = EgressConfig.model_validate({"enabled": True, "port": 0, "allow_internal": STAND_INS, **settings})
         live = engine if engine is not None else policy()
         store = SqliteStore(tmp_path / f"egress-{len(started)}.sqlite3")
         metrics = Metrics(CollectorRegistry())
-        server = await start_egress(config, lambda: live, store, metrics, KEYS)
-        started.append(Egress(server, store, metrics))
+        dialler = Dialler()
+        # No fallback: a name missing from the table fails to resolve instead of asking real DNS.
+        server = await start_egress(config, lambda: live, store, metrics, KEYS, connector=dialler,
+                                    resolver=resolver if resolver is not None else StaticResolver(RESOLVE),
+                                    listening=listening)
+        started.append(Egress(server, store, metrics, dialler))
         return started[-1]
 
     yield start
@@ -135,6 +162,19 @@ async def serve(ca: trustme.CA) -> AsyncIterator[Callable[..., Awaitable[int]]]:
     yield serve
     for runner in runners:
         await runner.cleanup()
+
+
+async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, first: bytes = b"") -> None:
+    """Stream handler: send back everything read (starting with `first`) until the peer closes."""
+    try:
+        writer.write(first)
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except ConnectionError:
+        pass
+    finally:
+        writer.close()
 
 
 async def raw_exchange(port: int, data: bytes) -> bytes:

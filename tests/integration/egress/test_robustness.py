@@ -17,23 +17,22 @@ from proxy.budget.sqlite import SqliteStore
 from proxy.egress.config import EgressConfig
 from proxy.egress.server import start_egress
 from proxy.telemetry.metrics import Metrics
-from tests.integration.egress.conftest import KEYS, RESOLVE, Egress, StartEgress, policy, raw_exchange
+from tests.integration.egress.conftest import (
+    KEYS,
+    RESOLVE,
+    STAND_INS,
+    Dialler,
+    Egress,
+    StartEgress,
+    echo,
+    policy,
+    raw_exchange,
+)
 
 # A socket closed only by the garbage collector is a leak, even if the fd count recovers.
 pytestmark = pytest.mark.filterwarnings("error::ResourceWarning")
 
 Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
-
-
-async def _echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    except ConnectionError:
-        pass
-    finally:
-        writer.close()
 
 
 async def _talk_then_close(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -59,7 +58,7 @@ async def _listening(handler: Callable[[asyncio.StreamReader, asyncio.StreamWrit
 
 @pytest.fixture
 async def echo_port() -> AsyncIterator[int]:
-    async with _listening(_echo) as port:
+    async with _listening(echo) as port:
         yield port
 
 
@@ -125,12 +124,12 @@ async def test_malformed_requests_get_400_and_the_proxy_keeps_serving(start: Sta
 async def test_listens_on_a_pre_bound_socket_shared_by_workers(tmp_path: Path, echo_port: int) -> None:
     sock = socket.create_server(("127.0.0.1", 0))
     store = SqliteStore(tmp_path / "shared.sqlite3")
-    config = EgressConfig(port=3128, resolve=RESOLVE)
+    config = EgressConfig.model_validate({"port": 3128, "resolve": RESOLVE, "allow_internal": STAND_INS})
     engine = policy()
     server = await start_egress(config, lambda: engine, store, Metrics(CollectorRegistry()), KEYS, sock=sock)
     try:
         assert server.port == sock.getsockname()[1]
-        await assert_echoes(Egress(server, store, Metrics(CollectorRegistry())), echo_port)
+        await assert_echoes(Egress(server, store, Metrics(CollectorRegistry()), Dialler()), echo_port)
     finally:
         await server.close()
         await store.close()

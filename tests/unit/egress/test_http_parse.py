@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ipaddress import ip_address
+
 import pytest
 
 from proxy.egress.http_parse import HeadError, Target, origin_request, parse_head, parse_target, read_head
@@ -83,12 +85,12 @@ def test_parse_head_refuses_malformed_heads(raw: bytes) -> None:
 @pytest.mark.parametrize(("raw", "expected"), [
     ("CONNECT api.openai.com:443 HTTP/1.1", Target("api.openai.com", 443)),
     ("CONNECT API.OpenAI.com.:8443 HTTP/1.1", Target("api.openai.com", 8443)),
-    ("CONNECT 10.1.2.3:443 HTTP/1.1", Target("10.1.2.3", 443)),
-    ("CONNECT [::1]:443 HTTP/1.1", Target("::1", 443)),
+    ("CONNECT 10.1.2.3:443 HTTP/1.1", Target("10.1.2.3", 443, None, ip_address("10.1.2.3"))),
+    ("CONNECT [::1]:443 HTTP/1.1", Target("::1", 443, None, ip_address("::1"))),
     ("GET http://example.test/a/b?c=d#frag HTTP/1.1", Target("example.test", 80, "/a/b?c=d")),
     ("GET http://example.test:8080 HTTP/1.1", Target("example.test", 8080, "/")),
     ("GET http://example.test?q=1 HTTP/1.0", Target("example.test", 80, "/?q=1")),
-    ("POST HTTP://[2001:db8::1]:81/x HTTP/1.1", Target("2001:db8::1", 81, "/x")),
+    ("POST HTTP://[2001:db8::1]:81/x HTTP/1.1", Target("2001:db8::1", 81, "/x", ip_address("2001:db8::1"))),
 ])
 def test_parse_target_reads_authority_and_absolute_forms(raw: str, expected: Target) -> None:
     assert target(raw) == expected
