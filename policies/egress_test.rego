@@ -55,7 +55,7 @@ test_lookalike_hosts_are_not_providers if {
 	egress.provider == null with input as conn("openai.co", "web") with data.ai_providers as providers
 }
 
-test_patterns_match_regional_names_only_within_one_label if {
+test_wildcard_provider_hosts_match if {
 	egress.provider == "aws_bedrock" with input as conn("bedrock-runtime.eu-west-1.amazonaws.com", "web")
 		with data.ai_providers as providers
 	egress.provider == null with input as conn("bedrock-runtime.a.b.amazonaws.com", "web")

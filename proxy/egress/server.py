@@ -121,6 +121,10 @@ class EgressServer:
                 clean = await self._serve(reader, writer)
             finally:
                 self._active -= 1
+        except asyncio.CancelledError:
+            # Only close() cancels a connection. Ending normally keeps asyncio's stream callback from
+            # printing the cancellation as an unhandled error at every shutdown.
+            clean = False
         except Exception:
             log.exception("egress_internal_error")
         finally:

@@ -215,7 +215,8 @@ def test_every_dashboard_panel_has_data_and_the_alert_rules_fire_in_a_real_prome
     request.addfinalizer(mcp_server.close)
     # The shadow candidate is the repository's policy, which enforces the limits the live copy only audits.
     proxy = make_proxy(policy__dir=str(policies), policy__reload_interval_s=0.1,
-                       policy__shadow_dir=str(REPO / "policies"), egress={"enabled": True, "port": 0},
+                       policy__shadow_dir=str(REPO / "policies"),
+                       egress={"enabled": True, "port": 0, "resolve": {"api.openai.com": "127.0.0.1"}},
                        mcp={"servers": {"crm": {"url": mcp_server.url, "bearer": UPSTREAM_TOKEN,
                                                 "tools": ["lookup"]}}})
     degraded = make_proxy(policy__engine="opa", policy__opa_url=f"http://127.0.0.1:{free_port()}",

@@ -4,10 +4,13 @@ checked, the allow-list, the proxy's own listeners, and what the policy is told.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Mapping, Sequence
 from ipaddress import ip_address
 
+import jsonschema
 import pytest
+from referencing import Registry, Resource
 
 from proxy.egress.destination import Destination, DestinationGuard
 from proxy.egress.host import IPAddress
@@ -15,6 +18,9 @@ from proxy.egress.http_parse import HeadError, Target, parse_head, parse_target
 from proxy.egress.internal_allow import parse_internal_target
 from proxy.egress.own_addresses import OwnAddresses
 from proxy.egress.resolver import ResolutionError, StaticResolver
+from proxy.identity import Identity
+from proxy.policy.bundle import default_policy_dir
+from proxy.policy.input import build_egress_input
 
 EGRESS_PORT = 3128
 API_PORT = 8080
@@ -244,3 +250,16 @@ async def test_the_policy_sees_addresses_the_internal_flag_the_rule_and_the_admi
         "host": "public.example", "port": 443, "addresses": ["93.184.215.14"], "internal": False, "rule": None,
         "allowed_by": [], "resolved": True,
     }
+
+
+async def test_the_policy_input_with_a_destination_matches_the_egress_input_schema() -> None:
+    schemas = [json.loads(p.read_text()) for p in (default_policy_dir() / "schema").glob("*.json")]
+    registry: Registry = Registry().with_resources((s["$id"], Resource.from_contents(s)) for s in schemas)
+    schema = json.loads((default_policy_dir() / "schema" / "egress_input.v1.json").read_text())
+    validator = jsonschema.Draft202012Validator(schema, registry=registry)
+    identity = Identity("web", "shop", None, None, "anonymous")
+    for target in (Target("vllm.example", 8000), Target("mixed.example", 443), Target("nowhere.example", 443),
+                   Target("127.0.0.1", EGRESS_PORT, address=ip_address("127.0.0.1"))):
+        document = build_egress_input(target.host, target.port, "CONNECT", identity)
+        document["destination"] = (await guard("10.2.0.0/16:8000").check(target)).policy_input()
+        validator.validate(document)
