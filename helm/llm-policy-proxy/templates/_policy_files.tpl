@@ -10,4 +10,4 @@
 - pii.json
 {{- end -}}
 
-{{- define "llm-policy-proxy.policyDigest" -}}91f49f4afe90ecfc28e7f4e8837cdd9b6fc0ecbdd746b09aa22d3230ece59964{{- end -}}
+{{- define "llm-policy-proxy.policyDigest" -}}ec4f6a35f53d5d2ffcb76cb79b408b7f39e52cf226599da993989aced7e2536e{{- end -}}
