@@ -151,13 +151,15 @@ class EgressServer:
         assert self._guard is not None
         destination = await self._guard.check(target)
         decision = await self._decide(target, head.method, identity, destination)
+        if destination.refused and (decision is None or decision.allow):
+            # The policy may not open what the allow-list keeps shut (a permissive custom policy changes
+            # nothing), and a failing one does not turn this refusal into a 503.
+            provider = None if decision is None else decision.provider
+            decision = EgressDecision(False, (Reason(REFUSED, destination.refusal_message()),), provider)
         if decision is None:
             message = "egress policy unavailable; the request was refused (fail closed)"
             await _reply(reader, writer, error_reply(503, "policy_unavailable", message))
             return True
-        if decision.allow and destination.refused:
-            # The policy may not open what the allow-list keeps shut: a permissive custom policy changes nothing.
-            decision = EgressDecision(False, (Reason(REFUSED, destination.refusal_message()),), decision.provider)
         if not decision.allow:
             rule = None if destination.rule is None else destination.rule.kind
             await self._recorder.refused(identity, target, head.method, decision, rule=rule)
@@ -254,8 +256,10 @@ async def start_egress(
 
 def _refusal(target: Target, decision: EgressDecision, destination: Destination) -> bytes:
     code = decision.reasons[0].code if decision.reasons else "egress_denied"
-    if code == REFUSED and destination.rule is not None:
-        return text_reply(403, f"403 egress refused ({REFUSED}): {destination.refusal_message()}")
+    if code == REFUSED:
+        # The proxy's own words when it refused; the policy's when it refused an admitted target.
+        message = destination.refusal_message() if destination.refused else decision.reasons[0].message
+        return text_reply(403, f"403 egress refused ({REFUSED}): {message}")
     message = "; ".join(r.message for r in decision.reasons) or f"egress to {target.host} is not allowed"
     return error_reply(403, code, message, host=target.host, provider=decision.provider)
 

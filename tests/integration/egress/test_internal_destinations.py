@@ -198,6 +198,18 @@ async def test_a_policy_that_allows_everything_cannot_open_an_internal_destinati
     assert egress.dialler.dialled == []
 
 
+async def test_a_failing_policy_does_not_turn_an_internal_refusal_into_a_503(start: StartEgress) -> None:
+    class Broken:
+        async def evaluate_egress(self, _: object) -> None:
+            raise RuntimeError("engine down")
+
+    egress = await start(allow_internal=[])
+    egress.server._engine_getter = lambda: Broken()  # type: ignore[assignment,return-value]
+    refused_for(await raw_exchange(egress.port, connect("169.254.169.254:80")), "metadata")
+    assert (await raw_exchange(egress.port, connect("public.example.test:443"))).startswith(b"HTTP/1.1 503 ")
+    assert egress.refusals("internal_destination") == 1 and egress.dialler.dialled == []
+
+
 async def test_an_allow_listed_internal_target_works_and_other_ports_stay_refused(
     start: StartEgress, serve: Serve, target: Listener
 ) -> None:
@@ -228,7 +240,9 @@ async def test_data_internal_targets_open_an_allowed_target_to_one_team_only(
     egress = await start(policy(internal_targets={entry: {"teams": ["payments"]}}), allow_internal=[entry])
     assert (await reply_head(egress.port, connect(f"127.0.0.1:{target.port}"))).startswith(b"HTTP/1.1 200 ")
     other = f"CONNECT 127.0.0.1:{target.port} HTTP/1.1\r\nProxy-Authorization: Bearer {EVAL_KEY}\r\n\r\n"
-    refused_for(await raw_exchange(egress.port, other.encode()), "loopback")
+    reply = await raw_exchange(egress.port, other.encode())
+    refused_for(reply, "loopback")
+    assert b"data.egress.internal_targets opens to other apps and teams only" in reply
     assert len(target.accepted) == 1
     [event] = await egress.store.events("shadow_ai", 0)
     assert (event["app"], event["reason"], event["rule"]) == ("eval-harness", "internal_destination", "loopback")
