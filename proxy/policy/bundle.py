@@ -28,6 +28,10 @@ class PolicyBundle:
     modules: tuple[tuple[str, str], ...]
     data: Mapping[str, Any]
     revision: str
+    # The `*_test.rego` modules (never served: their inputs join the sample a version is checked on).
+    tests: tuple[tuple[str, str], ...] = ()
+    # sha256 of every file's content: what a version is, even when a manifest names its revision.
+    digest: str = ""
 
 
 def default_policy_dir() -> Path:
@@ -55,17 +59,16 @@ def _visible(path: Path, root: Path) -> bool:
 def load_bundle(root: Path, *, include_tests: bool = False) -> PolicyBundle:
     files = policy_files(root)
     contents = {path: _read(path) for path in files}
-    modules = tuple(
-        (str(path), text)
-        for path, text in contents.items()
-        if path.suffix == ".rego" and (include_tests or not path.name.endswith(TEST_SUFFIX))
-    )
+    rego = [(str(path), text) for path, text in contents.items() if path.suffix == ".rego"]
+    tests = tuple((path, text) for path, text in rego if path.endswith(TEST_SUFFIX))
+    modules = tuple(rego) if include_tests else tuple(m for m in rego if m not in tests)
     data: dict[str, Any] = {}
     owners: dict[tuple[str, ...], Path] = {}
     for path, text in contents.items():
         if path.suffix in DATA_SUFFIXES:
             _merge(data, _parse_data(path, text), (), path, owners)
-    return PolicyBundle(root, modules, data, _revision(root, contents))
+    digest = _digest(root, contents)
+    return PolicyBundle(root, modules, data, _revision(root, contents, digest), tests, digest)
 
 
 def _read(path: Path) -> str:
@@ -109,7 +112,7 @@ def _merge(
             raise PolicyCompileError(f"{path}: data.{'.'.join(here)} is also defined in {other}")
 
 
-def _revision(root: Path, contents: dict[Path, str]) -> str:
+def _revision(root: Path, contents: dict[Path, str], digest: str) -> str:
     manifest = contents.get(root / ".manifest")
     if manifest is not None:
         try:
@@ -118,7 +121,11 @@ def _revision(root: Path, contents: dict[Path, str]) -> str:
             raise PolicyCompileError(f"{root / '.manifest'}: invalid manifest") from exc
         if isinstance(revision, str) and revision:
             return revision
+    return "sha256:" + digest[:12]
+
+
+def _digest(root: Path, contents: dict[Path, str]) -> str:
     digest = hashlib.sha256()
     for path, text in contents.items():
         digest.update(str(path.relative_to(root)).encode() + b"\0" + text.encode() + b"\0")
-    return "sha256:" + digest.hexdigest()[:12]
+    return digest.hexdigest()

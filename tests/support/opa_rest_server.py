@@ -18,8 +18,9 @@ import orjson
 from aiohttp import web
 
 from proxy.policy.bundle import PolicyBundle, load_bundle
-from proxy.policy.embedded import compile_engine, describe_error, evaluate_json
+from proxy.policy.embedded import compile_engine
 from proxy.policy.errors import PolicyEngineError
+from proxy.policy.rego import describe_error, evaluate_json
 
 OPA_VERSION = "1.4.2-regorus"
 
