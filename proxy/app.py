@@ -334,7 +334,8 @@ async def readyz(request: web.Request) -> web.Response:
     checks = {"config": services is not None, "upstreams": bool(services and services.upstreams),
               "policy": False, "store": False}
     if services is not None:
-        checks["policy"] = await policy_ready(services.policy)
+        # Like the store: with fail-open the proxy answers (undecided requests pass), so it is ready.
+        checks["policy"] = await policy_ready(services.policy) or services.config.policy.fail_open
         try:
             await asyncio.wait_for(services.store.ping(), 1.0)
             checks["store"] = True

@@ -154,13 +154,17 @@ class ModelConfig(_Frozen):
 
 class PolicyConfig(_Frozen):
     engine: Literal["embedded", "opa"] = "embedded"
-    # Run the embedded policies on regorus's compiled RVM (~4x faster), falling back to the interpreter
-    # for any entry point it cannot answer. Off by default: regorus's compiler has known gaps (see
-    # docs/policies.md) that the shipped policies avoid and parity tests cover; `policy check` reports it.
+    # Run the embedded policies on regorus's compiled RVM (~4x faster). A version is served compiled only
+    # if the RVM compiles it, it has no rule that may conflict and it agrees with the interpreter on the
+    # whole validation sample; otherwise the interpreter serves it (logged and counted). `policy check`
+    # reports which.
     compiled: bool = False
     dir: Path = Path("policies")
     opa_url: str = "http://127.0.0.1:8181"
     opa_timeout_ms: int = Field(200, gt=0)
+    # Embedded engine: an evaluation not answered within this fails closed (the evaluator process that
+    # is stuck on it is replaced), and a version whose sample takes longer is rejected at load.
+    timeout_ms: int = Field(500, gt=0)
     fail_open: bool = False
     reload_interval_s: float = Field(2.0, ge=0)
     include_prompt: bool = False

@@ -27,6 +27,7 @@ from .policy.decision import BudgetLimit, Decision
 from .policy.decision_log import decision_event
 from .policy.engine import PolicyEngine
 from .policy.errors import PolicyEngineError
+from .policy.recent import record_input
 from .telemetry.logging import get_logger
 
 decision_log = get_logger("decision_log")
@@ -166,6 +167,7 @@ async def _evaluate(engine: PolicyEngine, document: dict[str, Any], fail_open: b
         decision_log.error("policy_fail_open", error=str(exc), revision=revision)
         return Decided(FAIL_OPEN, revision, document, elapsed / 1e9, failed_open=True)
     elapsed = time.perf_counter_ns() - started
+    record_input(engine, "data.llm.main.decision", document)  # the next policy version is checked on it
     log_decision(document, decision, revision, elapsed, request_id)
     return Decided(decision, revision, document, elapsed / 1e9)
 

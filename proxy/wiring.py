@@ -18,8 +18,9 @@ from .budget.sqlite import SqliteStore
 from .config import Config, ConfigError, environment_flag
 from .pii import CustomType, Scanner
 from .policy.engine import PolicyEngine
-from .policy.reload import PolicyReloader
+from .policy.reload import OnReload, PolicyReloader, ReloadEvent
 from .policy.shadow import JsonlSink, ShadowEvaluator
+from .policy.validate import Limits
 from .telemetry.logging import get_logger
 from .telemetry.metrics import Metrics
 from .telemetry.tracing import PROTOCOLS, otlp_provider
@@ -90,21 +91,44 @@ async def open_policy(config: Config, metrics: Metrics, stack: AsyncExitStack) -
         server = await OpaServer(policy.opa_url, timeout_s=policy.opa_timeout_ms / 1000).start()
         stack.push_async_callback(server.close)
         return server
-
-    def on_reload(ok: bool, revision: str, error: str | None) -> None:
-        metrics.policy_reloaded(ok=ok, revision=revision)
-        if ok:
-            log.info("policy_reloaded", revision=revision)
-        else:
-            log.error("policy_reload_failed", error=error, kept_revision=revision)
-
-    reloader = PolicyReloader(config.path(policy.dir), interval_s=policy.reload_interval_s or 2.0,
-                              on_reload=on_reload, compiled=policy.compiled)
+    reloader = policy_reloader(config, metrics, "live", policy.dir)
     await reloader.start(watch=policy.reload_interval_s > 0)
     stack.push_async_callback(reloader.close)
     reload_on_sighup(reloader)
-    metrics.policy_reloaded(ok=True, revision=reloader.revision)
     return reloader
+
+
+def policy_reloader(config: Config, metrics: Metrics, which: str, root: Path) -> PolicyReloader:
+    policy = config.policy
+    return PolicyReloader(config.path(root), policy=which, compiled=policy.compiled,
+                          limits=Limits(timeout_ms=policy.timeout_ms), interval_s=policy.reload_interval_s or 2.0,
+                          on_reload=reload_reporter(metrics), on_restart=restart_reporter(metrics, which))
+
+
+def reload_reporter(metrics: Metrics) -> OnReload:
+    """Every load and reload of a policy version, live or shadow, logged and counted the same way."""
+    def report(event: ReloadEvent) -> None:
+        if event.policy == "live":
+            metrics.policy_reloaded(ok=event.ok, revision=event.revision)
+        if not event.ok:
+            metrics.child(metrics.policy_rejected, event.policy, event.reason or "error").inc()
+            log.error("policy_reload_failed", policy=event.policy, reason=event.reason, candidate=event.candidate,
+                      error=event.error, kept_revision=event.revision)
+            return
+        if event.fallback_reason is not None:
+            metrics.child(metrics.policy_interpreted, event.policy, event.fallback_reason).inc()
+            log.warning("policy_compiled_mode_refused", policy=event.policy, revision=event.revision,
+                        reason=event.fallback_reason, detail=event.fallback)
+        log.info("policy_loaded" if event.initial else "policy_reloaded", policy=event.policy,
+                 revision=event.revision, mode=event.mode, samples=dict(event.samples))
+    return report
+
+
+def restart_reporter(metrics: Metrics, which: str) -> Callable[[str, str], None]:
+    def report(reason: str, revision: str) -> None:
+        metrics.child(metrics.policy_restarts, which, reason).inc()
+        log.error("policy_evaluator_replaced", policy=which, reason=reason, revision=revision)
+    return report
 
 
 async def open_shadow(config: Config, metrics: Metrics, stack: AsyncExitStack) -> ShadowEvaluator | None:
@@ -113,8 +137,7 @@ async def open_shadow(config: Config, metrics: Metrics, stack: AsyncExitStack) -
     policy = config.policy
     if policy.shadow_dir is None:
         return None
-    candidate = PolicyReloader(config.path(policy.shadow_dir), interval_s=policy.reload_interval_s or 2.0,
-                               compiled=policy.compiled)
+    candidate = policy_reloader(config, metrics, "shadow", policy.shadow_dir)
     await candidate.start(watch=policy.reload_interval_s > 0)
     stack.push_async_callback(candidate.close)
     jsonl = JsonlSink(config.path(policy.shadow_log)) if policy.shadow_log else None

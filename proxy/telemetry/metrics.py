@@ -90,6 +90,16 @@ class Metrics:
         self.fail_open = Counter("llm_proxy_fail_open_total",
                                  "Requests let through because a failing component is configured to fail open.",
                                  ["component"], registry=r)
+        self.policy_rejected = Counter("llm_proxy_policy_versions_rejected_total",
+                                       "Policy versions rejected at load (the last good one kept serving), by "
+                                       "policy (live, shadow) and reason.", ["policy", "reason"], registry=r)
+        self.policy_interpreted = Counter("llm_proxy_policy_compiled_fallbacks_total",
+                                          "Policy versions served by the interpreter although policy.compiled is "
+                                          "set, by policy and reason (unsupported, conflict, parity).",
+                                          ["policy", "reason"], registry=r)
+        self.policy_restarts = Counter("llm_proxy_policy_evaluator_restarts_total",
+                                       "Policy evaluator processes replaced, by policy and reason (timeout: stuck "
+                                       "past policy.timeout_ms; exited).", ["policy", "reason"], registry=r)
         self.shadow_diffs = Counter("llm_proxy_policy_shadow_differences_total",
                                     "Requests where the shadow policy decided differently.", ["kind"], registry=r)
         self.pii = Counter("llm_proxy_pii_findings_total", "PII and secret findings by type and action.",

@@ -6,20 +6,26 @@ import json
 import shutil
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import openai
 import pytest
 
+from proxy.policy.reload import PolicyReloader
 from proxy.services import SERVICES
 from tests.conftest import ProxyFactory, ProxyHandle, UpstreamHandle
 from tests.support.config import KEYS, REPO
 from tests.support.opa_rest_server import RunningOpa, start_opa_server
+from tests.support.policy_versions import BROKEN, REASONS, slow_for_one_user
 from tests.support.servers import ServerThread
 
 HELLO = [{"role": "user", "content": "Hi"}]
+# An else chain whose first body looks up something undefined: the interpreter falls through to true, the
+# RVM answers undefined, so it would deny what the interpreter allows (see tests/unit/policy/test_validate.py).
+GATE = ('package llm.limits\n\ngate := x if {\n\tx := data.nowhere[input.version]\n} else := true\n\n'
+        'deny contains {"code": "gate_closed", "message": "gate"} if not gate\n')
 
 
 @pytest.fixture
@@ -100,6 +106,14 @@ def test_unreachable_policy_engine_fails_closed(make_proxy: ProxyFactory, upstre
     assert ready.status_code == 503 and ready.json()["checks"]["policy"] is False
 
 
+def test_readyz_follows_policy_fail_open(make_proxy: ProxyFactory) -> None:
+    proxy = make_proxy(policy__engine="opa", policy__opa_url="http://127.0.0.1:9", policy__opa_timeout_ms=300,
+                       policy__fail_open=True)
+    ready = httpx.get(proxy.root + "/readyz")
+    # Fail-open answers every request (undecided ones pass), so the instance is ready, as with budget.fail_open.
+    assert ready.status_code == 200 and ready.json()["checks"]["policy"] is True
+
+
 def test_fail_open_lets_requests_through_and_counts_them(make_proxy: ProxyFactory, upstream: UpstreamHandle) -> None:
     proxy = make_proxy(policy__engine="opa", policy__opa_url="http://127.0.0.1:9", policy__opa_timeout_ms=300,
                        policy__fail_open=True)
@@ -168,3 +182,96 @@ def test_hot_reload_under_traffic_never_serves_without_a_decision(make_proxy: Pr
     metrics = httpx.get(proxy.root + "/metrics").text
     assert 'llm_proxy_policy_reloads_total{result="failure"}' in metrics
     assert httpx.get(proxy.root + "/readyz").status_code == 200
+
+
+def reloader_of(proxy: ProxyHandle) -> PolicyReloader:
+    policy = proxy.app[SERVICES].policy
+    assert isinstance(policy, PolicyReloader)
+    return policy
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+@pytest.mark.slow
+def test_reload_under_load_rejects_every_broken_version_and_the_last_good_one_serves(
+        make_proxy: ProxyFactory, tmp_path: Path, upstream: UpstreamHandle) -> None:
+    policies = copy_policies(tmp_path)
+    # A timeout short enough to reject the spinning version quickly, long enough for a busy test machine.
+    proxy = make_proxy(policy__dir=str(policies), policy__reload_interval_s=0.05, policy__compiled=True,
+                       policy__timeout_ms=1000)
+    reloader = reloader_of(proxy)
+    good = reloader.revision
+    answers: list[tuple[int, str | None]] = []
+    stop = threading.Event()
+
+    def traffic(key: str) -> None:
+        client = proxy.client(key)
+        while not stop.is_set():
+            try:
+                raw = client.chat.completions.with_raw_response.create(
+                    model="gpt-4o", messages=[{"role": "user", "content": "mail me at ann@example.com"}])
+                answers.append((raw.http_response.status_code, raw.headers.get("x-policy-revision")))
+            except openai.APIStatusError as exc:
+                answers.append((exc.status_code, exc.response.headers.get("x-policy-revision")))
+
+    # research: no request-rate limit in the shipped budgets, so every answer is the policy's.
+    workers = [threading.Thread(target=traffic, args=(KEYS["research"],)) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    try:
+        for n, (kind, breaks) in enumerate(BROKEN.items(), start=1):
+            undo = breaks(policies)
+            wait_for(lambda n=n: reloader.reloads_failed == n, f"the {kind} version to be rejected")  # type: ignore[misc]
+            undo()
+        served_during = len(answers)
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join(30)
+    assert served_during > 10, "there was traffic while the broken versions were rejected"
+    # Every request was decided by the last good version: no 5xx, none forwarded without a decision.
+    assert {status for status, _ in answers} == {200}
+    assert {revision for _, revision in answers} == {good}
+    assert len(upstream.model.received) == len(answers)
+    assert reloader.revision == good and reloader.reloads_ok == 0
+    metrics = httpx.get(proxy.root + "/metrics").text
+    decided = sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+                  if line.startswith('llm_proxy_policy_decisions_total{mode="enforced",reason="",result="allow"}'))
+    assert decided == len(answers)
+    for kind, reason in REASONS.items():
+        assert f'llm_proxy_policy_versions_rejected_total{{policy="live",reason="{reason}"}} 1.0' in metrics, kind
+    assert httpx.get(proxy.root + "/readyz").status_code == 200
+
+
+def test_a_request_that_makes_the_policy_spin_fails_closed_and_the_proxy_recovers(
+        make_proxy: ProxyFactory, tmp_path: Path, upstream: UpstreamHandle) -> None:
+    policies = copy_policies(tmp_path)
+    slow_for_one_user(policies, "slowpoke")  # passes validation: no sample has this user
+    proxy = make_proxy(policy__dir=str(policies), policy__timeout_ms=1000)
+    client = proxy.client()
+    started = time.monotonic()
+    with pytest.raises(openai.InternalServerError) as caught:
+        client.chat.completions.create(model="gpt-4o", messages=HELLO, user="slowpoke")
+    assert caught.value.status_code == 503 and caught.value.code == "policy_unavailable"
+    assert time.monotonic() - started < 10
+    assert upstream.model.received == []
+    # A fresh evaluator process with the same version decides the next requests.
+    assert client.chat.completions.create(model="gpt-4o", messages=HELLO).choices[0].message.content
+    metrics = httpx.get(proxy.root + "/metrics").text
+    assert 'llm_proxy_policy_evaluator_restarts_total{policy="live",reason="timeout"} 1.0' in metrics
+
+
+def test_compiled_mode_refused_for_a_version_is_counted_and_the_interpreter_serves(
+        make_proxy: ProxyFactory, tmp_path: Path) -> None:
+    policies = copy_policies(tmp_path)
+    (policies / "zz_gate.rego").write_text(GATE)
+    proxy = make_proxy(policy__dir=str(policies), policy__compiled=True)
+    assert reloader_of(proxy).engine.mode == "interpreter"
+    proxy.client().chat.completions.create(model="gpt-4o", messages=HELLO)  # the interpreter allows it
+    metrics = httpx.get(proxy.root + "/metrics").text
+    assert 'llm_proxy_policy_compiled_fallbacks_total{policy="live",reason="parity"} 1.0' in metrics

@@ -42,7 +42,8 @@ def config_document(upstream_url: str, state_dir: Path, **overrides: Any) -> dic
         },
         "budget": {"store": "sqlite", "sqlite_path": str(state_dir / "budget.sqlite3"),
                    "ledger_path": str(state_dir / "ledger.jsonl")},
-        "policy": {"dir": str(REPO / "policies"), "reload_interval_s": 0},
+        # A generous policy timeout: a busy test machine must not turn a slow scheduler into a 503.
+        "policy": {"dir": str(REPO / "policies"), "reload_interval_s": 0, "timeout_ms": 5000},
     }
     for dotted, value in overrides.items():
         target = document

@@ -1,87 +1,89 @@
-"""Compiled mode (regorus RVM): the same answers as the interpreter, and the interpreter as fallback."""
+"""One meaning per policy: compiled mode (regorus RVM) answers exactly what the interpreter answers on the
+whole sample set, for every shipped policy folder and data variant; where the RVM cannot mean the same
+(rules that may conflict), it is not used."""
 
 from __future__ import annotations
 
-import itertools
 import json
+import shutil
 from pathlib import Path
-from typing import Any
 
+import orjson
 import pytest
 
-from proxy.identity import Identity
 from proxy.policy.bundle import default_policy_dir, load_bundle
-from proxy.policy.embedded import EmbeddedRego, compile_program
-from proxy.policy.input import PiiFinding, build_egress_input, identity_input
-from tests.unit.policy.conftest import GPT_4O, PAYMENTS, RESEARCH, make_input, spend
+from proxy.policy.conflicts import possible_conflicts
+from proxy.policy.contract import ENTRYPOINTS, Entrypoint, builtin_samples, complete
+from proxy.policy.embedded import EmbeddedRego
+from proxy.policy.errors import PolicyEngineError
+from proxy.policy.rego import UNDEFINED, build_engine
+from proxy.policy.samples import Sample, decision_input
+from proxy.policy.test_inputs import capture
+from tests.support.config import REPO
+from tests.support.policy_versions import conflicting_rules
+from tests.unit.policy.conftest import make_input
 
-SUPPORT_BOT = Identity(app="support-bot", team="support", user=None, key_id="k-1", source="api_key")
-FRAUD_LAB = Identity(app="scorer", team="fraud-lab", user="u-7", key_id=None, source="sidecar")
-CATALOGUE = ["gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "o1", "o3-mini",
-             "text-embedding-3-small", "text-embedding-3-large", "claude-sonnet-4"]
-HOSTS = ["api.openai.com", "API.OpenAI.com.", "my-resource.openai.azure.com", "a.b.openai.azure.com",
-         "bedrock-runtime.eu-central-1.amazonaws.com", "europe-west4-aiplatform.googleapis.com",
-         "x.endpoints.huggingface.cloud", "api.anthropic.com", "api.github.com", "pypi.org", "localhost"]
+SHIPPED = {"policies": default_policy_dir(), "helm": REPO / "helm" / "llm-policy-proxy" / "policies"}
 AUDIT_ONLY = [[], ["llm.pii"], ["llm.budgets", "llm.limits"], ["llm.models", "llm.pii", "llm.limits", "llm.budgets"]]
 
 
-def decision_inputs() -> list[dict[str, Any]]:
-    """Every combination the shipped data reacts to: callers, models, sizes, PII and spend."""
-    pii = [(), (PiiFinding("email", 2, "m[0]"),), (PiiFinding("card", 1, "m[1]"),),
-           (PiiFinding("github_token", 1, "m[0]"), PiiFinding("phone", 1, "m[2]"))]
-    budget = [(), (spend("team:payments", 92.0),), (spend("team:payments", 100.0), spend("app:billing-api", 95.0))]
-    sizes = [(512, 812), (None, 40_000), (100_000, 150_000)]
-    docs = []
-    for identity, model, (max_tokens, prompt), found, spent in itertools.product(
-        [PAYMENTS, RESEARCH, SUPPORT_BOT, FRAUD_LAB], ["gpt-4o", "o1", "text-embedding-3-large"], sizes, pii, budget
-    ):
-        endpoint = "embeddings" if model.startswith("text-") else "chat.completions"
-        docs.append(make_input(model=model, identity=identity, endpoint=endpoint, max_tokens=max_tokens,
-                               prompt_tokens=prompt, pii=found, budget=spent))
-    docs.append(make_input(model="gpt-9", facts=None, identity=RESEARCH))
-    docs.append(make_input(model="gpt-4o", facts=GPT_4O, endpoint="models.list"))
-    return docs
+def sample_set(root: Path) -> list[tuple[Entrypoint, Sample]]:
+    """What validation asks: the built-in samples and the folder's own tests' inputs, per entry point."""
+    bundle = load_bundle(root)
+    captured = capture(bundle.modules, bundle.tests, bundle.data)
+    cases = [(row, sample) for row in ENTRYPOINTS for sample in builtin_samples(row)]
+    for location, partial in captured:
+        for row in ENTRYPOINTS:
+            document = complete(row, partial)
+            if document is not None:
+                cases.append((row, Sample(f"tests:{location}", document)))
+    return cases
 
 
-def with_audit_only(root: Path, packages: list[str]) -> Path:
-    path = root / "data" / "config.json"
-    path.write_text(json.dumps({"config": {"audit_only": packages}}))
-    return root
-
-
-@pytest.mark.parametrize("audit_only", AUDIT_ONLY, ids=lambda p: "+".join(p) or "enforced")
-def test_compiled_answers_equal_interpreter(policy_copy: Path, audit_only: list[str]) -> None:
-    root = with_audit_only(policy_copy, audit_only)
+def assert_same_meaning(root: Path) -> int:
     interpreter, compiled = EmbeddedRego.from_dir(root), EmbeddedRego.from_dir(root, compiled=True)
     assert compiled.mode == "compiled", compiled.compile_error
-    cases: list[tuple[str, dict[str, Any]]] = [("data.llm.main.decision", doc) for doc in decision_inputs()]
-    for identity in (PAYMENTS, RESEARCH, SUPPORT_BOT, FRAUD_LAB):
-        cases.append(("data.llm.models.allowed_models",
-                      {"version": 1, "identity": identity_input(identity), "models": CATALOGUE}))
-        cases += [("data.llm.egress.decision", build_egress_input(host, 443, "CONNECT", identity)) for host in HOSTS]
-    for rule, doc in cases:
-        assert compiled.evaluate_entrypoint(rule, doc) == interpreter.evaluate_rule(rule, doc), (rule, doc)
+    cases = sample_set(root)
+    for row, sample in cases:
+        expected = interpreter.evaluate_rule(row.path, sample.input)
+        # The RVM itself, not the fallback: on the shipped policies it must answer every sample.
+        raw = compiled._runtime.execute(row.path, orjson.dumps(sample.input).decode())
+        assert raw != UNDEFINED, (row.path, sample.name)
+        assert orjson.loads(raw) == expected, (row.path, sample.name)
+    return len(cases)
+
+
+@pytest.mark.parametrize("folder", list(SHIPPED))
+@pytest.mark.parametrize("audit_only", AUDIT_ONLY, ids=lambda p: "+".join(p) or "enforced")
+def test_compiled_answers_equal_interpreter_on_the_sample_set(tmp_path: Path, folder: str,
+                                                              audit_only: list[str]) -> None:
+    root = Path(shutil.copytree(SHIPPED[folder], tmp_path / "policies"))
+    (root / "data" / "config.json").write_text(json.dumps({"config": {"audit_only": audit_only}}))
+    assert assert_same_meaning(root) > 350
 
 
 def test_compiled_egress_equals_interpreter_in_allow_list_mode(policy_copy: Path) -> None:
     (policy_copy / "data" / "egress.json").write_text(json.dumps({"egress": {
         "mode": "allow_list", "proxy_base_url": "https://llm.example/v1", "allow_hosts": ["*.github.com"],
         "exceptions": {"apps": {"billing-api": ["api.anthropic.com"]}}}}))
+    assert_same_meaning(policy_copy)
+
+
+def test_rvm_cannot_report_a_conflict_so_a_rule_that_may_conflict_keeps_it_off(policy_copy: Path) -> None:
+    # What regorus does (0.13.0): the interpreter reports the conflict, the RVM answers undefined for the
+    # conflicting rule and main.rego's else chain turns that into a decision that silently drops restore.
+    conflicting_rules(policy_copy)
+    doc = decision_input(pii="email")
     interpreter, compiled = EmbeddedRego.from_dir(policy_copy), EmbeddedRego.from_dir(policy_copy, compiled=True)
-    for host, identity in itertools.product(HOSTS, (PAYMENTS, RESEARCH)):
-        doc = build_egress_input(host, 443, "CONNECT", identity)
-        assert compiled.evaluate_entrypoint("data.llm.egress.decision", doc) == \
-            interpreter.evaluate_rule("data.llm.egress.decision", doc), host
-
-
-def test_unsupported_policy_falls_back_to_interpreter(policy_copy: Path) -> None:
-    # Partial object rules with constant keys: the RVM compiler refuses them.
-    main = (policy_copy / "main.rego").read_text()
-    main = main.replace('"allow": count(reasons) == 0', '"allow": count(reasons) == count(notes) - 1')
-    (policy_copy / "main.rego").write_text(main + '\nnotes["a"] := 1 if input.version == 1\n')
-    engine = EmbeddedRego.from_dir(policy_copy, compiled=True)
-    assert engine.mode == "interpreter"
-    assert engine.compile_error is not None and "constant keys" in engine.compile_error
+    with pytest.raises(PolicyEngineError, match="rule conflicts with rule"):
+        interpreter.evaluate_rule("data.llm.main.decision", doc)
+    decision = orjson.loads(compiled._runtime.execute("data.llm.main.decision", orjson.dumps(doc).decode()))
+    assert decision["allow"] is True and "restore" not in decision
+    # So the static check names it, and validation keeps the RVM off such a version (test_validate.py).
+    bundle = load_bundle(policy_copy)
+    found = possible_conflicts(json.loads(build_engine(bundle.modules, bundle.data).get_ast_as_json()))
+    assert [c.path for c in found] == ["data.llm.pii.restore"]
+    assert all(":" in location for location in found[0].locations)
 
 
 async def test_undefined_rvm_answer_is_re_asked_of_the_interpreter(policy_copy: Path) -> None:
@@ -95,10 +97,3 @@ async def test_undefined_rvm_answer_is_re_asked_of_the_interpreter(policy_copy: 
     assert engine.mode == "compiled"
     decision = await engine.evaluate(make_input())
     assert decision.allow
-
-
-def test_program_bytes_from_another_build_are_used(policy_copy: Path) -> None:
-    bundle = load_bundle(default_policy_dir())
-    engine = EmbeddedRego(bundle, program=compile_program(bundle))
-    assert engine.mode == "compiled"
-    assert engine.evaluate_entrypoint("data.llm.main.decision", make_input())["allow"] is True
