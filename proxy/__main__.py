@@ -9,7 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .config import ConfigError, load_config
+from .config import Config, ConfigError, load_config
 from .identity import hash_key
 
 
@@ -35,14 +35,17 @@ def main(argv: list[str] | None = None) -> int:
 
     policy = commands.add_parser("policy", help="check, test and evaluate Rego policies")
     policy_commands = policy.add_subparsers(dest="policy_command", required=True)
-    for name, text in (("check", "compile every policy; errors with file:line"),
+    folder = "policy folder (default: ./policies in the current directory)"
+    for name, text in (("check", "validate a policy folder as the proxy does before serving it"),
                        ("test", "run every test_ rule, like `opa test`")):
         sub = policy_commands.add_parser(name, help=text)
-        sub.add_argument("dir", nargs="?", type=Path, help="policy folder (default: the shipped policies/)")
+        sub.add_argument("dir", nargs="?", type=Path, help=folder)
         if name == "test":
             sub.add_argument("-v", "--verbose", action="store_true")
+        else:
+            sub.add_argument("--timeout-ms", type=int, default=500, help="policy.timeout_ms to check against")
     evaluate = policy_commands.add_parser("eval", help="print the decision for an input document")
-    evaluate.add_argument("dir", nargs="?", type=Path)
+    evaluate.add_argument("dir", nargs="?", type=Path, help=folder)
     evaluate.add_argument("--input", type=Path, required=True)
     evaluate.add_argument("--entrypoint", default="data.llm.main.decision")
     diff = policy_commands.add_parser("diff-report", help="summarise live-vs-shadow policy differences")
@@ -90,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
 def cmd_policy(args: argparse.Namespace) -> int:
     from .policy import cli
     if args.policy_command == "check":
-        return cli.cmd_check(args.dir)
+        return cli.cmd_check(args.dir, timeout_ms=args.timeout_ms)
     if args.policy_command == "test":
         return cli.cmd_test(args.dir, verbose=args.verbose)
     if args.policy_command == "eval":
@@ -104,9 +107,30 @@ def cmd_check_config(path: Path) -> int:
     except ConfigError as exc:
         print(f"{path}: invalid config\n{exc}", file=sys.stderr)
         return 2
+    problem = policy_problem(config)
+    if problem is not None:
+        print(f"{path}: {problem}", file=sys.stderr)
+        return 1
     print(f"{path}: ok ({len(config.upstreams)} upstreams, {len(config.models)} models, "
           f"{len(config.auth.keys)} keys, auth mode {config.auth.mode})")
     return 0
+
+
+def policy_problem(config: Config) -> str | None:
+    """Why the embedded engine's policy folders (policy.dir, policy.shadow_dir) would not serve, or None."""
+    policy = config.policy
+    if policy.engine != "embedded":
+        return None
+    from .policy.cli import check_policy_folder
+    folders = [("policy.dir", policy.dir)]
+    if policy.shadow_dir is not None:
+        folders.append(("policy.shadow_dir", policy.shadow_dir))
+    for key, folder in folders:
+        problem = check_policy_folder(key, config.path(folder), compiled=policy.compiled,
+                                      timeout_ms=policy.timeout_ms)
+        if problem is not None:
+            return problem
+    return None
 
 
 def cmd_serve(path: Path, host: str | None, port: int | None, workers: int) -> int:
@@ -124,6 +148,10 @@ def cmd_serve(path: Path, host: str | None, port: int | None, workers: int) -> i
     port = config.server.port if port is None else port
     if workers < 1:
         print("--workers must be at least 1", file=sys.stderr)
+        return 2
+    problem = policy_problem(config)  # before any worker starts: one line, not a traceback per worker
+    if problem is not None:
+        print(f"{path}: {problem.splitlines()[0]}", file=sys.stderr)
         return 2
     if workers == 1:
         run_worker(config, host=host, port=port)

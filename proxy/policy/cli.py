@@ -1,51 +1,93 @@
-"""`llm-policy-proxy policy ...` commands: check, test, eval, diff-report. Each returns an exit code.
+"""`llm-policy-proxy policy ...` commands: check, test, eval, diff-report; and the policy part of
+`check-config` and `serve`'s start-up check. Each command returns an exit code.
 
-proxy/__main__.py parses the arguments and calls these; output goes to stdout.
+Without DIR, the commands use ./policies in the current directory, never the shipped policies: a CI job
+run in a repository must check that repository's policies or fail.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from pathlib import Path
 from typing import TextIO
 
 import orjson
 
-from proxy.policy.bundle import default_policy_dir, load_bundle
-from proxy.policy.decision import parse_decision
+from proxy.policy.bundle import load_bundle
+from proxy.policy.contract import ENTRYPOINTS, input_errors, result_error
+from proxy.policy.contract import entrypoint as contract_row
 from proxy.policy.diff_report import summarise
-from proxy.policy.embedded import compile_engine, compile_program, evaluate_json
-from proxy.policy.engine import DEFAULT_ENTRYPOINTS
+from proxy.policy.embedded import compile_engine
 from proxy.policy.errors import PolicyEngineError
+from proxy.policy.rego import evaluate_json
 from proxy.policy.rego_tests import TestResult, run_tests
-
-__all__ = ["cmd_check", "cmd_diff_report", "cmd_eval", "cmd_test", "default_policy_dir"]
+from proxy.policy.validate import DEFAULT_TIMEOUT_MS, Limits, Verdict, check_folder
 
 RULE = "-" * 80
+USAGE = 2
 
 
-def cmd_check(directory: Path | None = None, *, out: TextIO | None = None) -> int:
-    """Compile every module (tests included) and evaluate each entry point once."""
+def policy_dir(directory: Path | None, err: TextIO | None = None) -> Path | None:
+    """DIR, else ./policies if there is one; None (after saying so) when neither."""
+    if directory is not None:
+        return directory
+    here = Path.cwd() / "policies"
+    if here.is_dir():
+        return here
+    print(f"no policy folder given and there is no ./policies in {Path.cwd()}: pass DIR, "
+          "e.g. `llm-policy-proxy policy check path/to/policies`", file=err or sys.stderr)
+    return None
+
+
+def cmd_check(directory: Path | None = None, *, timeout_ms: int = DEFAULT_TIMEOUT_MS,
+              out: TextIO | None = None) -> int:
+    """Validate the folder as the proxy would before serving it, and say whether compiled mode agrees."""
     out = out or sys.stdout
-    root = directory or default_policy_dir()
+    root = policy_dir(directory)
+    if root is None:
+        return USAGE
     try:
-        bundle = load_bundle(root, include_tests=True)
-        compile_engine(bundle, DEFAULT_ENTRYPOINTS.all())
+        verdict = asyncio.run(check_folder(root, compiled=True, limits=Limits(timeout_ms=timeout_ms)))
     except PolicyEngineError as exc:
-        print(str(exc), file=out)
+        print(f"{root}: rejected: {exc}", file=out)
         return 1
-    print(f"{root}: {len(bundle.modules)} modules OK, revision {bundle.revision}", file=out)
-    try:
-        compile_program(load_bundle(root))
-        print("compiled mode (policy.compiled): the RVM compiles these policies", file=out)
-    except Exception as exc:  # informative only: the interpreter serves whatever the RVM cannot
-        print(f"compiled mode (policy.compiled): not available, the interpreter will serve ({exc})", file=out)
+    print(describe(root, verdict, timeout_ms), file=out)
     return 0
+
+
+def describe(root: Path, verdict: Verdict, timeout_ms: int) -> str:
+    total = sum(verdict.samples.values())
+    named = {"builtin": "built-in", "tests": "from the folder's tests", "recent": "recently decided"}
+    sources = ", ".join(f"{n} {named.get(source, source)}" for source, n in verdict.samples.items() if n)
+    lines = [f"{root}: {verdict.modules} modules OK, revision {verdict.revision}",
+             f"contract: every entry point answered all {total} samples ({sources}) validly, "
+             f"each within {timeout_ms} ms"]
+    if verdict.fallback is None:
+        note = f"; the RVM had no answer for {verdict.rvm_fallbacks} (the interpreter answers those)" \
+            if verdict.rvm_fallbacks else ""
+        lines.append(f"compiled mode (policy.compiled): agrees with the interpreter on all {total} samples{note}")
+    else:
+        lines.append(f"compiled mode (policy.compiled): not used for this version, the interpreter would serve "
+                     f"it: {verdict.fallback}")
+    lines += [f"warning: {warning}" for warning in verdict.warnings]
+    return "\n".join(lines)
+
+
+def check_policy_folder(which: str, root: Path, *, compiled: bool, timeout_ms: int) -> str | None:
+    """None if the folder would serve, else why not (the first line names file:line where known)."""
+    try:
+        asyncio.run(check_folder(root, compiled=compiled, limits=Limits(timeout_ms=timeout_ms)))
+    except PolicyEngineError as exc:
+        return f"{which} {root}: {exc}"
+    return None
 
 
 def cmd_test(directory: Path | None = None, *, verbose: bool = False, out: TextIO | None = None) -> int:
     out = out or sys.stdout
-    root = directory or default_policy_dir()
+    root = policy_dir(directory)
+    if root is None:
+        return USAGE
     try:
         results = run_tests(root)
     except PolicyEngineError as exc:
@@ -81,28 +123,42 @@ def cmd_eval(
     directory: Path | None,
     input_file: Path,
     *,
-    entrypoint: str = DEFAULT_ENTRYPOINTS.decision,
+    entrypoint: str = ENTRYPOINTS[0].path,
     out: TextIO | None = None,
 ) -> int:
-    """Print the entry point's result as JSON; the decision entry point is also parsed strictly."""
+    """Print the entry point's result as JSON. An entry point of the contract table has its input checked
+    against its input schema first, and its result against its result schema."""
     out = out or sys.stdout
-    root = directory or default_policy_dir()
+    root = policy_dir(directory)
+    if root is None:
+        return USAGE
     try:
         input_doc = orjson.loads(input_file.read_bytes())
-        if not isinstance(input_doc, dict):
-            raise PolicyEngineError(f"{input_file}: input must be a JSON object")
-        engine = compile_engine(load_bundle(root))
-        result = evaluate_json(engine, entrypoint, input_doc)
-        if entrypoint == DEFAULT_ENTRYPOINTS.decision:
-            parse_decision(result)
     except (OSError, orjson.JSONDecodeError) as exc:
         print(f"{input_file}: {exc}", file=out)
         return 1
+    try:
+        row = contract_row(entrypoint)
+    except KeyError:
+        row = None
+    if not isinstance(input_doc, dict):
+        print(f"{input_file}: input must be a JSON object", file=out)
+        return 1
+    if row is not None:
+        errors = input_errors(row, input_doc)
+        if errors:
+            print(f"{input_file}: not a valid input of {row.path} ({row.input_schema}):", file=out)
+            print("\n".join(f"  {error}" for error in errors[:10]), file=out)
+            return 1
+    try:
+        result = evaluate_json(compile_engine(load_bundle(root)), entrypoint, input_doc)
     except PolicyEngineError as exc:
         print(str(exc), file=out)
         return 1
-    if result is None:
-        print(f"{entrypoint} is undefined for this input", file=out)
+    problem = result_error(row, input_doc, result) if row is not None else (
+        f"{entrypoint} is undefined for this input" if result is None else None)
+    if problem is not None:
+        print(problem, file=out)
         return 1
     print(orjson.dumps(result, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode(), file=out)
     return 0

@@ -1,17 +1,19 @@
-"""`policy check/test/eval/diff-report`: exit codes and output an operator can act on."""
+"""`policy check/test/eval`: defaults that cannot mislead, and output an operator can act on."""
 
 from __future__ import annotations
 
 import io
 import json
+import shutil
 from pathlib import Path
 
-import orjson
+import pytest
 
-from proxy.policy.cli import cmd_check, cmd_diff_report, cmd_eval, cmd_test
-from proxy.policy.decision import Decision, Reason
-from proxy.policy.shadow import JsonlSink, diff_decisions
-from tests.unit.policy.conftest import make_input
+from proxy.policy.bundle import default_policy_dir
+from proxy.policy.cli import cmd_check, cmd_eval, cmd_test
+from proxy.policy.samples import decision_input
+from tests.support.policy_versions import conflicting_rules
+from tests.unit.policy.test_validate import GATE
 
 
 def run(command, *args, **kwargs) -> tuple[int, str]:  # type: ignore[no-untyped-def]
@@ -20,10 +22,65 @@ def run(command, *args, **kwargs) -> tuple[int, str]:  # type: ignore[no-untyped
     return code, out.getvalue()
 
 
-def test_check_passes_on_shipped_policies() -> None:
-    code, output = run(cmd_check)
+@pytest.fixture
+def in_repository(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A repository whose ./policies is a copy of the shipped policies, as the current directory."""
+    shutil.copytree(default_policy_dir(), tmp_path / "policies")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path / "policies"
+
+
+@pytest.mark.parametrize("command", [cmd_check, cmd_test])
+def test_without_dir_the_commands_use_policies_in_the_current_directory(in_repository: Path, command: object) -> None:
+    code, output = run(command)
     assert code == 0
-    assert "OK" in output
+    (in_repository / "limits.rego").write_text("package llm.limits\n\ndeny contains x if {\n  x := \n}\n")
+    code, output = run(command)
+    assert code == 1  # the repository's broken folder, not the shipped one
+    assert f"{in_repository / 'limits.rego'}:4:" in output
+
+
+@pytest.mark.parametrize("command", [cmd_check, cmd_test])
+def test_without_dir_and_without_policies_here_the_commands_exit_2(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: object) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, output = run(command)
+    assert code == 2 and output == ""
+    assert "pass DIR" in capsys.readouterr().err
+
+
+def test_eval_without_dir_and_without_policies_here_exits_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "input.json").write_text(json.dumps(decision_input()))
+    assert run(cmd_eval, None, tmp_path / "input.json")[0] == 2
+
+
+def test_check_reports_the_contract_sample_and_that_compiled_mode_agrees() -> None:
+    code, output = run(cmd_check, default_policy_dir())
+    assert code == 0
+    lines = output.splitlines()
+    assert lines[0].endswith("6 modules OK, revision " + lines[0].rsplit(" ", 1)[1])
+    assert "answered all" in lines[1] and "built-in" in lines[1] and "tests" in lines[1]
+    assert lines[2].startswith("compiled mode (policy.compiled): agrees with the interpreter on all")
+
+
+def test_check_says_when_compiled_mode_would_not_serve_a_version(policy_copy: Path) -> None:
+    (policy_copy / "zz_gate.rego").write_text(GATE)
+    code, output = run(cmd_check, policy_copy)
+    assert code == 0
+    assert "compiled mode (policy.compiled): not used for this version, the interpreter would serve it: " \
+           "the RVM and the interpreter disagree: data.llm.main.decision on sample builtin:" in output
+
+
+def test_check_rejects_conflicting_rules_with_file_line_and_sample(policy_copy: Path) -> None:
+    conflicting_rules(policy_copy)
+    code, output = run(cmd_check, policy_copy)
+    assert code == 1
+    first = output.splitlines()[0]
+    assert f"{policy_copy}: rejected: " in first
+    conflict = f"{policy_copy / 'zz_conflict.rego'}:3:1: error: rule conflicts with rule at "
+    assert conflict + f"{policy_copy / 'pii.rego'}:30:1" in first
+    assert "sample builtin:key/pii=email" in first
 
 
 def test_check_reports_file_and_line_of_a_broken_policy(policy_copy: Path) -> None:
@@ -34,7 +91,7 @@ def test_check_reports_file_and_line_of_a_broken_policy(policy_copy: Path) -> No
 
 
 def test_test_command_runs_every_shipped_test_verbosely() -> None:
-    code, output = run(cmd_test, verbose=True)
+    code, output = run(cmd_test, default_policy_dir(), verbose=True)
     assert code == 0
     assert "data.llm.pii_test.test_secret_blocked_with_types_named: PASS" in output
     assert "data.llm.egress_test.test_wildcard_provider_hosts_match: PASS" in output
@@ -57,39 +114,41 @@ def test_failing_test_rule_makes_the_command_fail(tmp_path: Path) -> None:
 
 def test_eval_prints_the_decision(tmp_path: Path) -> None:
     input_file = tmp_path / "input.json"
-    input_file.write_text(json.dumps(make_input(model="o1")))
-    code, output = run(cmd_eval, None, input_file)
+    input_file.write_text(json.dumps(decision_input(model="reasoning")))
+    code, output = run(cmd_eval, default_policy_dir(), input_file)
     assert code == 0
     decision = json.loads(output)
     assert decision["allow"] is False
     assert decision["reasons"][0]["code"] == "model_not_allowed"
 
 
+def test_eval_validates_the_input_against_its_schema(tmp_path: Path) -> None:
+    doc = decision_input()
+    doc["request"]["max_tokens"] = "512"
+    del doc["time"]
+    input_file = tmp_path / "input.json"
+    input_file.write_text(json.dumps(doc))
+    code, output = run(cmd_eval, default_policy_dir(), input_file)
+    assert code == 1
+    assert f"{input_file}: not a valid input of data.llm.main.decision (input.v1.json):" in output
+    assert "(document): 'time' is a required property" in output
+    assert "request.max_tokens: '512' is not of type 'integer', 'null'" in output
+
+
 def test_eval_other_entrypoint(tmp_path: Path) -> None:
     input_file = tmp_path / "input.json"
-    input_file.write_text(json.dumps({"host": "api.x.ai", "port": 443, "method": "CONNECT", "identity": {"app": "a"}}))
-    code, output = run(cmd_eval, None, input_file, entrypoint="data.llm.egress.decision")
+    input_file.write_text(json.dumps({"version": 1, "host": "api.x.ai", "port": 443, "method": "CONNECT",
+                                      "identity": decision_input()["identity"]}))
+    code, output = run(cmd_eval, default_policy_dir(), input_file, entrypoint="data.llm.egress.decision")
     assert code == 0
     assert json.loads(output)["provider"] == "xai"
 
 
-def test_diff_report_counts_kinds_and_codes(tmp_path: Path) -> None:
-    path = tmp_path / "shadow.jsonl"
-    sink = JsonlSink(path)
-    allow = Decision(allow=True)
-    deny = Decision(allow=False, reasons=(Reason("prompt_too_large", "too big"),))
-    capped = Decision(allow=True, max_tokens=100)
-    for live, candidate in [(allow, deny), (allow, deny), (allow, capped)]:
-        difference = diff_decisions(live, candidate, "r1", "r2")
-        assert difference is not None
-        sink(difference.as_event())
-    sink.close()
-    with path.open("ab") as f:
-        f.write(b"not json\n" + orjson.dumps({"event": "other"}) + b"\n")
-    code, output = run(cmd_diff_report, path)
-    assert code == 0
-    assert "shadow differences: 3 (2 unreadable lines skipped)" in output
-    assert "2  allow -> deny" in output
-    assert "2  prompt_too_large" in output
-    assert "1  max_tokens" in output
-    assert "3  r1 -> r2" in output
+def test_eval_of_a_decision_that_breaks_the_contract_fails(policy_copy: Path, tmp_path: Path) -> None:
+    main = policy_copy / "main.rego"
+    main.write_text(main.read_text().replace('"allow": count(reasons) == 0', '"allow": "yes"'))
+    input_file = tmp_path / "input.json"
+    input_file.write_text(json.dumps(decision_input()))
+    code, output = run(cmd_eval, policy_copy, input_file)
+    assert code == 1
+    assert "allow: 'yes' is not of type 'boolean'" in output
