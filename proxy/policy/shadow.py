@@ -1,7 +1,8 @@
 """Shadow evaluation: a candidate policy version decides beside the live one; differences are events.
 
-The lead schedules compare() after the response is sent. Events carry reason codes, obligations and
-revisions, never prompt text; JsonlSink appends them for `policy diff-report`.
+compare() runs after the response is sent. Events carry who was affected (team, app, model, endpoint),
+reason codes, obligations and revisions, never prompt text; JsonlSink appends them for
+`policy diff-report`.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ import orjson
 from proxy.policy.decision import Decision
 from proxy.policy.engine import PolicyEngine
 from proxy.policy.errors import PolicyEngineError
+from proxy.policy.recent import record_input
 
 EVENT = "policy_shadow_difference"
+DECISION = "data.llm.main.decision"
 OBLIGATIONS = ("model", "max_tokens", "redact", "restore", "budgets", "headers")
 
 Sink = Callable[[dict[str, Any]], None]
@@ -32,12 +35,14 @@ class Difference:
     obligations_changed: tuple[str, ...] = ()
     request_id: str | None = None
     error: str | None = None
+    who: dict[str, Any] | None = None  # team, app, model, endpoint of the request
 
     def as_event(self) -> dict[str, Any]:
         event: dict[str, Any] = {
             "event": EVENT,
             "time": time.time(),
             "request_id": self.request_id,
+            **(self.who or {}),
             "kinds": list(self.kinds),
             "obligations_changed": list(self.obligations_changed),
             "live": self.live,
@@ -66,11 +71,13 @@ class ShadowEvaluator:
             candidate_decision = await self.candidate.evaluate(input)
         except PolicyEngineError as exc:
             difference: Difference | None = Difference(
-                ("error",), live, {"revision": self.candidate.revision}, request_id=request_id, error=str(exc)
+                ("error",), live, {"revision": self.candidate.revision}, request_id=request_id, error=str(exc),
+                who=affected(input),
             )
         else:
+            record_input(self.candidate, DECISION, input)
             difference = diff_decisions(live_decision, candidate_decision, live_revision,
-                                        self.candidate.revision, request_id)
+                                        self.candidate.revision, request_id, affected(input))
         if difference is not None and self._sink is not None:
             self._sink(difference.as_event())
         return difference
@@ -82,6 +89,7 @@ def diff_decisions(
     live_revision: str = "",
     candidate_revision: str = "",
     request_id: str | None = None,
+    who: dict[str, Any] | None = None,
 ) -> Difference | None:
     kinds = []
     if live.allow != candidate.allow:
@@ -102,7 +110,15 @@ def diff_decisions(
         summary(candidate, candidate_revision),
         changed,
         request_id,
+        who=who,
     )
+
+
+def affected(input: dict[str, Any]) -> dict[str, Any]:
+    """Who a difference would affect: names from the proxy's config and catalogue, never request content."""
+    identity, request = input.get("identity") or {}, input.get("request") or {}
+    return {"team": identity.get("team"), "app": identity.get("app"), "model": request.get("model"),
+            "endpoint": request.get("endpoint")}
 
 
 def summary(decision: Decision, revision: str) -> dict[str, Any]:

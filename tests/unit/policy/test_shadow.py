@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 from proxy.policy.embedded import EmbeddedRego
+from proxy.policy.errors import PolicyEngineError
+from proxy.policy.reload import PolicyReloader
 from proxy.policy.shadow import JsonlSink, ShadowEvaluator
 from tests.unit.policy.conftest import make_input
 
@@ -39,6 +41,9 @@ async def test_stricter_candidate_reports_allow_and_reason_changes(embedded: Emb
     assert event["request_id"] == "req-1"
     assert event["live"]["revision"] == embedded.revision
     assert event["candidate"]["revision"] == candidate.revision
+    # Who would be affected, for the security team's report: names from config and catalogue only.
+    assert {k: event[k] for k in ("team", "app", "model", "endpoint")} == {
+        "team": "payments", "app": "billing-api", "model": "gpt-4o", "endpoint": "chat.completions"}
 
 
 async def test_obligation_change_is_reported_by_key(embedded: EmbeddedRego, policy_copy: Path) -> None:
@@ -59,3 +64,31 @@ async def test_events_carry_no_prompt_text(embedded: EmbeddedRego, policy_copy: 
     doc["request"]["prompt"] = "the secret plan"
     await shadow.compare(doc, await embedded.evaluate(doc))
     assert events and "secret plan" not in json.dumps(events)
+
+
+async def test_candidate_errors_say_who_was_affected(embedded: EmbeddedRego) -> None:
+    class Broken:
+        revision = "r-broken"
+
+        async def evaluate(self, input: dict[str, object]) -> object:
+            raise PolicyEngineError("evaluating data.llm.main.decision: boom")
+
+    events: list[dict[str, object]] = []
+    shadow = ShadowEvaluator(Broken(), sink=events.append)  # type: ignore[arg-type]
+    doc = make_input(model="o1")
+    await shadow.compare(doc, await embedded.evaluate(doc))
+    (event,) = events
+    assert event["kinds"] == ["error"] and event["model"] == "o1" and event["team"] == "payments"
+
+
+async def test_inputs_the_candidate_decided_are_kept_for_its_next_version(embedded: EmbeddedRego,
+                                                                         policy_copy: Path) -> None:
+    candidate = await PolicyReloader(policy_copy, policy="shadow").start(watch=False)
+    try:
+        doc = make_input()
+        doc["request"]["prompt"] = "the secret plan"
+        await ShadowEvaluator(candidate).compare(doc, await embedded.evaluate(doc))
+        (kept,) = candidate.recent.samples()["data.llm.main.decision"]
+        assert "prompt" not in kept.input["request"]
+    finally:
+        await candidate.close()
