@@ -75,6 +75,9 @@ class EmbeddedRego:
     async def evaluate_mcp(self, input: dict[str, Any]) -> McpDecision:
         return parse_mcp_decision(self.evaluate_entrypoint(self._entrypoints.mcp, input))
 
+    async def query(self, rule: str, input: dict[str, Any]) -> Any:
+        return self.evaluate_entrypoint(rule, input)
+
     def evaluate_entrypoint(self, rule: str, input: dict[str, Any]) -> Any:
         """The value the proxy would serve for `rule` (None when undefined)."""
         return loads(self._runtime.answer(rule, dumps(input)))

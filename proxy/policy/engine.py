@@ -40,4 +40,9 @@ class PolicyEngine(Protocol):
 
     async def evaluate_mcp(self, input: dict[str, Any]) -> McpDecision: ...
 
+    async def query(self, rule: str, input: dict[str, Any]) -> Any:
+        """The raw value of any entry point of the contract table (None when undefined); the caller
+        parses it (proxy/policy/contract.py lists the entry points and their result schemas)."""
+        ...
+
     async def close(self) -> None: ...

@@ -23,6 +23,7 @@ from proxy.policy.input import (
     build_input,
 )
 from proxy.policy.opa_server import OpaServer
+from proxy.policy.reload import PolicyReloader
 from tests.support.opa_rest_server import start_opa_server
 
 NOW = 1_795_000_000.0
@@ -69,9 +70,16 @@ def embedded() -> EmbeddedRego:
     return EmbeddedRego.from_dir(default_policy_dir())
 
 
-@pytest.fixture(params=["embedded", "compiled", "opa"])
+@pytest.fixture(params=["embedded", "compiled", "evaluator", "opa"])
 async def engine(request: pytest.FixtureRequest) -> AsyncIterator[PolicyEngine]:
-    """The same decisions must come out of every engine: the suite runs once per engine."""
+    """The same decisions must come out of every engine: the suite runs once per engine (`evaluator` is
+    what the proxy serves from: the validated version in an evaluator process, compiled)."""
+    if request.param == "evaluator":
+        reloader = await PolicyReloader(default_policy_dir(), compiled=True).start(watch=False)
+        assert reloader.engine.mode == "compiled"
+        yield reloader
+        await reloader.close()
+        return
     if request.param in ("embedded", "compiled"):
         embedded = EmbeddedRego.from_dir(default_policy_dir(), compiled=request.param == "compiled")
         assert embedded.mode == ("compiled" if request.param == "compiled" else "interpreter"), embedded.compile_error
