@@ -18,7 +18,8 @@ from .budget.sqlite import SqliteStore
 from .config import Config, ConfigError, environment_flag
 from .pii import CustomType, Scanner
 from .policy.engine import PolicyEngine
-from .policy.reload import OnReload, PolicyReloader, ReloadEvent
+from .policy.reload import PolicyReloader
+from .policy.reporting import reload_reporter, restart_reporter
 from .policy.shadow import JsonlSink, ShadowEvaluator
 from .policy.validate import Limits
 from .telemetry.logging import get_logger
@@ -102,33 +103,7 @@ def policy_reloader(config: Config, metrics: Metrics, which: str, root: Path) ->
     policy = config.policy
     return PolicyReloader(config.path(root), policy=which, compiled=policy.compiled,
                           limits=Limits(timeout_ms=policy.timeout_ms), interval_s=policy.reload_interval_s or 2.0,
-                          on_reload=reload_reporter(metrics), on_restart=restart_reporter(metrics, which))
-
-
-def reload_reporter(metrics: Metrics) -> OnReload:
-    """Every load and reload of a policy version, live or shadow, logged and counted the same way."""
-    def report(event: ReloadEvent) -> None:
-        if event.policy == "live":
-            metrics.policy_reloaded(ok=event.ok, revision=event.revision)
-        if not event.ok:
-            metrics.child(metrics.policy_rejected, event.policy, event.reason or "error").inc()
-            log.error("policy_reload_failed", policy=event.policy, reason=event.reason, candidate=event.candidate,
-                      error=event.error, kept_revision=event.revision)
-            return
-        if event.fallback_reason is not None:
-            metrics.child(metrics.policy_interpreted, event.policy, event.fallback_reason).inc()
-            log.warning("policy_compiled_mode_refused", policy=event.policy, revision=event.revision,
-                        reason=event.fallback_reason, detail=event.fallback)
-        log.info("policy_loaded" if event.initial else "policy_reloaded", policy=event.policy,
-                 revision=event.revision, mode=event.mode, samples=dict(event.samples))
-    return report
-
-
-def restart_reporter(metrics: Metrics, which: str) -> Callable[[str, str], None]:
-    def report(reason: str, revision: str) -> None:
-        metrics.child(metrics.policy_restarts, which, reason).inc()
-        log.error("policy_evaluator_replaced", policy=which, reason=reason, revision=revision)
-    return report
+                          on_reload=reload_reporter(metrics, log), on_restart=restart_reporter(metrics, log, which))
 
 
 async def open_shadow(config: Config, metrics: Metrics, stack: AsyncExitStack) -> ShadowEvaluator | None:

@@ -34,6 +34,7 @@ from proxy.policy.evaluator import EVAL, EVAL_HEAD, FAILED, HEADER, INTERPRETER,
 from proxy.policy.input import INPUT_VERSION
 
 OnRestart = Callable[[str, str], None]  # (reason, revision)
+RESTART_REASONS = ("timeout", "exited")
 
 
 class EvaluationTimeout(PolicyEngineError):

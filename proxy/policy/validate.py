@@ -29,12 +29,15 @@ from proxy.policy.conflicts import possible_conflicts
 from proxy.policy.contract import ENTRYPOINTS, Entrypoint, builtin_samples, complete, result_error
 from proxy.policy.errors import PolicyCompileError, PolicyEngineError
 from proxy.policy.evaluator import AST, CAPTURE, FAILED, INTERPRETER, RVM
-from proxy.policy.isolated import Answer, EvaluationTimeout, EvaluatorProcess, VersionSpec
+from proxy.policy.isolated import Answer, EvaluationTimeout, EvaluatorGone, EvaluatorProcess, VersionSpec
 from proxy.policy.rego import UNDEFINED
 from proxy.policy.rego_ast import Node, defines, locations
 from proxy.policy.samples import Sample
 
 DEFAULT_TIMEOUT_MS = 500
+# Why a version is rejected, and why compiled mode does not serve one (metric labels).
+REJECTION_REASONS = ("unreadable", "compile", "entrypoint", "error", "conflict", "contract", "timeout")
+FALLBACK_REASONS = ("unsupported", "conflict", "parity")
 SHOWN_INPUT_CHARS = 2000
 
 
@@ -188,6 +191,8 @@ async def _ask(run: _Run, op: int, what: str) -> bytes:
     except EvaluationTimeout as exc:
         raise VersionRejected("timeout", f"{run.bundle.root}: {what} took longer than {run.limits.load_s:g} s"
                               ) from exc
+    except EvaluatorGone as exc:
+        raise VersionRejected("error", f"{run.bundle.root}: the evaluator process died {what}") from exc
     if status == FAILED:
         raise VersionRejected("compile", body.decode())
     return body
@@ -216,6 +221,9 @@ async def _timed(run: _Run, row: Entrypoint, sample: Sample, body: bytes, engine
         answer = await run.process.evaluate(row.path, body, timeout_ms / 1000 + run.limits.slack_s, engine)
     except EvaluationTimeout:
         raise _rejected(run, "timeout", f"did not finish within {timeout_ms} ms (policy.timeout_ms)", row,
+                        sample) from None
+    except EvaluatorGone:
+        raise _rejected(run, "error", "the evaluator process died on this sample (out of memory?)", row,
                         sample) from None
     if answer.nanos > timeout_ms * 1_000_000:
         raise _rejected(run, "timeout", f"took {answer.nanos / 1e6:.0f} ms, more than policy.timeout_ms "

@@ -171,7 +171,9 @@ def test_hot_reload_under_traffic_never_serves_without_a_decision(make_proxy: Pr
         assert 403 in statuses, "the new policy version never took effect"
         broken_at = len(statuses)
         (policies / "zz_broken.rego").write_text("package llm.broken\n\nthis is not rego {\n")
-        time.sleep(0.6)
+        wait_for(lambda: reloader_of(proxy).reloads_failed == 1, "the broken version to be rejected")
+        rejected_at = len(statuses)
+        wait_for(lambda: len(statuses) > rejected_at + 5, "traffic after the rejection")
         after_broken = statuses[broken_at:]
     finally:
         stop.set()
