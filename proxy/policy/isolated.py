@@ -1,8 +1,9 @@
 """The proxy's side of the evaluator process: requests with a deadline, and a replacement when one hangs.
 
 Each request is a frame written to the process's stdin; answers come back in order on its stdout and
-are matched by id. The event loop spends ~30 us per decision on this, less than the ~100-250 us it
-would spend evaluating in-process, and it is never stopped by a slow policy. A request that misses its
+are matched by id. The event loop spends tens of microseconds per decision on this, less than an
+interpreted evaluation in-process takes (bench/policy_bench.py --isolated), and a slow policy never
+stops it. A request that misses its
 deadline fails closed (PolicyEngineError); if the process has been stuck on one evaluation that long, it
 is killed and a new one loaded with the same version, while requests in between wait or fail closed.
 """
