@@ -7,9 +7,11 @@ manifest) supplies the revision, otherwise it is a hash of every file's content.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -129,3 +131,14 @@ def _digest(root: Path, contents: dict[Path, str]) -> str:
     for path, text in contents.items():
         digest.update(str(path.relative_to(root)).encode() + b"\0" + text.encode() + b"\0")
     return digest.hexdigest()
+
+
+def declares(modules: Sequence[tuple[str, str]], package: str) -> bool:
+    """Whether any module (name, source) is in `package`: a cheap textual test, made before the version
+    is compiled; the compiled version's AST then says whether a rule in it is defined."""
+    return any(_package_line(package).search(source) for _, source in modules)
+
+
+@functools.cache
+def _package_line(package: str) -> re.Pattern[str]:
+    return re.compile(rf"^\s*package\s+{re.escape(package)}\s*(#.*)?$", re.MULTILINE)

@@ -15,10 +15,10 @@ from typing import Any
 import jsonschema
 from referencing import Registry, Resource
 
-from proxy.policy.bundle import default_policy_dir
-from proxy.policy.decision import parse_allowed_models, parse_decision, parse_egress_decision
+from proxy.policy.bundle import declares, default_policy_dir
+from proxy.policy.decision import parse_allowed_models, parse_decision, parse_egress_decision, parse_mcp_decision
 from proxy.policy.errors import PolicyEngineError
-from proxy.policy.samples import Sample, decision_samples, egress_samples, enum_samples, models_samples
+from proxy.policy.samples import Sample, decision_samples, egress_samples, enum_samples, mcp_samples, models_samples
 
 SCHEMA_DIR = default_policy_dir() / "schema"
 PROMPT = ("request", "prompt")
@@ -37,6 +37,14 @@ class Entrypoint:
     check: Check | None = None
     # Paths removed from an input before it is kept as a recent input: operator-enabled prompt text.
     private: tuple[tuple[str, ...], ...] = (PROMPT,)
+    # Optional rows are validated only in a version whose policies declare the rule's package (a
+    # deployment that does not use that door need not write its policy); declared, they must hold.
+    optional: bool = False
+
+    @property
+    def package(self) -> str:
+        """The Rego package that holds the rule: data.llm.mcp.decision -> llm.mcp."""
+        return self.path.removeprefix("data.").rpartition(".")[0]
 
 
 ENTRYPOINTS: tuple[Entrypoint, ...] = (
@@ -46,7 +54,14 @@ ENTRYPOINTS: tuple[Entrypoint, ...] = (
                models_samples, check=lambda doc, result: parse_allowed_models(result, doc["models"])),
     Entrypoint("data.llm.egress.decision", "egress_input.v1.json", "egress_decision.v1.json", egress_samples,
                check=lambda _, result: parse_egress_decision(result)),
+    Entrypoint("data.llm.mcp.decision", "mcp_input.v1.json", "mcp_decision.v1.json", mcp_samples,
+               check=lambda _, result: parse_mcp_decision(result), optional=True),
 )
+
+
+def rows_for(modules: Sequence[tuple[str, str]], table: Sequence[Entrypoint] = ENTRYPOINTS) -> tuple[Entrypoint, ...]:
+    """The rows a version must satisfy: every required row, and the optional ones it declares."""
+    return tuple(row for row in table if not row.optional or declares(modules, row.package))
 
 
 def entrypoint(path: str, table: Sequence[Entrypoint] = ENTRYPOINTS) -> Entrypoint:

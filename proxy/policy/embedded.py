@@ -35,15 +35,15 @@ class EmbeddedRego:
                  compiled: bool = False) -> None:
         """`compiled` also runs the entry points on the RVM (~30 ms to compile); a version the RVM cannot
         compile or run answers on the interpreter, and `compile_error` says why."""
-        self._runtime = Runtime(bundle.modules, bundle.data, entrypoints.all(), compiled=compiled,
-                                where=str(bundle.root))
-        check_entrypoints(self._runtime.engine, entrypoints.all(), bundle.root)
+        paths = entrypoints.served(bundle.modules)
+        self._runtime = Runtime(bundle.modules, bundle.data, paths, compiled=compiled, where=str(bundle.root))
+        check_entrypoints(self._runtime.engine, paths, bundle.root)
         self._entrypoints = entrypoints
         self.bundle = bundle
         self.compile_error = self._runtime.compile_error
         if self._runtime.vm is not None:
             try:
-                for rule in entrypoints.all():
+                for rule in paths:
                     execute(self._runtime.vm, rule, "{}")
             except PolicyEngineError as exc:
                 self._runtime.vm, self.compile_error = None, str(exc)

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from proxy.policy.bundle import declares
 from proxy.policy.decision import Decision, EgressDecision, McpDecision
 
 
@@ -21,6 +22,12 @@ class EntryPoints:
 
     def all(self) -> tuple[str, str, str]:
         return (self.decision, self.allowed_models, self.egress)
+
+    def served(self, modules: Sequence[tuple[str, str]]) -> tuple[str, ...]:
+        """The entry points a version with these modules (name, source) serves: all(), and the MCP one
+        when a module declares its package."""
+        package = self.mcp.removeprefix("data.").rpartition(".")[0]
+        return self.all() + ((self.mcp,) if declares(modules, package) else ())
 
 
 DEFAULT_ENTRYPOINTS = EntryPoints()

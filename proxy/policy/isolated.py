@@ -25,8 +25,10 @@ import orjson
 from proxy.policy.decision import (
     Decision,
     EgressDecision,
+    McpDecision,
     parse_allowed_models,
     parse_egress_decision,
+    parse_mcp_decision,
 )
 from proxy.policy.embedded import decision_from_json, loads
 from proxy.policy.engine import DEFAULT_ENTRYPOINTS, EntryPoints
@@ -217,6 +219,9 @@ class IsolatedRego:
 
     async def evaluate_egress(self, input: dict[str, Any]) -> EgressDecision:
         return parse_egress_decision(loads(await self.answer(self.entrypoints.egress, input)))
+
+    async def evaluate_mcp(self, input: dict[str, Any]) -> McpDecision:
+        return parse_mcp_decision(loads(await self.answer(self.entrypoints.mcp, input)))
 
     async def query(self, rule: str, input: dict[str, Any]) -> Any:
         """The value of any entry point of the contract table (None when undefined)."""

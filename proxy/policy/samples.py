@@ -113,6 +113,44 @@ def decision_input(*, who: str = "key", pii: str | tuple[str, ...] = "none", bud
     return build_input(request, identity, facts, estimate, findings, states, now)
 
 
+MCP_MESSAGES: dict[str, tuple[str, str | None, str | None]] = {
+    "initialize": ("request", "initialize", None),
+    "tools/list": ("request", "tools/list", None),
+    "resources/read": ("request", "resources/read", "crm://customers/7"),
+    "prompts/get": ("request", "prompts/get", "greet"),
+    "notification": ("notification", "notifications/initialized", None),
+    "response": ("response", None, None),
+    "listen": ("listen", None, None),
+    "terminate": ("terminate", None, None),
+}
+MCP_TOOLS: dict[str, Mapping[str, Any] | None] = {
+    "read-only": {"readOnlyHint": True},
+    "destructive": {"readOnlyHint": False, "destructiveHint": True, "title": "Send mail"},
+    "no-hints": {},
+    "unknown": None,
+}
+
+
+def mcp_samples() -> list[Sample]:
+    # Imported here: proxy.mcp builds on proxy.policy, not the other way round.
+    from proxy.mcp.input import MessageFacts, ToolFacts, build_mcp_input
+
+    samples = []
+    for who, (kind, method, name) in itertools.product(IDENTITIES, MCP_MESSAGES.values()):
+        facts = MessageFacts("crm", kind, method, name, "2025-11-25", session=kind != "request")
+        samples.append(Sample(f"builtin:mcp/{who}/{method or kind}", build_mcp_input(facts, IDENTITIES[who], None,
+                                                                                      (), (), NOW)))
+    for who, tool, pii, listing in itertools.product(IDENTITIES, MCP_TOOLS, ("none", "email+phone", "secret"),
+                                                     (False, True)):
+        facts = MessageFacts("crm", "request", "tools/call", "send_mail", "2025-11-25", True, listing)
+        findings = tuple(PiiFinding(t, 1, f"params.arguments.a{i}") for i, t in enumerate(PII_MIXES[pii]))
+        states = [_state(f"tool:crm/send_mail:{IDENTITIES[who].key_id or 'app'}", 90.0, 60.0)]
+        samples.append(Sample(f"builtin:mcp/{who}/tools/call/{tool}/pii={pii}/listing={listing}",
+                              build_mcp_input(facts, IDENTITIES[who], ToolFacts("send_mail", MCP_TOOLS[tool]),
+                                              () if listing else findings, () if listing else states, NOW)))
+    return samples
+
+
 def models_samples() -> list[Sample]:
     lists = {"none": [], "catalogue": CATALOGUE, "many": [f"model-{i}" for i in range(200)]}
     return [Sample(f"builtin:{who}/models={kind}", build_models_input(IDENTITIES[who], names))

@@ -26,7 +26,7 @@ import orjson
 
 from proxy.policy.bundle import PolicyBundle, load_bundle
 from proxy.policy.conflicts import possible_conflicts
-from proxy.policy.contract import ENTRYPOINTS, Entrypoint, builtin_samples, complete, result_error
+from proxy.policy.contract import ENTRYPOINTS, Entrypoint, builtin_samples, complete, result_error, rows_for
 from proxy.policy.errors import PolicyCompileError, PolicyEngineError
 from proxy.policy.evaluator import AST, CAPTURE, FAILED, INTERPRETER, RVM
 from proxy.policy.isolated import Answer, EvaluationTimeout, EvaluatorGone, EvaluatorProcess, VersionSpec
@@ -114,6 +114,7 @@ async def validate(bundle: PolicyBundle, *, compiled: bool, limits: Limits = DEF
                    reuse: bool = False) -> Verdict:
     """The verdict on a version; raises VersionRejected. With `reuse` (start-up), a version this process
     already validated with these settings is not validated again."""
+    table = rows_for(bundle.modules, table)
     key = (bundle.digest, compiled, limits.timeout_ms, tuple(row.path for row in table))
     known = VERDICTS.get(key) if reuse and bundle.digest and not recent else None
     if known is not None:
@@ -144,7 +145,8 @@ def read_version(root: Path) -> PolicyBundle:
 
 
 def version_spec(bundle: PolicyBundle, table: Sequence[Entrypoint], compiled: bool) -> VersionSpec:
-    return VersionSpec(bundle.modules, bundle.data, tuple(row.path for row in table), compiled, str(bundle.root),
+    paths = tuple(row.path for row in rows_for(bundle.modules, table))
+    return VersionSpec(bundle.modules, bundle.data, paths, compiled, str(bundle.root),
                        bundle.tests)
 
 

@@ -59,7 +59,7 @@ def test_check_reports_the_contract_sample_and_that_compiled_mode_agrees() -> No
     code, output = run(cmd_check, default_policy_dir())
     assert code == 0
     lines = output.splitlines()
-    assert lines[0].endswith("6 modules OK, revision " + lines[0].rsplit(" ", 1)[1])
+    assert lines[0].endswith("7 modules OK, revision " + lines[0].rsplit(" ", 1)[1])
     assert "answered all" in lines[1] and "built-in" in lines[1] and "tests" in lines[1]
     assert lines[2].startswith("compiled mode (policy.compiled): agrees with the interpreter on all")
 

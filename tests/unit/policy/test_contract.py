@@ -7,7 +7,7 @@ import pytest
 
 from proxy.policy.contract import ENTRYPOINTS, Entrypoint, builtin_samples, complete, input_errors, result_error
 
-DECISION, MODELS, EGRESS = ENTRYPOINTS
+DECISION, MODELS, EGRESS, MCP = ENTRYPOINTS
 
 
 @pytest.mark.parametrize("row", ENTRYPOINTS, ids=lambda row: row.path)

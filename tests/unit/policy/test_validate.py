@@ -147,3 +147,15 @@ async def test_tests_that_break_the_contract_table_row_are_not_samples_of_it(pol
     verdict = await check(policy_copy, compiled=False)
     baseline = await check(default_policy_dir(), compiled=False)
     assert verdict.samples["tests"] == baseline.samples["tests"]
+
+
+async def test_the_mcp_entry_point_is_optional_but_held_to_its_contract_once_declared(policy_copy: Path) -> None:
+    (policy_copy / "mcp.rego").unlink()
+    (policy_copy / "mcp_test.rego").unlink()
+    verdict = await check(policy_copy)  # a deployment without the MCP gateway need not write its policy
+    assert verdict.mode == "compiled"
+    (policy_copy / "mcp.rego").write_text('package llm.mcp\n\ndecision := {"allow": "yes", "reasons": []}\n')
+    with pytest.raises(VersionRejected) as caught:
+        await check(policy_copy)
+    assert caught.value.reason == "contract"
+    assert "data.llm.mcp.decision" in str(caught.value) and "builtin:mcp/" in str(caught.value)
