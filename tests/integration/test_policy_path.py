@@ -178,8 +178,9 @@ def test_hot_reload_under_traffic_never_serves_without_a_decision(make_proxy: Pr
     finally:
         stop.set()
         worker.join(10)
-    # Every request got a decision: allowed (200) or denied (403); none failed because of the reloads.
-    assert set(statuses) <= {200, 403}
+    # Every request got a decision: allowed (200), denied (403) or, on a slow run, over the shipped
+    # 600-per-minute rate limit (429, a decision too); none failed (5xx) because of the reloads.
+    assert set(statuses) <= {200, 403, 429}
     assert after_broken and set(after_broken) == {403}, "the last good version must keep serving"
     metrics = httpx.get(proxy.root + "/metrics").text
     assert 'llm_proxy_policy_reloads_total{result="failure"}' in metrics
