@@ -11,7 +11,7 @@ from .budget import BudgetStore
 from .budget.store import ScopeUsage
 from .egress.report import parse_since, shadow_ai_report
 from .errors import BadRequest, Forbidden
-from .services import IDENTITY, SERVICES
+from .services import EVENT_LOG, IDENTITY, SERVICES
 
 
 def require_admin(request: web.Request) -> None:
@@ -55,7 +55,7 @@ async def get_shadow_ai(request: web.Request) -> web.Response:
         since = parse_since(request.query.get("since", "7d"))
     except ValueError as exc:
         raise BadRequest(f"since: {exc}", param="since") from None
-    rows = await shadow_ai_report(request.app[SERVICES].store, since)
+    rows = await shadow_ai_report(request.app[EVENT_LOG], since)
     return web.Response(body=orjson.dumps({"object": "list", "data": rows}), content_type="application/json")
 
 

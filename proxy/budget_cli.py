@@ -12,6 +12,7 @@ import orjson
 from .admin import budget_usage
 from .config import Config, ConfigError, load_config
 from .egress.report import format_report, parse_since, shadow_ai_report
+from .eventlog import open_event_log
 from .wiring import open_store
 
 
@@ -53,8 +54,10 @@ def cmd_shadow_report(args: argparse.Namespace) -> int:
         return 2
 
     async def run() -> int:
-        async with AsyncExitStack() as stack:
-            store = await open_store(config, stack)
-            print(format_report(await shadow_ai_report(store, since)))
+        events = open_event_log(config)
+        try:
+            print(format_report(await shadow_ai_report(events, since)))
+        finally:
+            await events.close()
         return 0
     return asyncio.run(run())

@@ -12,6 +12,7 @@ from .budget import BudgetStore
 from .catalogue import Catalogue
 from .config import Config
 from .decide import Decided, ScopeMemory
+from .eventlog import EventLog
 from .identity import Identity
 from .pii import Scanner
 from .policy.engine import PolicyEngine
@@ -41,6 +42,7 @@ class Services:
 
 SERVICES = web.AppKey("services", Services)
 METRICS = web.AppKey("metrics", Metrics)
+EVENT_LOG = web.AppKey("event_log", EventLog)
 TRACING = web.AppKey("tracing", Tracing)
 IDENTITY = web.RequestKey("identity", Identity)
 AUDIT = web.RequestKey("audit", AuditRecord)

@@ -1,26 +1,26 @@
-"""A refused egress attempt is remembered three ways: a store event (for the report), metrics, an audit line."""
+"""A refused egress attempt is remembered three ways: an event-log entry (for the report), a metric, an audit line."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from proxy.budget.store import BudgetStore
 from proxy.egress.http_parse import Target
+from proxy.eventlog import EventLog
 from proxy.identity import Identity
 from proxy.policy.decision import EgressDecision
 from proxy.telemetry.logging import get_logger
 from proxy.telemetry.metrics import Metrics
 
 EVENT_KIND = "shadow_ai"
-# Refusals of hosts that are not AI providers (allow-list mode) carry this provider in the store.
+# Refusals of hosts that are not AI providers (allow-list mode) carry this provider in the event log.
 NO_PROVIDER = "none"
 
 log = get_logger("proxy.egress")
 
 
 class RefusalRecorder:
-    def __init__(self, store: BudgetStore, metrics: Metrics) -> None:
-        self._store = store
+    def __init__(self, events: EventLog, metrics: Metrics) -> None:
+        self._events = events
         self._metrics = metrics
 
     async def refused(self, identity: Identity, target: Target, method: str, decision: EgressDecision,
@@ -51,9 +51,9 @@ class RefusalRecorder:
         else:
             log.info("egress_refused", **_audit(identity, fields))
         try:
-            await self._store.record_event(EVENT_KIND, fields)
+            await self._events.append(EVENT_KIND, fields)
         except Exception as exc:
-            # The refusal stands either way; a store outage only costs the report an entry.
+            # The refusal stands either way; an event-log outage only costs the report an entry.
             log.error("shadow_ai_record_failed", error=type(exc).__name__, host=target.host, app=identity.app)
 
 

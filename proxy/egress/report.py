@@ -9,8 +9,8 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from proxy.budget.store import BudgetStore
 from proxy.egress.recorder import EVENT_KIND
+from proxy.eventlog import EventLog
 
 _SINCE = re.compile(r"([0-9]+(?:\.[0-9]+)?)([smhdw])")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -28,10 +28,10 @@ def parse_since(text: str) -> float:
     return seconds
 
 
-async def shadow_ai_report(store: BudgetStore, since_s: float, now: float | None = None) -> list[dict[str, Any]]:
+async def shadow_ai_report(events: EventLog, since_s: float, now: float | None = None) -> list[dict[str, Any]]:
     """Refused attempts of the last `since_s` seconds, one row per (app, team, provider, reason), newest first."""
     now = time.time() if now is None else now
-    return aggregate(await store.events(EVENT_KIND, now - since_s))
+    return aggregate(await events.events(EVENT_KIND, now - since_s))
 
 
 def aggregate(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:

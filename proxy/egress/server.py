@@ -10,7 +10,6 @@ import socket
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 
-from proxy.budget.store import BudgetStore
 from proxy.egress.config import EgressConfig
 from proxy.egress.destination import REFUSED, Destination, DestinationGuard
 from proxy.egress.host import IPAddress
@@ -22,6 +21,7 @@ from proxy.egress.recorder import RefusalRecorder
 from proxy.egress.replies import ESTABLISHED, error_reply, text_reply
 from proxy.egress.resolver import Resolver, StaticResolver, SystemResolver
 from proxy.egress.tunnel import CHUNK, relay, shut
+from proxy.eventlog import EventLog
 from proxy.identity import Identity
 from proxy.policy.decision import EgressDecision, Reason
 from proxy.policy.engine import PolicyEngine
@@ -237,7 +237,7 @@ async def open_tcp(address: IPAddress, port: int) -> Stream:
 async def start_egress(
     config: EgressConfig,
     engine_getter: Callable[[], PolicyEngine],
-    store: BudgetStore,
+    events: EventLog,
     metrics: Metrics,
     keys: Mapping[str, Identity],
     *,
@@ -249,7 +249,7 @@ async def start_egress(
     """Listen on config.host:config.port, or on `sock` (pre-bound and shared by `serve --workers N`);
     `keys` maps a key's SHA-256 to its Identity; `listening` names the proxy's other listeners."""
     identifier = CallerIdentifier(keys, config.source_apps)
-    server = EgressServer(config, engine_getter, RefusalRecorder(store, metrics), identifier, resolver=resolver,
+    server = EgressServer(config, engine_getter, RefusalRecorder(events, metrics), identifier, resolver=resolver,
                           connector=connector, listening=listening)
     return await server.start(sock)
 

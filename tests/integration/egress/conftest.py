@@ -16,11 +16,11 @@ import trustme
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from proxy.budget.sqlite import SqliteStore
 from proxy.egress.config import EgressConfig
 from proxy.egress.host import IPAddress
 from proxy.egress.resolver import Resolver, StaticResolver
 from proxy.egress.server import EgressServer, Stream, open_tcp, start_egress
+from proxy.eventlog.sqlite import SqliteEventLog
 from proxy.identity import Identity, hash_key
 from proxy.policy.bundle import load_bundle
 from proxy.policy.embedded import EmbeddedRego
@@ -65,7 +65,7 @@ class Dialler:
 @dataclass
 class Egress:
     server: EgressServer
-    store: SqliteStore
+    store: SqliteEventLog
     metrics: Metrics
     dialler: Dialler
 
@@ -96,7 +96,7 @@ async def start(tmp_path: Path) -> AsyncIterator[StartEgress]:
                     listening: tuple[tuple[str, int], ...] = (), **settings: Any) -> Egress:
         config = EgressConfig.model_validate({"enabled": True, "port": 0, "allow_internal": STAND_INS, **settings})
         live = engine if engine is not None else policy()
-        store = SqliteStore(tmp_path / f"egress-{len(started)}.sqlite3")
+        store = SqliteEventLog(tmp_path / f"egress-{len(started)}.sqlite3")
         metrics = Metrics(CollectorRegistry())
         dialler = Dialler()
         # No fallback: a name missing from the table fails to resolve instead of asking real DNS.

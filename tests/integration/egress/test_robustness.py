@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from proxy.budget.sqlite import SqliteStore
 from proxy.egress.config import EgressConfig
 from proxy.egress.server import start_egress
+from proxy.eventlog.sqlite import SqliteEventLog
 from proxy.telemetry.metrics import Metrics
 from tests.integration.egress.conftest import (
     KEYS,
@@ -123,7 +123,7 @@ async def test_malformed_requests_get_400_and_the_proxy_keeps_serving(start: Sta
 
 async def test_listens_on_a_pre_bound_socket_shared_by_workers(tmp_path: Path, echo_port: int) -> None:
     sock = socket.create_server(("127.0.0.1", 0))
-    store = SqliteStore(tmp_path / "shared.sqlite3")
+    store = SqliteEventLog(tmp_path / "shared.sqlite3")
     config = EgressConfig.model_validate({"port": 3128, "resolve": RESOLVE, "allow_internal": STAND_INS})
     engine = policy()
     server = await start_egress(config, lambda: engine, store, Metrics(CollectorRegistry()), KEYS, sock=sock)
