@@ -1,4 +1,4 @@
-"""Budget store on Redis: every reserve, settle and state read is one atomic Lua script.
+"""Budget store on Redis: every reserve, settle, record and state read is one atomic Lua script, one round trip.
 
 All keys share one hash tag (`{<prefix>}`), so under Redis Cluster they live in one slot and a reserve
 across any set of scopes stays one atomic script. The scripts derive window keys from the server clock,
@@ -7,7 +7,7 @@ so keys beyond KEYS[1] are computed inside them; the shared tag keeps those in t
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
@@ -18,10 +18,9 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from proxy.budget.errors import StoreUnavailable, refusal
-from proxy.budget.scripts import Script, ScriptRunner
+from proxy.budget.scripts import NotSent, Script, ScriptRunner
 from proxy.budget.store import (
     DEFAULT_RESERVATION_TTL_S,
-    EVENT_RETENTION,
     SETTLED_MARKER_TTL_S,
     BudgetState,
     Reservation,
@@ -38,6 +37,8 @@ from proxy.ids import new_id
 T = TypeVar("T")
 # Replies a Redis gives while it cannot serve: failing over, loading, or a read-only replica.
 _OUTAGE_REPLIES = ("LOADING", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "READONLY", "BUSY")
+# Ids per cancel or renew call: Lua's unpack() takes a few thousand values at most.
+_IDS_PER_CALL = 500
 
 
 def _clock(now: float | None) -> str:
@@ -52,6 +53,19 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def _spec(limits: Sequence[ScopeLimit]) -> str:
+    return "\n".join(
+        f"{lim.scope} {lim.window.kind} {lim.window.seconds} {_opt(lim.limit_micros)} {_opt(lim.limit_tokens)}"
+        f" {_opt(lim.requests_per_minute)} {_opt(lim.tokens_per_minute)}"
+        for lim in limits
+    )
+
+
+def _chunks(ids: Sequence[str]) -> Iterator[str]:
+    for i in range(0, len(ids), _IDS_PER_CALL):
+        yield "\n".join(ids[i : i + _IDS_PER_CALL])
+
+
 class RedisStore:
     def __init__(
         self,
@@ -59,9 +73,9 @@ class RedisStore:
         *,
         prefix: str = "llmpp",
         reservation_ttl_s: float = DEFAULT_RESERVATION_TTL_S,
-        event_retention: int = EVENT_RETENTION,
         timeout_s: float = 0.5,
         max_connections: int = 64,
+        admit: Callable[[], bool] | None = None,
     ) -> None:
         if any(c in prefix for c in "{}: "):
             raise ValueError(f"bad key prefix {prefix!r}")
@@ -69,11 +83,15 @@ class RedisStore:
         self._p = "{" + prefix + "}"
         self._keys = (f"{self._p}:rsv",)
         self._ttl = reservation_ttl_s
-        self._event_retention = event_retention
-        self._scripts = ScriptRunner(client.connection_pool, max_connections=max_connections, timeout_s=timeout_s)
-        self._reserve = Script.load("reserve_v2")
-        self._settle = Script.load("settle_v2")
-        self._state = Script.load("state_v2")
+        self._scripts = ScriptRunner(
+            client.connection_pool, max_connections=max_connections, timeout_s=timeout_s, admit=admit
+        )
+        self._reserve = Script.load("reserve_v3")
+        self._settle = Script.load("settle_v3")
+        self._state = Script.load("state_v3")
+        self._record = Script.load("record_v3")
+        self._cancel = Script.load("cancel_v3")
+        self._renew = Script.load("renew_v3")
 
     @classmethod
     def from_url(
@@ -84,6 +102,7 @@ class RedisStore:
         reservation_ttl_s: float = DEFAULT_RESERVATION_TTL_S,
         timeout_s: float = 0.5,
         max_connections: int = 64,
+        admit: Callable[[], bool] | None = None,
     ) -> RedisStore:
         # The scripts (the hot path) run on connections of their own (scripts.py); this pool serves the
         # rest. A blocking pool makes a burst wait briefly for a connection instead of failing with "Too
@@ -104,19 +123,22 @@ class RedisStore:
             reservation_ttl_s=reservation_ttl_s,
             timeout_s=timeout_s,
             max_connections=max_connections,
+            admit=admit,
         )
 
     async def _guard(self, call: Callable[[], Awaitable[T]]) -> T:
         try:
             return await call()
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        except NotSent as exc:
             raise StoreUnavailable(f"budget store unreachable: {exc}") from exc
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise StoreUnavailable(f"budget store unreachable: {exc}", maybe_applied=True) from exc
         except ResponseError as exc:
             if str(exc).startswith(_OUTAGE_REPLIES):
                 raise StoreUnavailable(f"budget store not serving: {exc}") from exc
             raise
 
-    async def _run(self, script: Script, args: Sequence[str | int]) -> Any:
+    async def _run(self, script: Script, args: Sequence[str | int | float]) -> Any:
         return await self._guard(lambda: self._scripts.run(script, self._keys, [self._p, *args]))
 
     async def reserve(
@@ -126,16 +148,15 @@ class RedisStore:
         cost_micros: int,
         tokens: int,
         now: float | None = None,
+        *,
+        reservation_id: str | None = None,
     ) -> Reservation:
         check_limits(limits)
-        rid = new_id()
-        spec = "\n".join(
-            f"{lim.scope} {lim.window.kind} {lim.window.seconds} {_opt(lim.limit_micros)} {_opt(lim.limit_tokens)}"
-            f" {_opt(lim.requests_per_minute)} {_opt(lim.tokens_per_minute)}"
-            for lim in limits
-        )
-        reply = _text(await self._run(self._reserve, [_clock(now), int(self._ttl), rid, cost_micros, tokens, spec]))
-        fields = reply.split()
+        rid = reservation_id or new_id()
+        args: list[str | int | float] = [_clock(now), self._ttl, rid, cost_micros, tokens, _spec(limits)]
+        fields = _text(await self._run(self._reserve, args)).split()
+        if fields[0] == "done":
+            raise StoreUnavailable(f"reservation {rid} was cancelled before it reached the store")
         if fields[0] != "ok":
             kind, scope, retry_us, dim, limit_value, window = fields
             raise refusal(kind, scope, int(retry_us) / 1e6, dim, int(limit_value), window)
@@ -154,7 +175,7 @@ class RedisStore:
         targets = "\n".join(f"{t.scope} {t.window} {t.bucket} {t.expires_at}" for t in reservation.targets)
         rates = "\n".join(f"{scope} {tpm}" for scope, tpm in reservation.token_rates)
         unused = max(0, reservation.tokens - tokens)
-        args: list[str | int] = [
+        args: list[str | int | float] = [
             _clock(None),
             reservation.id,
             cost_micros,
@@ -165,6 +186,34 @@ class RedisStore:
             rates,
         ]
         await self._run(self._settle, args)
+
+    async def record(
+        self,
+        scopes: Sequence[ScopeLimit],
+        cost_micros: int,
+        tokens: int,
+        now: float | None = None,
+        *,
+        record_id: str | None = None,
+    ) -> None:
+        check_limits(scopes)
+        args: list[str | int | float] = [
+            _clock(now),
+            record_id or "",
+            cost_micros,
+            tokens,
+            SETTLED_MARKER_TTL_S,
+            _spec(scopes),
+        ]
+        await self._run(self._record, args)
+
+    async def cancel(self, reservation_ids: Sequence[str]) -> None:
+        for ids in _chunks(reservation_ids):
+            await self._run(self._cancel, [_clock(None), SETTLED_MARKER_TTL_S, ids])
+
+    async def renew(self, reservation_ids: Sequence[str]) -> None:
+        for ids in _chunks(reservation_ids):
+            await self._run(self._renew, [_clock(None), self._ttl, ids])
 
     async def state(self, limits: Sequence[ScopeLimit], now: float | None = None) -> dict[str, BudgetState]:
         return tightest_states(await self._states(limits, now))
@@ -222,24 +271,9 @@ class RedisStore:
 
         await self._guard(wipe)
 
-    async def record_event(self, kind: str, fields: dict[str, str | int]) -> None:
-        stream = f"{self._p}:ev:{kind}"
-        payload: dict[Any, Any] = dict(fields)  # xadd's key type is invariant over str | bytes | ...
-        await self._guard(lambda: self._redis.xadd(stream, payload, maxlen=self._event_retention, approximate=True))
-
-    async def events(self, kind: str, since: float) -> list[dict[str, Any]]:
-        rows = await self._guard(
-            lambda: self._redis.xrange(f"{self._p}:ev:{kind}", min=str(int(since * 1000)), max="+")
-        )
-        out: list[dict[str, Any]] = []
-        for entry_id, fields in rows or []:
-            event: dict[str, Any] = {_text(k): _text(v) for k, v in (fields or {}).items() if v is not None}
-            event["ts"] = int(_text(entry_id or "0").split("-")[0]) / 1000
-            out.append(event)
-        return out
-
     async def ping(self) -> None:
-        await self._guard(self._redis.ping)
+        # A script, not PING: a replica or a Redis out of memory answers PING but refuses the scripts.
+        await self._run(self._renew, [_clock(None), self._ttl, ""])
 
     async def close(self) -> None:
         await self._scripts.close()

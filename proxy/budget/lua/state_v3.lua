@@ -1,4 +1,4 @@
--- state_v2: spend, holds and reset time per scope window, for the policy input and `budget show`.
+-- state_v3: spend, holds and reset time per scope window, for the policy input and `budget show`.
 -- ARGV: prefix, now_us, limits: one line each "scope kind seconds". Returns one space-separated string:
 -- now_us, then per limit "bucket resets_at_us spent_micros spent_tokens held_micros held_tokens";
 -- resets_at_us is -1 when nothing will free up.

@@ -1,8 +1,10 @@
--- reserve_v2: hold cost and tokens on every scope at once, or on none.
+-- reserve_v3: hold cost and tokens on every scope at once, or on none; once per id.
 -- ARGV: prefix, now_us, ttl_s, id, cost, tokens, limits: one line per limit, "scope kind seconds
 -- limit_micros limit_tokens requests_per_min tokens_per_min" (-1: no limit).
--- Returns one space-separated string: "budget|rate scope retry_after_us dimension limit window", or
--- "ok now_us" then per limit "bucket expires_at", then per limit "rpm left reset_us tpm left reset_us".
+-- Returns one space-separated string: "budget|rate scope retry_after_us dimension limit window",
+-- "done" when the id was cancelled or settled before this reserve arrived, or "ok now_us" then per limit
+-- "bucket expires_at", then per limit "rpm left reset_us tpm left reset_us". A second reserve of an id
+-- still held (a retry whose first reply was lost) answers "ok" again and holds nothing more.
 -- Arguments and reply are packed strings because the Python client packs and parses each element.
 local PERIOD = 60000000
 
@@ -20,7 +22,9 @@ local now = now_us()
 local now_s = now / 1000000
 local ttl, id = tonumber(ARGV[3]), ARGV[4]
 local cost, tokens = tonumber(ARGV[5]), tonumber(ARGV[6])
+if redis.call('EXISTS', P .. ':done:' .. id) == 1 then return 'done' end
 reap(now)
+local again = redis.call('HEXISTS', P .. ':rsv', id) == 1
 
 local limits, scopes = parse_limits(ARGV[7])
 local held = held_get(scopes)
@@ -39,19 +43,17 @@ for _, lim in ipairs(limits) do
   elseif lim_t >= 0 and t + h[2] + tokens > lim_t then
     over, col, dim = t + h[2] + tokens - lim_t, 't', 'tokens'
   end
-  if over then
+  if over and not again then
     local retry = resets - now_s
     if kind == 'rolling' then retry = rolling_retry(flat, col, over, seconds, now_s) end
     local cap = dim == 'usd' and lim_m or lim_t
     return table.concat({'budget', scope, int(retry * 1000000), dim, int(cap), window_name(kind, seconds)}, ' ')
   end
-  local expires = resets + 172800
-  if kind == 'rolling' then expires = tonumber(bucket) + bucket_size(seconds) + seconds + 172800 end
   targets[#targets + 1] = bucket
-  targets[#targets + 1] = int(expires)
+  targets[#targets + 1] = int(expiry(kind, seconds, bucket, resets))
 
   local row = {'-1', '-1', '-1', '-1', '-1', '-1'}
-  if rpm > 0 or tpm > 0 then
+  if (rpm > 0 or tpm > 0) and not again then
     local key = P .. ':rl:' .. scope
     local state = redis.call('HMGET', key, 'r', 't')
     local update = {}
@@ -72,6 +74,9 @@ for _, lim in ipairs(limits) do
   registry[#registry + 1] = rest
 end
 
+if again then
+  return 'ok ' .. int(now) .. ' ' .. table.concat(targets, ' ') .. ' ' .. table.concat(rates, ' ')
+end
 -- Everything fits: only now write.
 if #registry > 0 then redis.call('HSET', P .. ':scopes', unpack(registry)) end
 for _, u in ipairs(tats) do

@@ -1,18 +1,25 @@
--- lib_v2: helpers prepended to every budget script. ARGV[1] is the key prefix with its hash tag,
--- ARGV[2] a clock override in microseconds for tests ('': the server clock, redis TIME).
+-- lib_v3: helpers prepended to every budget script. ARGV[1] is the key prefix with its hash tag,
+-- ARGV[2] a clock override in microseconds for tests and ledger replays ('': the server clock, TIME).
 -- Numbers go back to Redis through int(): Lua would print a µs timestamp as 1.8e+15.
--- Each redis.call costs ~1-2 µs of server time, most of a script's run: v2 reads and writes the holds
--- of all scopes in one call each, where v1 made two per scope. Keys and fields are v1's, so replicas
--- running either version can share one Redis during a rollout.
+-- Each redis.call costs ~1-2 µs of server time, most of a script's run: the holds of all scopes are
+-- read and written in one call each. v3 adds ids that make a reserve idempotent and a cancel that
+-- outlives the reserve it cancels (the `done:<id>` marker settle already set); keys and fields are
+-- v1's and v2's, so replicas running any of them can share one Redis during a rollout.
 local P = ARGV[1]
 local floor = math.floor
 
 local function int(x) return string.format('%.0f', x) end
 
+local clock_us
 local function now_us()
-  if ARGV[2] ~= '' then return tonumber(ARGV[2]) end
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000000 + tonumber(t[2])
+  if clock_us then return clock_us end
+  if ARGV[2] ~= '' then
+    clock_us = tonumber(ARGV[2])
+  else
+    local t = redis.call('TIME')
+    clock_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  end
+  return clock_us
 end
 
 -- Howard Hinnant's civil calendar algorithms: days since 1970-01-01 <-> proleptic Gregorian date.
@@ -56,6 +63,12 @@ local function period(kind, seconds, now_s)
   end
   local size = bucket_size(seconds)
   return int(floor(now_s / size) * size), -1
+end
+
+-- Until when a counter keeps spend committed at now_s: two days past the end of its window.
+local function expiry(kind, seconds, bucket, resets)
+  if kind == 'rolling' then return tonumber(bucket) + bucket_size(seconds) + seconds + 172800 end
+  return resets + 172800
 end
 
 local function window_name(kind, seconds)
@@ -177,5 +190,42 @@ local function reap(now)
   local ids = redis.call('ZRANGEBYSCORE', P .. ':rsvx', '-inf', int(now), 'LIMIT', 0, 100)
   for _, id in ipairs(ids) do
     if not release(id) then redis.call('ZREM', P .. ':rsvx', id) end
+  end
+end
+
+-- The once-only mark of a settle, record or cancel: set-if-absent is the check and the mark in one call.
+-- A reserve whose id carries it holds nothing (it was cancelled before it landed).
+local function mark_done(id, ttl)
+  return redis.call('SET', P .. ':done:' .. id, '1', 'EX', ttl, 'NX')
+end
+
+-- Only a counter (or rolling bucket) this write creates can lack an expiry as late as `expires`: every
+-- earlier write into the same bucket already set one at least that late.
+local function keep_until(key, expires)
+  local ttl = redis.call('TTL', key)
+  -- A replayed old settle must not shorten the life of a counter later spend also lives in.
+  if ttl < 0 or floor(now_us() / 1000000) + ttl < expires then redis.call('EXPIREAT', key, int(expires)) end
+end
+
+-- Add cost and tokens to one window's bucket ('rolling:<W>' or a calendar window).
+local function commit(scope, window, bucket, expires, cost, tokens)
+  if string.sub(window, 1, 8) == 'rolling:' then
+    local key = P .. ':s:' .. scope .. '|' .. window
+    local seconds = tonumber(string.sub(window, 9))
+    local fresh = redis.call('HINCRBY', key, 'm' .. bucket, int(cost)) == cost
+    redis.call('HINCRBY', key, 't' .. bucket, int(tokens))
+    if fresh then
+      -- A new bucket: a good moment to drop the ones that left the window.
+      local edge = now_us() / 1000000 - seconds - bucket_size(seconds)
+      for _, f in ipairs(redis.call('HKEYS', key)) do
+        if tonumber(string.sub(f, 2)) < edge then redis.call('HDEL', key, f) end
+      end
+      keep_until(key, expires)
+    end
+  else
+    local key = P .. ':s:' .. scope .. '|' .. window .. '|' .. bucket
+    local fresh = redis.call('HINCRBY', key, 'm', int(cost)) == cost
+    redis.call('HINCRBY', key, 't', int(tokens))
+    if fresh then keep_until(key, expires) end
   end
 end
