@@ -29,9 +29,6 @@ CREATE TABLE IF NOT EXISTS rates (scope TEXT PRIMARY KEY, requests_tat INTEGER N
 CREATE TABLE IF NOT EXISTS settled (id TEXT PRIMARY KEY, expires_at REAL NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS scopes (scope TEXT NOT NULL, window TEXT NOT NULL, limit_micros INTEGER,
     limit_tokens INTEGER, rpm INTEGER, tpm INTEGER, PRIMARY KEY (scope, window)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL,
-    ts REAL NOT NULL, fields TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS events_kind_ts ON events (kind, ts);
 """
 
 
@@ -97,6 +94,83 @@ def read_usage(
     scopes = list(dict.fromkeys(limit.scope for limit in limits))
     held = {scope: (m, t) for scope, m, t in db.execute(_held_sql(len(scopes)), scopes)}
     return spent, held
+
+
+def is_done(db: sqlite3.Connection, reservation_id: str) -> bool:
+    """Settled, recorded or cancelled: the once-only mark."""
+    return db.execute("SELECT 1 FROM settled WHERE id = ?", (reservation_id,)).fetchone() is not None
+
+
+def mark_done(db: sqlite3.Connection, reservation_id: str, expires_at: float) -> bool:
+    """Set the once-only mark; False if it was set before."""
+    cursor = db.execute("INSERT OR IGNORE INTO settled VALUES (?, ?)", (reservation_id, expires_at))
+    return cursor.rowcount > 0
+
+
+def is_held(db: sqlite3.Connection, reservation_id: str) -> bool:
+    return db.execute("SELECT 1 FROM reservations WHERE id = ?", (reservation_id,)).fetchone() is not None
+
+
+def hold(
+    db: sqlite3.Connection,
+    reservation_id: str,
+    limits: Sequence[ScopeLimit],
+    scopes: Sequence[str],
+    cost_micros: int,
+    tokens: int,
+    tats: Sequence[tuple[str, int, int]],
+    expires_at: float,
+) -> None:
+    """A granted reserve's writes: rate state, holds per scope, the reservation and the scopes' limits."""
+    db.executemany("INSERT OR REPLACE INTO rates VALUES (?, ?, ?)", tats)
+    db.executemany(
+        "INSERT INTO held VALUES (?, ?, ?) ON CONFLICT (scope) DO UPDATE"
+        " SET micros = micros + excluded.micros, tokens = tokens + excluded.tokens",
+        [(scope, cost_micros, tokens) for scope in scopes],
+    )
+    db.execute(
+        "INSERT INTO reservations VALUES (?, ?, ?, ?, ?)",
+        (reservation_id, cost_micros, tokens, "\n".join(scopes), expires_at),
+    )
+    register(db, limits, replace=True)
+
+
+def register(db: sqlite3.Connection, limits: Sequence[ScopeLimit], *, replace: bool) -> None:
+    """Remember each scope's limits for `budget show`; `replace=False` only lists a scope not seen yet."""
+    rows = [
+        (lim.scope, str(lim.window), lim.limit_micros, lim.limit_tokens, lim.requests_per_minute, lim.tokens_per_minute)
+        for lim in limits
+    ]
+    if not replace:
+        db.executemany("INSERT OR IGNORE INTO scopes VALUES (?, ?, ?, ?, ?, ?)", rows)
+        return
+    # Unchanged limits are left alone: rewriting them would dirty a page (a WAL write) per reserve.
+    db.executemany(
+        "INSERT INTO scopes VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (scope, window) DO UPDATE"
+        " SET limit_micros = excluded.limit_micros, limit_tokens = excluded.limit_tokens,"
+        " rpm = excluded.rpm, tpm = excluded.tpm"
+        " WHERE (limit_micros, limit_tokens, rpm, tpm)"
+        " IS NOT (excluded.limit_micros, excluded.limit_tokens, excluded.rpm, excluded.tpm)",
+        rows,
+    )
+
+
+def add_spend(db: sqlite3.Connection, targets: Sequence[tuple[str, str, str, int]], micros: int, tokens: int) -> None:
+    """Commit spend into each (scope, window, bucket, expires_at) counter."""
+    db.executemany(
+        "INSERT INTO spent VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (scope, window, bucket) DO UPDATE"
+        " SET micros = micros + excluded.micros, tokens = tokens + excluded.tokens,"
+        " expires_at = max(expires_at, excluded.expires_at)",
+        [(scope, window, bucket, micros, tokens, expires_at) for scope, window, bucket, expires_at in targets],
+    )
+
+
+def renew(db: sqlite3.Connection, reservation_ids: Sequence[str], expires_at: float) -> None:
+    for i in range(0, len(reservation_ids), 500):
+        ids = reservation_ids[i : i + 500]
+        db.execute(
+            f"UPDATE reservations SET expires_at = ? WHERE id IN ({', '.join('?' * len(ids))})", (expires_at, *ids)
+        )
 
 
 def release(db: sqlite3.Connection, reservation_id: str) -> None:
