@@ -25,6 +25,7 @@ from .decide import Decided, ScopeMemory
 from .egress.identity import identities_by_hash
 from .egress.server import EgressServer, start_egress
 from .endpoints import MODEL_ENDPOINTS, EndpointSpec
+from .eventlog import open_event_log
 from .identity import Identity, hash_key, keys_match
 from .ids import new_id
 from .mcp.build import MCP_GATEWAY, open_gateway
@@ -32,7 +33,7 @@ from .pipeline import serve_model_call
 from .policy.errors import PolicyEngineError
 from .policy.input import identity_input
 from .runtime import PauseRecorder
-from .services import AUDIT, DECIDED, IDENTITY, METRICS, REQUEST_ID, SERVICES, TRACING, Services
+from .services import AUDIT, DECIDED, EVENT_LOG, IDENTITY, METRICS, REQUEST_ID, SERVICES, TRACING, Services
 from .telemetry.logging import get_logger
 from .telemetry.metrics import Metrics
 from .telemetry.metrics import render as render_metrics
@@ -63,6 +64,7 @@ def build_app(config: Config, registry: CollectorRegistry | None = None, egress_
     app[METRICS] = metrics
     app[TRACING] = tracing
     app.cleanup_ctx.append(services_ctx(config, metrics))
+    app.cleanup_ctx.append(event_log_ctx(config))
     app.cleanup_ctx.append(egress_ctx(config, egress_sock, listening))
     for spec in MODEL_ENDPOINTS:
         app.router.add_post(spec.route, model_handler(spec))
@@ -117,6 +119,17 @@ async def cancelled(task: asyncio.Task[None]) -> None:
         await task
 
 
+def event_log_ctx(config: Config) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The event log the egress listener writes its refusals to and /admin/shadow-ai reads."""
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        events = app[EVENT_LOG] = open_event_log(config)
+        try:
+            yield
+        finally:
+            await events.close()
+    return ctx
+
+
 def egress_ctx(config: Config, sock: socket.socket | None,
                listening: Sequence[tuple[str, int]] = ()) -> Callable[[web.Application], AsyncIterator[None]]:
     """The shadow-AI egress listener, opened after (and closed before) the services it uses."""
@@ -125,7 +138,7 @@ def egress_ctx(config: Config, sock: socket.socket | None,
             yield
             return
         services = app[SERVICES]
-        server = await start_egress(config.egress, lambda: services.policy, services.store, services.metrics,
+        server = await start_egress(config.egress, lambda: services.policy, app[EVENT_LOG], services.metrics,
                                     identities_by_hash(config.auth.keys), sock=sock,
                                     listening=[(config.server.host, config.server.port), *listening])
         app[EGRESS] = server
@@ -333,17 +346,15 @@ async def readyz(request: web.Request) -> web.Response:
     services = request.app.get(SERVICES)
     checks = {"config": services is not None, "upstreams": bool(services and services.upstreams),
               "policy": False, "store": False}
+    circuit = "closed"
     if services is not None:
         # Like the store: with fail-open the proxy answers (undecided requests pass), so it is ready.
         checks["policy"] = await policy_ready(services.policy) or services.config.policy.fail_open
-        try:
-            await asyncio.wait_for(services.store.ping(), 1.0)
-            checks["store"] = True
-        except Exception:
-            checks["store"] = services.config.budget.fail_open
+        store = await services.store.readiness()
+        checks["store"], circuit = store.ready, store.circuit
     ready = all(checks.values())
-    return json_response({"status": "ready" if ready else "not_ready", "checks": checks},
-                         status=200 if ready else 503)
+    return json_response({"status": "ready" if ready else "not_ready", "checks": checks,
+                          "store_circuit": circuit}, status=200 if ready else 503)
 
 
 async def policy_ready(engine: object) -> bool:

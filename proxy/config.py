@@ -172,9 +172,18 @@ class PolicyConfig(_Frozen):
     shadow_log: Path | None = None
 
 
+class BreakerConfig(_Frozen):
+    # Store calls failing (errors or timeouts) in a row before the budget store's circuit opens.
+    failures: int = Field(5, ge=1)
+    # How long an open circuit sends nothing to the store before one probe is let through.
+    cooldown_s: float = Field(2.0, gt=0)
+
+
 class BudgetConfig(_Frozen):
     store: Literal["sqlite", "redis"] = "sqlite"
     sqlite_path: Path = Path("var/budget.sqlite3")
+    # How long a write waits for another process's lock on the SQLite file before the store counts as down.
+    sqlite_busy_timeout_s: float = Field(2.0, gt=0)
     redis_url: str = "redis://127.0.0.1:6379/0"
     # Per store call. Too short and a busy event loop (big prompts being tokenized) turns slow replies
     # into false outages; a real outage is still answered (503 or fail-open) within this bound.
@@ -182,7 +191,10 @@ class BudgetConfig(_Frozen):
     key_prefix: str = "llmpp"
     fail_open: bool = False
     ledger_path: Path = Path("var/ledger.jsonl")
-    reservation_ttl_s: int = Field(600, gt=0)
+    # A hold whose process stopped renewing it (it died) is reaped this long after the last renewal; live
+    # requests renew theirs every third of it. Default: the longest upstream connect + first-byte timeout.
+    reservation_ttl_s: float | None = Field(None, gt=0)
+    breaker: BreakerConfig = BreakerConfig()
     # The policy input's budget state may be this old (per worker, same scopes): saves a store round trip
     # on most requests. Limits stay exact: every reserve checks them atomically in the store.
     state_max_age_s: float = Field(1.0, ge=0)

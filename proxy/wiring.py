@@ -13,8 +13,8 @@ from typing import Any
 
 from opentelemetry.sdk.trace import TracerProvider
 
-from .budget import BudgetStore, Ledger, LedgeredStore
-from .budget.sqlite import SqliteStore
+from .budget import BudgetStore
+from .budget.build import build_store
 from .config import Config, ConfigError, environment_flag
 from .pii import CustomType, Scanner
 from .policy.engine import PolicyEngine
@@ -143,17 +143,16 @@ def store_error_counter(metrics: Metrics, store: str) -> Callable[[str], None]:
 
 
 async def open_store(config: Config, stack: AsyncExitStack, metrics: Metrics | None = None) -> BudgetStore:
-    budget = config.budget
-    inner: BudgetStore
-    if budget.store == "redis":
-        from .budget.redis import RedisStore
-
-        inner = RedisStore.from_url(budget.redis_url, prefix=budget.key_prefix,
-                                    reservation_ttl_s=budget.reservation_ttl_s, timeout_s=budget.redis_timeout_s)
-    else:
-        inner = SqliteStore(config.path(budget.sqlite_path), reservation_ttl_s=budget.reservation_ttl_s)
-    store = LedgeredStore(inner, Ledger(config.path(budget.ledger_path)), fail_open=budget.fail_open,
-                          reservation_ttl_s=budget.reservation_ttl_s, state_max_age_s=budget.state_max_age_s,
-                          on_error=None if metrics is None else store_error_counter(metrics, budget.store))
+    kind = config.budget.store
+    on_circuit = None
+    if metrics is not None:
+        metrics.store_circuit(store=kind, state="closed", changed=False)
+        on_circuit = functools.partial(store_circuit_changed, metrics, kind)
+    store = build_store(config, on_error=None if metrics is None else store_error_counter(metrics, kind),
+                        on_circuit=on_circuit)
     stack.push_async_callback(store.close)
     return store
+
+
+def store_circuit_changed(metrics: Metrics, store: str, state: str) -> None:
+    metrics.store_circuit(store=store, state=state, changed=True)

@@ -22,7 +22,14 @@ class RateLimited(TooManyRequests):
 
 
 class StoreUnavailable(Unavailable):
+    """The store did not answer. `maybe_applied`: the call was sent and may still take effect (a timeout or a
+    connection lost mid-call), so a reserve needs a compensating cancel; otherwise it certainly did not."""
+
     default_code = "budget_store_unavailable"
+
+    def __init__(self, message: str, *, maybe_applied: bool = False) -> None:
+        super().__init__(message)
+        self.maybe_applied = maybe_applied
 
 
 def refusal(kind: str, scope: str, retry_after_s: float, dimension: str, limit: int, window: str) -> Exception:

@@ -1,9 +1,10 @@
-"""Local, durable record of settles the store could not take, replayed when it is back.
+"""Local, durable record of what the store could not take, replayed when it is back: settles, records,
+and the cancels that compensate reserves whose outcome is unknown.
 
-Append-only JSON lines, one fsync'd write each, shared by the worker processes of a host (an flock
-guards appends and the hand-over to a replay). A replay first renames the file to a claim of its own,
-so appends carry on into a fresh file; whatever it cannot replay goes back into the ledger. Replaying
-an entry twice is harmless: a settle of one reservation id counts once in the store.
+Append-only JSON lines, fsync'd (the entries of one loop iteration share one write), shared by the worker
+processes of a host (an flock guards appends and the hand-over to a replay). A replay first renames the
+file to a claim of its own, so appends carry on into a fresh file; whatever it cannot replay goes back into
+the ledger. Replaying an entry twice is harmless: each carries an id the store applies once.
 """
 
 from __future__ import annotations
@@ -14,17 +15,46 @@ import fcntl
 import os
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
 import structlog
 
 from proxy.budget.errors import StoreUnavailable
-from proxy.budget.store import Reservation
+from proxy.budget.store import Reservation, ScopeLimit
+from proxy.budget.windows import Window
 
 log = structlog.get_logger(__name__)
-Settle = Callable[[Reservation, int, int], Awaitable[None]]
 _CLAIM = ".replay-"
+
+
+@dataclass(frozen=True, slots=True)
+class Settle:
+    reservation: Reservation
+    cost_micros: int
+    tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class Cancel:
+    """Release a hold that may exist, and refuse a reserve of this id that reaches the store later."""
+
+    reservation_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    record_id: str
+    scopes: tuple[ScopeLimit, ...]
+    cost_micros: int
+    tokens: int
+    at: float  # the windows are those current then, however late the replay
+
+
+Entry = Settle | Cancel | Record
+Apply = Callable[[Entry], Awaitable[None]]
 
 
 class Ledger:
@@ -32,6 +62,8 @@ class Ledger:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock_path = self.path.with_name(self.path.name + ".lock")
+        self._queue: list[tuple[bytes, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -42,10 +74,35 @@ class Ledger:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
-    def append(self, reservation: Reservation, cost_micros: int, tokens: int) -> None:
-        """Blocking (fsync): call it off the event loop."""
-        line = orjson.dumps({"reservation": reservation.to_dict(), "cost_micros": cost_micros, "tokens": tokens})
-        self._write_lines([line])
+    def append(self, entry: Entry) -> None:
+        """Blocking (fsync): call it off the event loop, or use `write`."""
+        self._write_lines([encode(entry)])
+
+    async def write(self, entry: Entry) -> None:
+        """Durable once this returns (raises OSError if the disk refuses); the entries written during one
+        loop iteration share one write and one fsync, in a thread."""
+        future = asyncio.get_running_loop().create_future()
+        self._queue.append((encode(entry), future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._drain())
+        await asyncio.shield(future)  # a cancelled caller's entry is still written
+
+    async def _drain(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue, []
+            try:
+                await asyncio.to_thread(self._write_lines, [line for line, _ in batch])
+            except OSError as exc:
+                for _, future in batch:
+                    future.set_exception(OSError(exc.errno, exc.strerror))
+            else:
+                for _, future in batch:
+                    future.set_result(None)
+
+    async def flushed(self) -> None:
+        """Wait until every entry written so far is on disk."""
+        if self._writer is not None:
+            await asyncio.gather(self._writer, return_exceptions=True)
 
     def _write_lines(self, lines: list[bytes]) -> None:
         with self._locked():
@@ -92,8 +149,9 @@ class Ledger:
             _fsync_dir(self.path.parent)
         return claims
 
-    async def replay(self, settle: Settle) -> int:
-        """Settle every entry through `settle`; returns how many were replayed. Stops at the first failure."""
+    async def replay(self, apply: Apply) -> int:
+        """Apply every entry; returns how many were replayed. At the first failure, what is left goes back
+        into the ledger and the failure is raised."""
         replayed = 0
         for claim in await asyncio.to_thread(self._claim):
             lines = [line for line in (await asyncio.to_thread(claim.read_bytes)).split(b"\n") if line.strip()]
@@ -102,25 +160,60 @@ class Ledger:
                 for line in lines:
                     entry = _parse(line)
                     if entry is not None:
-                        await settle(*entry)
+                        await apply(entry)
                         replayed += 1
                     done += 1
-            except Exception as exc:
-                if not isinstance(exc, StoreUnavailable):
+            except BaseException as exc:
+                if not isinstance(exc, StoreUnavailable | asyncio.CancelledError):
                     log.exception("budget_ledger_replay_failed")
-                await asyncio.to_thread(self._write_lines, lines[done:])
-                await asyncio.to_thread(claim.unlink)
-                return replayed
+                await asyncio.shield(asyncio.to_thread(self._give_back, claim, lines[done:]))
+                raise
             await asyncio.to_thread(claim.unlink)
         return replayed
 
+    def _give_back(self, claim: Path, lines: list[bytes]) -> None:
+        self._write_lines(lines)
+        claim.unlink()
 
-def _parse(line: bytes) -> tuple[Reservation, int, int] | None:
+
+def encode(entry: Entry) -> bytes:
+    document: dict[str, Any]
+    if isinstance(entry, Settle):
+        # The shape ledgers had before cancels and records existed, so an old ledger still replays.
+        document = {
+            "reservation": entry.reservation.to_dict(),
+            "cost_micros": entry.cost_micros,
+            "tokens": entry.tokens,
+        }
+    elif isinstance(entry, Cancel):
+        document = {"cancel": entry.reservation_id}
+    else:
+        document = {
+            "record": {
+                "id": entry.record_id,
+                "scopes": [[s.scope, str(s.window)] for s in entry.scopes],
+                "cost_micros": entry.cost_micros,
+                "tokens": entry.tokens,
+                "at": entry.at,
+            }
+        }
+    return orjson.dumps(document)
+
+
+def _parse(line: bytes) -> Entry | None:
     try:
         data = orjson.loads(line)
-        return Reservation.from_dict(data["reservation"]), int(data["cost_micros"]), int(data["tokens"])
+        if "cancel" in data:
+            return Cancel(str(data["cancel"]))
+        if "record" in data:
+            record = data["record"]
+            scopes = tuple(ScopeLimit(scope, Window.parse(window)) for scope, window in record["scopes"])
+            return Record(
+                str(record["id"]), scopes, int(record["cost_micros"]), int(record["tokens"]), float(record["at"])
+            )
+        return Settle(Reservation.from_dict(data["reservation"]), int(data["cost_micros"]), int(data["tokens"]))
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-        # Only a torn last line from a crash mid-write can look like this; its settle never returned.
+        # Only a torn last line from a crash mid-write can look like this; its write never returned.
         log.error("budget_ledger_unreadable_line", line=line[:200].decode(errors="replace"))
         return None
 

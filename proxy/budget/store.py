@@ -10,7 +10,8 @@ from proxy.budget.pricing import micros_to_usd
 from proxy.budget.ratelimit import RateLimitStatus, tightest
 from proxy.budget.windows import MONTH, Window
 
-DEFAULT_RESERVATION_TTL_S = 600
+# The default upstream connect + first-byte timeouts: how long a request may wait before anything comes back.
+DEFAULT_RESERVATION_TTL_S = 125.0
 # A settle marker must outlive any ledger replay, which can follow a long outage.
 SETTLED_MARKER_TTL_S = 7 * 86400
 EVENT_RETENTION = 10_000
@@ -159,7 +160,17 @@ class ScopeUsage:
     state: BudgetState = field(compare=False)
 
 
+@dataclass(frozen=True, slots=True)
+class Readiness:
+    """Whether requests can be served with budgets as configured, and the store's circuit state."""
+
+    ready: bool
+    circuit: str  # closed | half_open | open
+
+
 class BudgetStore(Protocol):
+    """What the request path and the admin routes use (`LedgeredStore`): never waits on a store known to fail."""
+
     async def state(self, limits: Sequence[ScopeLimit], now: float | None = None) -> dict[str, BudgetState]:
         """Per scope name, the window closest to its limit; one round trip."""
         ...
@@ -179,15 +190,69 @@ class BudgetStore(Protocol):
         """Commit the actual cost and release the hold; a second settle of one id is a no-op."""
         ...
 
+    async def record(
+        self, scopes: Sequence[ScopeLimit], cost_micros: int, tokens: int, now: float | None = None
+    ) -> None:
+        """Add spend to scopes without a reservation: for scopes with no limit, which need no hold."""
+        ...
+
     async def usage(self, scope_prefix: str | None = None) -> list[ScopeUsage]: ...
 
     async def reset(self, scope: str) -> None: ...
 
-    async def record_event(self, kind: str, fields: dict[str, str | int]) -> None: ...
+    async def readiness(self) -> Readiness: ...
 
-    async def events(self, kind: str, since: float) -> list[dict[str, Any]]: ...
+    async def close(self) -> None: ...
 
-    async def ping(self) -> None: ...
+
+class Backend(Protocol):
+    """A store itself (`SqliteStore`, `RedisStore`): every call goes to it; ids make retries harmless."""
+
+    async def state(self, limits: Sequence[ScopeLimit], now: float | None = None) -> dict[str, BudgetState]: ...
+
+    async def reserve(
+        self,
+        request_id: str,
+        limits: Sequence[ScopeLimit],
+        cost_micros: int,
+        tokens: int,
+        now: float | None = None,
+        *,
+        reservation_id: str | None = None,
+    ) -> Reservation:
+        """As `BudgetStore.reserve`; a second reserve of one id holds nothing more, and one whose id was
+        cancelled or settled holds nothing at all (StoreUnavailable)."""
+        ...
+
+    async def settle(self, reservation: Reservation, cost_micros: int, tokens: int) -> None: ...
+
+    async def record(
+        self,
+        scopes: Sequence[ScopeLimit],
+        cost_micros: int,
+        tokens: int,
+        now: float | None = None,
+        *,
+        record_id: str | None = None,
+    ) -> None:
+        """As `BudgetStore.record`; with an id, a second record of it counts once."""
+        ...
+
+    async def cancel(self, reservation_ids: Sequence[str]) -> None:
+        """Release these holds and mark the ids done, so a reserve of one that lands later holds nothing."""
+        ...
+
+    async def renew(self, reservation_ids: Sequence[str]) -> None:
+        """Push the expiry of these holds (those still held) to a full TTL from now."""
+        ...
+
+    async def usage(self, scope_prefix: str | None = None) -> list[ScopeUsage]: ...
+
+    async def reset(self, scope: str) -> None: ...
+
+    async def ping(self) -> None:
+        """Raise StoreUnavailable unless the store would take a write now."""
+        ...
 
     async def close(self) -> None: ...
 

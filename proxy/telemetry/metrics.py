@@ -17,6 +17,7 @@ from ..config import environment_flag
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.002, 0.003, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5)
 EVAL_BUCKETS = (0.00002, 0.00005, 0.0001, 0.0002, 0.0003, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25)
+CIRCUIT_STATES = ("closed", "half_open", "open")
 GC_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
 
 
@@ -114,6 +115,12 @@ class Metrics:
                                ["kind", "scope_kind"], registry=r)
         self.store_errors = Counter("llm_proxy_store_errors_total", "Budget store failures by operation.",
                                     ["store", "operation"], registry=r)
+        self.store_circuit_state = Gauge("llm_proxy_store_circuit_state",
+                                         "Budget store circuit breaker: 0 closed, 1 half-open (probing), 2 open.",
+                                         ["store"], registry=r, multiprocess_mode="livemax")
+        self.store_circuit_transitions = Counter("llm_proxy_store_circuit_transitions_total",
+                                                 "Budget store circuit breaker transitions, by the state entered.",
+                                                 ["store", "state"], registry=r)
         self.gc_pause = Histogram("llm_proxy_gc_pause_seconds",
                                   "Pauses of the cyclic garbage collector (the event loop stops), by generation.",
                                   ["generation"], buckets=GC_BUCKETS, registry=r)
@@ -142,6 +149,11 @@ class Metrics:
         if found is None:
             found = self._children[key] = metric.labels(*values)
         return found
+
+    def store_circuit(self, *, store: str, state: str, changed: bool) -> None:
+        self.child(self.store_circuit_state, store).set(CIRCUIT_STATES.index(state))
+        if changed:
+            self.child(self.store_circuit_transitions, store, state).inc()
 
     def request_finished(self, *, endpoint: str, model: str, team: str, app: str, decision: str, status: int,
                          seconds: float, upstream_seconds: float) -> None:

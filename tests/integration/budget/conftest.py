@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 
 from proxy.budget.redis import RedisStore
 from proxy.budget.sqlite import SqliteStore
-from proxy.budget.store import BudgetStore
+from proxy.budget.store import Backend
 from tests.support.redis_server import binary, ensure_redis, reachable
 
 
@@ -50,7 +50,7 @@ async def sqlite_store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
-def store(request: pytest.FixtureRequest) -> BudgetStore:
+def store(request: pytest.FixtureRequest) -> Backend:
     fixture = "sqlite_store" if request.param == "sqlite" else "redis_store"
-    result: BudgetStore = request.getfixturevalue(fixture)
+    result: Backend = request.getfixturevalue(fixture)
     return result

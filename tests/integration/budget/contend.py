@@ -15,14 +15,14 @@ import orjson
 from proxy.budget.errors import BudgetExceeded
 from proxy.budget.redis import RedisStore
 from proxy.budget.sqlite import SqliteStore
-from proxy.budget.store import BudgetStore, ScopeLimit
+from proxy.budget.store import Backend, ScopeLimit
 
 COST = 1_000
 LIMIT = ScopeLimit("team:payments", limit_micros=50 * COST)
 GLOBAL = ScopeLimit("global", limit_micros=1_000_000 * COST)
 
 
-async def one(store: BudgetStore, i: int) -> bool:
+async def one(store: Backend, i: int) -> bool:
     try:
         reservation = await store.reserve(f"req-{i}", [GLOBAL, LIMIT], COST, 10)
     except BudgetExceeded:
@@ -32,7 +32,7 @@ async def one(store: BudgetStore, i: int) -> bool:
 
 
 async def main(kind: str, where: str, prefix: str, n: int, start_at: float) -> None:
-    store: BudgetStore = SqliteStore(where) if kind == "sqlite" else RedisStore.from_url(where, prefix=prefix)
+    store: Backend = SqliteStore(where) if kind == "sqlite" else RedisStore.from_url(where, prefix=prefix)
     await store.ping()
     await asyncio.sleep(max(0.0, start_at - time.time()))
     results = await asyncio.gather(*(one(store, i) for i in range(n)))

@@ -13,7 +13,7 @@ import pytest
 
 from proxy.budget.redis import RedisStore
 from proxy.budget.sqlite import SqliteStore
-from proxy.budget.store import BudgetStore
+from proxy.budget.store import Backend
 from tests.integration.budget.conftest import wipe_prefix
 from tests.integration.budget.contend import COST, LIMIT
 
@@ -35,7 +35,7 @@ def race(kind: str, where: str, prefix: str) -> list[dict[str, int]]:
     return [orjson.loads(out) for out in outputs]
 
 
-async def assert_exactly_the_limit_was_spent(store: BudgetStore, results: list[dict[str, int]]) -> None:
+async def assert_exactly_the_limit_was_spent(store: Backend, results: list[dict[str, int]]) -> None:
     assert sum(r["accepted"] for r in results) == 50
     assert sum(r["refused"] for r in results) == 150
     team = (await store.state([LIMIT]))["team:payments"]

@@ -1,4 +1,4 @@
-"""The behaviour every BudgetStore promises, run against SqliteStore and RedisStore alike."""
+"""The behaviour every store (Backend) promises, run against SqliteStore and RedisStore alike."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from proxy.budget.errors import BudgetExceeded, RateLimited
 from proxy.budget.ratelimit import rate_limit_headers
-from proxy.budget.store import BudgetStore, ScopeLimit
+from proxy.budget.store import Backend, ScopeLimit
 from proxy.budget.windows import DAY, MONTH, Window, period
 
 NOW = time.time()
@@ -17,7 +17,7 @@ USER = ScopeLimit("user:u-42", DAY, limit_micros=5_000_000, limit_tokens=10_000)
 KEY = ScopeLimit("key:k-7", Window("rolling", 3600), limit_micros=2_000_000)
 
 
-async def test_reserve_within_limits_holds_cost_on_every_scope(store: BudgetStore) -> None:
+async def test_reserve_within_limits_holds_cost_on_every_scope(store: Backend) -> None:
     reservation = await store.reserve("r1", [TEAM, USER, KEY], 300_000, 500, now=NOW)
     state = await store.state([TEAM, USER, KEY], now=NOW)
     assert {s: (v.reserved_micros, v.reserved_tokens, v.spent_micros) for s, v in state.items()} == {
@@ -32,7 +32,7 @@ async def test_reserve_within_limits_holds_cost_on_every_scope(store: BudgetStor
     ]
 
 
-async def test_reserve_over_one_scope_raises_naming_it_and_holds_nothing_anywhere(store: BudgetStore) -> None:
+async def test_reserve_over_one_scope_raises_naming_it_and_holds_nothing_anywhere(store: Backend) -> None:
     await store.reserve("r1", [TEAM, USER], 700_000, 10, now=NOW)
     with pytest.raises(BudgetExceeded) as refused:
         await store.reserve("r2", [USER, KEY, TEAM], 400_000, 10, now=NOW)
@@ -47,21 +47,21 @@ async def test_reserve_over_one_scope_raises_naming_it_and_holds_nothing_anywher
     assert [state[s].reserved_micros for s in ("team:payments", "user:u-42", "key:k-7")] == [700_000, 700_000, 0]
 
 
-async def test_request_that_fits_exactly_is_accepted(store: BudgetStore) -> None:
+async def test_request_that_fits_exactly_is_accepted(store: Backend) -> None:
     await store.reserve("r1", [TEAM], 999_999, 0, now=NOW)
     await store.reserve("r2", [TEAM], 1, 0, now=NOW)
     with pytest.raises(BudgetExceeded):
         await store.reserve("r3", [TEAM], 1, 0, now=NOW)
 
 
-async def test_token_limit_is_checked_like_the_usd_limit(store: BudgetStore) -> None:
+async def test_token_limit_is_checked_like_the_usd_limit(store: Backend) -> None:
     await store.reserve("r1", [USER], 1, 9_000, now=NOW)
     with pytest.raises(BudgetExceeded) as refused:
         await store.reserve("r2", [USER], 1, 1_001, now=NOW)
     assert "10000 tokens" in refused.value.message
 
 
-async def test_settle_commits_actual_cost_and_releases_the_rest(store: BudgetStore) -> None:
+async def test_settle_commits_actual_cost_and_releases_the_rest(store: Backend) -> None:
     reservation = await store.reserve("r1", [TEAM, USER], 600_000, 800, now=NOW)
     await store.settle(reservation, 250_000, 300)
     state = await store.state([TEAM, USER], now=NOW)
@@ -71,21 +71,21 @@ async def test_settle_commits_actual_cost_and_releases_the_rest(store: BudgetSto
     await store.reserve("r2", [TEAM], 750_000, 0, now=NOW)
 
 
-async def test_second_settle_of_one_reservation_counts_once(store: BudgetStore) -> None:
+async def test_second_settle_of_one_reservation_counts_once(store: Backend) -> None:
     reservation = await store.reserve("r1", [TEAM], 600_000, 800, now=NOW)
     await store.settle(reservation, 100_000, 10)
     await store.settle(reservation, 100_000, 10)
     assert (await store.state([TEAM], now=NOW))["team:payments"].spent_micros == 100_000
 
 
-async def test_settle_with_zero_after_upstream_error_releases_everything(store: BudgetStore) -> None:
+async def test_settle_with_zero_after_upstream_error_releases_everything(store: Backend) -> None:
     reservation = await store.reserve("r1", [TEAM], 900_000, 800, now=NOW)
     await store.settle(reservation, 0, 0)
     team = (await store.state([TEAM], now=NOW))["team:payments"]
     assert (team.spent_micros, team.reserved_micros) == (0, 0)
 
 
-async def test_unsettled_reservation_stops_holding_budget_after_its_ttl(store: BudgetStore) -> None:
+async def test_unsettled_reservation_stops_holding_budget_after_its_ttl(store: Backend) -> None:
     await store.reserve("crashed", [TEAM], 900_000, 10, now=NOW)
     with pytest.raises(BudgetExceeded):
         await store.reserve("r2", [TEAM], 200_000, 10, now=NOW + 599)
@@ -93,13 +93,13 @@ async def test_unsettled_reservation_stops_holding_budget_after_its_ttl(store: B
     assert (await store.state([TEAM], now=NOW + 601))["team:payments"].reserved_micros == 200_000
 
 
-async def test_state_stops_reporting_a_hold_once_its_ttl_has_passed(store: BudgetStore) -> None:
+async def test_state_stops_reporting_a_hold_once_its_ttl_has_passed(store: Backend) -> None:
     await store.reserve("crashed", [TEAM], 900_000, 10, now=NOW)
     assert (await store.state([TEAM], now=NOW + 599))["team:payments"].reserved_micros == 900_000
     assert (await store.state([TEAM], now=NOW + 601))["team:payments"].reserved_micros == 0
 
 
-async def test_settle_after_expiry_still_commits_the_spend(store: BudgetStore) -> None:
+async def test_settle_after_expiry_still_commits_the_spend(store: Backend) -> None:
     reservation = await store.reserve("slow", [TEAM], 500_000, 10, now=NOW - 700)
     await store.state([TEAM], now=NOW)
     await store.settle(reservation, 400_000, 10)
@@ -107,7 +107,7 @@ async def test_settle_after_expiry_still_commits_the_spend(store: BudgetStore) -
     assert (team.spent_micros, team.reserved_micros) == (400_000, 0)
 
 
-async def test_rolling_window_forgets_spend_and_retry_after_says_when(store: BudgetStore) -> None:
+async def test_rolling_window_forgets_spend_and_retry_after_says_when(store: Backend) -> None:
     start = NOW - NOW % 60
     first = await store.reserve("r1", [KEY], 1_500_000, 0, now=start)
     await store.settle(first, 1_500_000, 0)
@@ -120,7 +120,7 @@ async def test_rolling_window_forgets_spend_and_retry_after_says_when(store: Bud
     assert key.spent_micros == 0 and key.reserved_micros == 1_000_000
 
 
-async def test_state_of_a_rolling_window_resets_when_its_oldest_spend_leaves(store: BudgetStore) -> None:
+async def test_state_of_a_rolling_window_resets_when_its_oldest_spend_leaves(store: Backend) -> None:
     start = NOW - NOW % 60
     for offset in (0, 120):
         await store.settle(await store.reserve(f"r{offset}", [KEY], 100_000, 0, now=start + offset), 100_000, 0)
@@ -128,7 +128,7 @@ async def test_state_of_a_rolling_window_resets_when_its_oldest_spend_leaves(sto
     assert key.spent_micros == 200_000 and key.resets_at == pytest.approx(start + 60 + 3600)
 
 
-async def test_state_reports_limits_window_and_reset(store: BudgetStore) -> None:
+async def test_state_reports_limits_window_and_reset(store: Backend) -> None:
     reservation = await store.reserve("r1", [TEAM], 100_000, 10, now=NOW)
     await store.settle(reservation, 100_000, 10)
     team = (await store.state([TEAM], now=NOW))["team:payments"]
@@ -146,14 +146,14 @@ async def test_state_reports_limits_window_and_reset(store: BudgetStore) -> None
     }
 
 
-async def test_state_of_a_scope_with_two_windows_reports_the_tighter(store: BudgetStore) -> None:
+async def test_state_of_a_scope_with_two_windows_reports_the_tighter(store: Backend) -> None:
     daily = ScopeLimit("team:payments", DAY, limit_micros=200_000)
     reservation = await store.reserve("r1", [TEAM, daily], 100_000, 10, now=NOW)
     await store.settle(reservation, 100_000, 10)
     assert (await store.state([TEAM, daily], now=NOW))["team:payments"].window == "day"
 
 
-async def test_reset_forgets_a_scopes_spend_only(store: BudgetStore) -> None:
+async def test_reset_forgets_a_scopes_spend_only(store: Backend) -> None:
     other = ScopeLimit("team:payments-eu", MONTH, limit_micros=1_000_000)
     reservation = await store.reserve("r1", [TEAM, other, KEY], 500_000, 10, now=NOW)
     await store.settle(reservation, 500_000, 10)
@@ -162,7 +162,7 @@ async def test_reset_forgets_a_scopes_spend_only(store: BudgetStore) -> None:
     assert [state[s].spent_micros for s in ("team:payments", "team:payments-eu", "key:k-7")] == [0, 500_000, 500_000]
 
 
-async def test_usage_lists_scopes_seen_with_their_last_limits(store: BudgetStore) -> None:
+async def test_usage_lists_scopes_seen_with_their_last_limits(store: Backend) -> None:
     reservation = await store.reserve("r1", [TEAM, USER], 100_000, 10, now=NOW)
     await store.settle(reservation, 100_000, 10)
     usage = await store.usage("team:")
@@ -170,7 +170,7 @@ async def test_usage_lists_scopes_seen_with_their_last_limits(store: BudgetStore
     assert {u.limit.scope for u in await store.usage()} == {"team:payments", "user:u-42"}
 
 
-async def test_usage_follows_a_scopes_limits_when_they_change(store: BudgetStore) -> None:
+async def test_usage_follows_a_scopes_limits_when_they_change(store: Backend) -> None:
     await store.reserve("r1", [TEAM], 1, 1, now=NOW)
     changed = ScopeLimit("team:payments", MONTH, limit_micros=None, requests_per_minute=7)
     await store.reserve("r2", [changed], 1, 1, now=NOW)
@@ -178,7 +178,7 @@ async def test_usage_follows_a_scopes_limits_when_they_change(store: BudgetStore
     assert [u.limit for u in await store.usage("team:")] == [changed]
 
 
-async def test_requests_per_minute_refuses_with_retry_after_and_headers(store: BudgetStore) -> None:
+async def test_requests_per_minute_refuses_with_retry_after_and_headers(store: Backend) -> None:
     limit = ScopeLimit("key:k-7", MONTH, requests_per_minute=3)
     grants = [await store.reserve(f"r{i}", [limit], 1, 1, now=NOW + i) for i in range(3)]
     assert [g.rate.remaining_requests for g in grants if g.rate] == [2, 1, 0]
@@ -196,7 +196,7 @@ async def test_requests_per_minute_refuses_with_retry_after_and_headers(store: B
     }
 
 
-async def test_tokens_per_minute_refuses_and_unused_tokens_come_back_at_settle(store: BudgetStore) -> None:
+async def test_tokens_per_minute_refuses_and_unused_tokens_come_back_at_settle(store: Backend) -> None:
     limit = ScopeLimit("user:u-42", MONTH, tokens_per_minute=1_000)
     now = time.time()
     reservation = await store.reserve("r1", [limit], 1, 900, now=now)
@@ -209,7 +209,7 @@ async def test_tokens_per_minute_refuses_and_unused_tokens_come_back_at_settle(s
     assert 390 <= granted.rate.remaining_tokens <= 410
 
 
-async def test_refused_rate_limit_holds_nothing(store: BudgetStore) -> None:
+async def test_refused_rate_limit_holds_nothing(store: Backend) -> None:
     limited = ScopeLimit("key:k-7", MONTH, requests_per_minute=1)
     await store.reserve("r1", [limited], 1, 1, now=NOW)
     with pytest.raises(RateLimited):
@@ -217,21 +217,10 @@ async def test_refused_rate_limit_holds_nothing(store: BudgetStore) -> None:
     assert (await store.state([TEAM], now=NOW))["team:payments"].reserved_micros == 0
 
 
-async def test_events_are_appended_and_read_back_since_a_time(store: BudgetStore) -> None:
-    before = time.time() - 1
-    await store.record_event("egress_refused", {"host": "api.example.com", "port": 443})
-    await store.record_event("egress_refused", {"host": "b.example.com", "port": 443})
-    await store.record_event("other", {"x": 1})
-    events = await store.events("egress_refused", before)
-    assert [(e["host"], e["port"]) for e in events] == [("api.example.com", "443"), ("b.example.com", "443")]
-    assert all(before <= e["ts"] <= time.time() + 1 for e in events)
-    assert await store.events("egress_refused", time.time() + 60) == []
-
-
-async def test_ping_answers_when_the_store_is_up(store: BudgetStore) -> None:
+async def test_ping_answers_when_the_store_is_up(store: Backend) -> None:
     await store.ping()
 
 
-async def test_same_window_twice_for_one_scope_is_a_caller_error(store: BudgetStore) -> None:
+async def test_same_window_twice_for_one_scope_is_a_caller_error(store: Backend) -> None:
     with pytest.raises(ValueError, match="twice"):
         await store.reserve("r1", [TEAM, TEAM], 1, 1, now=NOW)

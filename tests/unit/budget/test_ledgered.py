@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import cast
 
+import pytest
+
 from proxy.budget.ledger import Ledger
 from proxy.budget.ledgered import LedgeredStore
-from proxy.budget.store import BudgetState, BudgetStore, ScopeLimit
+from proxy.budget.store import Backend, BudgetState, ScopeLimit
 
 TEAM = ScopeLimit("team:payments", limit_micros=1_000_000)
 USER = ScopeLimit("user:u-42", limit_micros=1_000_000)
@@ -25,22 +27,37 @@ class CountingStore:
             for limit in limits
         }
 
-
-def ledgered(tmp_path: Path, max_age: float) -> tuple[LedgeredStore, CountingStore]:
-    inner = CountingStore()
-    store = LedgeredStore(cast(BudgetStore, inner), Ledger(tmp_path / "ledger.jsonl"), state_max_age_s=max_age)
-    return store, inner
+    async def close(self) -> None:
+        pass
 
 
-async def test_without_a_max_age_every_state_reads_the_store(tmp_path: Path) -> None:
-    store, inner = ledgered(tmp_path, 0.0)
+Opener = Callable[[float], tuple[LedgeredStore, CountingStore]]
+
+
+@pytest.fixture
+async def ledgered(tmp_path: Path) -> AsyncIterator[Opener]:
+    opened: list[LedgeredStore] = []
+
+    def open_store(max_age: float) -> tuple[LedgeredStore, CountingStore]:
+        inner = CountingStore()
+        store = LedgeredStore(cast(Backend, inner), Ledger(tmp_path / "ledger.jsonl"), state_max_age_s=max_age)
+        opened.append(store)
+        return store, inner
+
+    yield open_store
+    for store in opened:
+        await store.close()
+
+
+async def test_without_a_max_age_every_state_reads_the_store(ledgered: Opener) -> None:
+    store, inner = ledgered(0.0)
     for _ in range(3):
         await store.state([TEAM], now=1000.0)
     assert inner.reads == 3
 
 
-async def test_state_within_the_max_age_comes_from_the_last_read_of_the_same_limits(tmp_path: Path) -> None:
-    store, inner = ledgered(tmp_path, 1.0)
+async def test_state_within_the_max_age_comes_from_the_last_read_of_the_same_limits(ledgered: Opener) -> None:
+    store, inner = ledgered(1.0)
     first = await store.state([TEAM], now=1000.0)
     assert await store.state([TEAM], now=1000.9) == first and inner.reads == 1
     await store.state([TEAM, USER], now=1000.9)
