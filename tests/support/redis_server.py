@@ -1,13 +1,19 @@
-"""Private redis-server processes for tests: start one on a free port, kill and restart it."""
+"""Private redis-server processes for tests: start one on a free port, freeze, kill and restart it; and the
+fixtures that hand them out (import them into a test module or conftest to use them)."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import pytest
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 
@@ -33,11 +39,13 @@ def binary() -> str | None:
 
 @dataclass
 class RedisServer:
-    """A redis-server of our own; AOF with fsync on every write, so a SIGKILL loses nothing."""
+    """A redis-server of our own; AOF with fsync on every write, so a SIGKILL loses nothing (unless not
+    `durable`: no persistence, for benchmarks)."""
 
     workdir: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    durable: bool = True
 
     @property
     def url(self) -> str:
@@ -59,7 +67,7 @@ class RedisServer:
             "--save",
             "",
             "--appendonly",
-            "yes",
+            "yes" if self.durable else "no",
             "--appendfsync",
             "always",
             "--daemonize",
@@ -71,6 +79,16 @@ class RedisServer:
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"redis-server did not start on port {self.port}")
             time.sleep(0.02)
+
+    def freeze(self) -> None:
+        """SIGSTOP: connections stay open and requests queue in the kernel, unanswered: a hung Redis."""
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """SIGCONT: Redis runs again, and first serves whatever its clients sent while it was frozen."""
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGCONT)
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -90,3 +108,25 @@ def ensure_redis(workdir: Path) -> tuple[str, RedisServer | None]:
     server = RedisServer(workdir)
     server.start()
     return server.url, server
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Redis to share under a unique key prefix: the one on 6379, or a private one."""
+    if binary() is None and not reachable("127.0.0.1", 6379):
+        pytest.skip("no Redis on 127.0.0.1:6379 and redis-server is not on PATH to start one")
+    url, server = ensure_redis(tmp_path_factory.mktemp("redis"))
+    yield url
+    if server is not None:
+        server.kill()
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of the test's own, to freeze, kill and restart."""
+    if binary() is None:
+        pytest.skip("needs redis-server on PATH to run one of its own")
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    yield server
+    server.kill()
