@@ -28,7 +28,16 @@ from proxy.budget.ledger import Ledger
 from proxy.budget.ledgered import LedgeredStore
 from proxy.budget.pricing import Prices, cost_micros, usd_to_micros, worst_case_micros
 from proxy.budget.ratelimit import RateLimitStatus, format_reset, rate_limit_headers
-from proxy.budget.store import Backend, BudgetState, BudgetStore, Readiness, Reservation, ScopeLimit, ScopeUsage
+from proxy.budget.store import (
+    Backend,
+    BudgetState,
+    BudgetStore,
+    Readiness,
+    Reservation,
+    ScopeLimit,
+    ScopeUsage,
+    needs_reservation,
+)
 from proxy.budget.windows import DAY, MONTH, Window
 
 __all__ = [
@@ -51,6 +60,7 @@ __all__ = [
     "Window",
     "cost_micros",
     "format_reset",
+    "needs_reservation",
     "rate_limit_headers",
     "usd_to_micros",
     "worst_case_micros",

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import dataclasses
 import time
 from collections.abc import Callable, Coroutine, Sequence
@@ -253,7 +254,8 @@ class LedgeredStore:
 
     def _start(self) -> None:
         if self._upkeep is None:
-            self._upkeep = asyncio.create_task(self._upkeep_loop())
+            # A context of its own: it outlives the request that started it, whose id its logs must not carry.
+            self._upkeep = asyncio.create_task(self._upkeep_loop(), context=contextvars.Context())
 
     async def _upkeep_loop(self) -> None:
         """Probe an open circuit when its cool-down ends; while closed, renew live holds and replay the ledger."""
@@ -289,6 +291,8 @@ class LedgeredStore:
             if not isinstance(exc, StoreUnavailable):
                 log.exception("budget_store_probe_failed")
             self.breaker.probe_failed()
+            if self._on_error is not None:
+                self._on_error("probe")  # so an outage keeps showing in the error rate while the circuit is open
             return
         self.breaker.probe_succeeded()
 
@@ -303,7 +307,7 @@ class LedgeredStore:
         self.breaker.succeeded()
 
     def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        task = asyncio.create_task(coroutine)
+        task = asyncio.create_task(coroutine, context=contextvars.Context())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task

@@ -35,8 +35,8 @@ from proxy.budget.windows import Window
 from proxy.ids import new_id
 
 T = TypeVar("T")
-# Replies a Redis gives while it cannot serve: failing over, loading, or a read-only replica.
-_OUTAGE_REPLIES = ("LOADING", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "READONLY", "BUSY")
+# Replies a Redis gives while it cannot serve: failing over, loading, a read-only replica, out of memory.
+_OUTAGE_REPLIES = ("LOADING", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "READONLY", "BUSY", "OOM")
 # Ids per cancel or renew call: Lua's unpack() takes a few thousand values at most.
 _IDS_PER_CALL = 500
 

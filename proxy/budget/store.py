@@ -46,6 +46,18 @@ class ScopeLimit:
         return self.requests_per_minute is not None or self.tokens_per_minute is not None
 
 
+def needs_reservation(limits: Sequence[ScopeLimit]) -> bool:
+    """Whether any limit (USD, tokens or a per-minute rate) must be checked before forwarding; if none,
+    `record` the spend afterwards instead of reserving and settling."""
+    return any(
+        limit.limit_micros is not None
+        or limit.limit_tokens is not None
+        or limit.requests_per_minute is not None
+        or limit.tokens_per_minute is not None
+        for limit in limits
+    )
+
+
 def check_limits(limits: Sequence[ScopeLimit]) -> None:
     """A scope may carry several windows, but only one entry may carry its per-minute rate limits."""
     if len({limit.scope for limit in limits}) == len(limits):
