@@ -154,6 +154,9 @@ class Metrics:
         self.child(self.store_circuit_state, store).set(CIRCUIT_STATES.index(state))
         if changed:
             self.child(self.store_circuit_transitions, store, state).inc()
+        else:  # at start-up: every transition series exists from the first scrape, at 0
+            for each in CIRCUIT_STATES:
+                self.child(self.store_circuit_transitions, store, each)
 
     def request_finished(self, *, endpoint: str, model: str, team: str, app: str, decision: str, status: int,
                          seconds: float, upstream_seconds: float) -> None:
