@@ -9,7 +9,6 @@ import re
 import shutil
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -20,7 +19,7 @@ from structlog.testing import capture_logs
 
 from tests.conftest import ProxyFactory, ProxyHandle, UpstreamHandle
 from tests.support.config import KEYS, REPO
-from tests.support.redis_server import RedisServer, binary, ensure_redis
+from tests.support.redis_server import RedisServer, ensure_redis
 
 HELLO = [{"role": "user", "content": "Hi"}]
 ADMIN = {"Authorization": f"Bearer {KEYS['admin']}"}
@@ -142,16 +141,6 @@ def test_upstream_error_releases_the_reservation(proxy: ProxyHandle, upstream: U
         proxy.client().chat.completions.create(model="gpt-4o", messages=HELLO)
     rows = httpx.get(proxy.root + "/admin/budgets", params={"scope": "team:"}, headers=ADMIN).json()["data"]
     assert all(row["spent_usd"] == 0 and row["reserved_usd"] == 0 for row in rows)
-
-
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    if binary() is None:
-        pytest.skip("redis-server is not installed")
-    server = RedisServer(tmp_path / "redis")
-    server.start()
-    yield server
-    server.kill()
 
 
 @pytest.mark.redis

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -12,17 +12,6 @@ import redis.asyncio as aioredis
 from proxy.budget.redis import RedisStore
 from proxy.budget.sqlite import SqliteStore
 from proxy.budget.store import Backend
-from tests.support.redis_server import binary, ensure_redis, reachable
-
-
-@pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if binary() is None and not reachable("127.0.0.1", 6379):
-        pytest.skip("no Redis on 127.0.0.1:6379 and redis-server is not on PATH to start one")
-    url, server = ensure_redis(tmp_path_factory.mktemp("redis"))
-    yield url
-    if server is not None:
-        server.kill()
 
 
 async def wipe_prefix(url: str, prefix: str) -> None:

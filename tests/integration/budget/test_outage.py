@@ -52,7 +52,8 @@ class Circuit:
 
 def open_store(server: RedisServer, tmp_path: Path, *, fail_open: bool) -> LedgeredStore:
     breaker = Breaker("redis", failures=3, cooldown_s=0.2, on_change=Circuit())
-    inner = RedisStore.from_url(server.url, prefix="outage", timeout_s=0.2, admit=breaker.admits)
+    # A timeout far past a loaded machine's slowest reply: a kill shows as refused connections at once.
+    inner = RedisStore.from_url(server.url, prefix="outage", timeout_s=1.0, admit=breaker.admits)
     return LedgeredStore(inner, Ledger(tmp_path / "ledger.jsonl"), fail_open=fail_open, breaker=breaker)
 
 

@@ -3,7 +3,15 @@ from __future__ import annotations
 import pytest
 
 from proxy.budget.ratelimit import RateLimitStatus
-from proxy.budget.store import BudgetState, Reservation, ScopeLimit, Target, check_limits, tightest_states
+from proxy.budget.store import (
+    BudgetState,
+    Reservation,
+    ScopeLimit,
+    Target,
+    check_limits,
+    needs_reservation,
+    tightest_states,
+)
 from proxy.budget.windows import DAY, MONTH
 
 
@@ -54,3 +62,18 @@ def test_state_percent_and_remaining() -> None:
 
 def test_tightest_state_per_scope_is_the_fullest_window() -> None:
     assert tightest_states([state("month", 10, 100), state("day", 9, 10)])["a"].window == "day"
+
+
+@pytest.mark.parametrize(
+    ("limits", "needed"),
+    [
+        ([], False),
+        ([ScopeLimit("team:a"), ScopeLimit("key:k")], False),
+        ([ScopeLimit("team:a"), ScopeLimit("app:b", limit_micros=0)], True),
+        ([ScopeLimit("team:a", limit_tokens=10)], True),
+        ([ScopeLimit("team:a", requests_per_minute=1)], True),
+        ([ScopeLimit("team:a", tokens_per_minute=1)], True),
+    ],
+)
+def test_only_a_limit_or_a_rate_needs_a_reservation(limits: list[ScopeLimit], needed: bool) -> None:
+    assert needs_reservation(limits) is needed
