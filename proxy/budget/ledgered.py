@@ -314,6 +314,9 @@ class LedgeredStore:
 
     async def readiness(self) -> Readiness:
         """Ready when the store takes writes (asked only while the circuit is closed), or when failing open."""
+        # The probes that close an open circuit must run even when no traffic comes: a pod taken out of
+        # rotation for not being ready gets none.
+        self._start()
         healthy = False
         if self.breaker.closed:
             try:

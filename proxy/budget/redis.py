@@ -129,13 +129,16 @@ class RedisStore:
     async def _guard(self, call: Callable[[], Awaitable[T]]) -> T:
         try:
             return await call()
+        # The caller's 503 says what failed, never where: redis-py's texts carry the server's address.
         except NotSent as exc:
-            raise StoreUnavailable(f"budget store unreachable: {exc}") from exc
+            raise StoreUnavailable("The budget store is unreachable.") from exc
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-            raise StoreUnavailable(f"budget store unreachable: {exc}", maybe_applied=True) from exc
+            raise StoreUnavailable(
+                f"The budget store is not answering ({type(exc).__name__}).", maybe_applied=True
+            ) from exc
         except ResponseError as exc:
             if str(exc).startswith(_OUTAGE_REPLIES):
-                raise StoreUnavailable(f"budget store not serving: {exc}") from exc
+                raise StoreUnavailable(f"The budget store is not serving ({str(exc).split()[0]}).") from exc
             raise
 
     async def _run(self, script: Script, args: Sequence[str | int | float]) -> Any:

@@ -164,6 +164,7 @@ def test_redis_down_fails_closed_and_forwards_nothing(make_proxy: ProxyFactory, 
     with pytest.raises(openai.InternalServerError) as caught:
         proxy.client().chat.completions.create(model="gpt-4o", messages=HELLO)
     assert caught.value.status_code == 503
+    assert str(private_redis.port) not in caught.value.message  # what failed, never where
     assert len(upstream.model.received) == 1
     assert httpx.get(proxy.root + "/readyz").status_code == 503
     metrics = httpx.get(proxy.root + "/metrics").text

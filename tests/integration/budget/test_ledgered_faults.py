@@ -170,3 +170,21 @@ async def test_failing_open_an_open_circuit_grants_locally_and_settles_into_the_
     assert (await store.state([ScopeLimit("app:billing")]))["app:billing"].spent_micros == 100
     await store.close()
     locker.close()
+
+
+async def test_a_store_asked_only_for_readiness_still_closes_its_circuit_when_the_store_is_back(
+    tmp_path: Path,
+) -> None:
+    # A pod out of rotation (not ready) gets no traffic: its readiness checks alone must lead to recovery.
+    path = tmp_path / "budget.sqlite3"
+    store, transitions = wrap(SqliteStore, path, tmp_path, failures=2)
+    locker = sqlite3.connect(path, isolation_level=None)
+    locker.execute("BEGIN IMMEDIATE")
+    for _ in range(2):
+        assert not (await store.readiness()).ready
+    await transitions.reached("open")
+    locker.execute("ROLLBACK")
+    await transitions.reached("closed")
+    assert (await store.readiness()).ready
+    await store.close()
+    locker.close()
