@@ -25,7 +25,7 @@ async def wipe_prefix(url: str, prefix: str) -> None:
 @pytest.fixture
 async def redis_store(redis_url: str) -> AsyncIterator[RedisStore]:
     prefix = f"t{uuid.uuid4().hex[:12]}"
-    store = RedisStore.from_url(redis_url, prefix=prefix, reservation_ttl_s=600)
+    store = RedisStore.from_url(redis_url, prefix=prefix, reservation_ttl_s=600, timeout_s=5)
     yield store
     await store.close()
     await wipe_prefix(redis_url, prefix)

@@ -45,7 +45,7 @@ def wrap(inner_of: type[RedisStore] | type[SqliteStore], where: str | Path, tmp_
     breaker = Breaker("test", failures=failures, cooldown_s=0.2, on_change=transitions)
     inner: Backend
     if inner_of is RedisStore:
-        inner = RedisStore.from_url(str(where), prefix="faults", timeout_s=0.3, reservation_ttl_s=ttl,
+        inner = RedisStore.from_url(str(where), prefix="faults", timeout_s=1.0, reservation_ttl_s=ttl,
                                     admit=breaker.admits)
     else:
         inner = SqliteStore(where, busy_timeout_s=0.2, reservation_ttl_s=ttl, admit=breaker.admits)
@@ -71,7 +71,7 @@ async def test_a_reserve_cut_off_by_a_frozen_redis_lands_late_and_its_cancel_rel
     started = time.monotonic()
     with pytest.raises(StoreUnavailable):
         await store.reserve("cut-off", [TEAM], 5_000, 10)
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 2.0
     assert store.compensations == 1
     private_redis.thaw()  # Redis now runs the reserve that sat in its socket buffer
     await transitions.reached("closed")

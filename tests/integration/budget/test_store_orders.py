@@ -106,7 +106,7 @@ def test_sqlite_store_matches_the_model_in_any_order(ops: list[Op]) -> None:
 def test_redis_store_matches_the_model_in_any_order(redis_url: str, ops: list[Op]) -> None:
     async def run() -> None:
         prefix = f"t{uuid.uuid4().hex[:12]}"
-        store = RedisStore.from_url(redis_url, prefix=prefix)
+        store = RedisStore.from_url(redis_url, prefix=prefix, timeout_s=5)
         try:
             await play(store, ops)
         finally:
