@@ -22,18 +22,29 @@ from .audit import AuditRecord
 from .catalogue import Catalogue
 from .config import Config
 from .decide import Decided, ScopeMemory
-from .egress.identity import identities_by_hash
 from .egress.server import EgressServer, start_egress
 from .endpoints import MODEL_ENDPOINTS, EndpointSpec
 from .eventlog import open_event_log
-from .identity import Identity, hash_key, keys_match
+from .identity import Identity
+from .identity.build import open_authenticator
 from .ids import new_id
 from .mcp.build import MCP_GATEWAY, open_gateway
 from .pipeline import serve_model_call
 from .policy.errors import PolicyEngineError
 from .policy.input import identity_input
 from .runtime import PauseRecorder
-from .services import AUDIT, DECIDED, EVENT_LOG, IDENTITY, METRICS, REQUEST_ID, SERVICES, TRACING, Services
+from .services import (
+    AUDIT,
+    AUTHENTICATOR,
+    DECIDED,
+    EVENT_LOG,
+    IDENTITY,
+    METRICS,
+    REQUEST_ID,
+    SERVICES,
+    TRACING,
+    Services,
+)
 from .telemetry.logging import get_logger
 from .telemetry.metrics import Metrics
 from .telemetry.metrics import render as render_metrics
@@ -58,11 +69,12 @@ def build_app(config: Config, registry: CollectorRegistry | None = None, egress_
     tracing = Tracing(tracer_provider if tracer_provider is not None else wiring.tracer_provider_from_env(),
                       stage_spans=config.telemetry.stage_spans)
     app = web.Application(
-        middlewares=[observe_request(metrics, tracing), render_errors(), authenticate(config)],
+        middlewares=[observe_request(metrics, tracing), render_errors(), authenticate()],
         client_max_size=config.server.max_body_bytes,
     )
     app[METRICS] = metrics
     app[TRACING] = tracing
+    app.cleanup_ctx.append(identity_ctx(config, metrics))
     app.cleanup_ctx.append(services_ctx(config, metrics))
     app.cleanup_ctx.append(event_log_ctx(config))
     app.cleanup_ctx.append(egress_ctx(config, egress_sock, listening))
@@ -139,7 +151,7 @@ def egress_ctx(config: Config, sock: socket.socket | None,
             return
         services = app[SERVICES]
         server = await start_egress(config.egress, lambda: services.policy, app[EVENT_LOG], services.metrics,
-                                    identities_by_hash(config.auth.keys), sock=sock,
+                                    app[AUTHENTICATOR].identify_credential, sock=sock,
                                     listening=[(config.server.host, config.server.port), *listening])
         app[EGRESS] = server
         try:
@@ -257,43 +269,22 @@ def error_response(error: errors.ProxyError, request: web.Request, status: int |
                         content_type="application/json", headers=headers)
 
 
-def authenticate(config: Config) -> Middleware:
-    keys = {key.sha256: key for key in config.auth.keys}
-    sidecar = config.auth.sidecar
-    sidecar_identity = Identity(sidecar.app, sidecar.team, None, None, "sidecar") if sidecar else None
-
+def authenticate() -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path in PUBLIC_PATHS:
             return await handler(request)
-        presented = bearer_key(request)
-        key = None
-        if presented is not None:
-            digest = hash_key(presented)
-            key = keys.get(digest)
-            if key is not None and not keys_match(digest, key.sha256):
-                key = None
-        if key is not None:
-            request[IDENTITY] = Identity(key.app, key.team, key.user, key.id, "api_key", key.admin)
-        elif sidecar_identity is not None:
-            # Only the application in this pod reaches a sidecar; the SDKs insist on sending some key,
-            # so whatever it sends (unless it is an issued key) means "this application".
-            request[IDENTITY] = sidecar_identity
-        elif presented is not None:
-            raise errors.Unauthorized("Incorrect API key provided. Use a key issued for this proxy.")
-        else:
-            raise errors.Unauthorized("You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.",
-                                      code="missing_api_key")
+        request[IDENTITY] = await request.app[AUTHENTICATOR].authenticate(request.headers)
         return await handler(request)
     return middleware
 
 
-def bearer_key(request: web.Request) -> str | None:
-    header = request.headers.get("Authorization")
-    if header:
-        scheme, _, value = header.partition(" ")
-        return value.strip() if scheme.lower() == "bearer" and value.strip() else header
-    return request.headers.get("api-key")
+def identity_ctx(config: Config, metrics: Metrics) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            app[AUTHENTICATOR] = await open_authenticator(config, metrics, stack)
+            yield
+    return ctx
 
 
 def model_handler(spec: EndpointSpec) -> Handler:

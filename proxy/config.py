@@ -15,10 +15,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .egress.config import EgressConfig
+from .identity.config import ApiKey, JwtConfig
 from .mcp.config import McpConfig
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 Endpoint = Literal["chat.completions", "completions", "responses", "embeddings"]
 ALL_ENDPOINTS: tuple[Endpoint, ...] = ("chat.completions", "completions", "responses", "embeddings")
@@ -50,23 +50,6 @@ class ServerConfig(_Frozen):
         (5000, 20, 100)
 
 
-class ApiKey(_Frozen):
-    id: str = Field(min_length=1)
-    sha256: str
-    app: str = Field(min_length=1)
-    team: str = Field(min_length=1)
-    user: str | None = None
-    admin: bool = False
-
-    @field_validator("sha256")
-    @classmethod
-    def _hex_digest(cls, value: str) -> str:
-        value = value.lower()
-        if not _SHA256.match(value):
-            raise ValueError("must be the hex SHA-256 of the key (64 hex characters), never the key itself")
-        return value
-
-
 class SidecarIdentity(_Frozen):
     app: str = Field(min_length=1)
     team: str = Field(min_length=1)
@@ -77,6 +60,13 @@ class SidecarIdentity(_Frozen):
 class AuthConfig(_Frozen):
     mode: Literal["gateway", "sidecar"] = "gateway"
     keys: tuple[ApiKey, ...] = ()
+    # Keys with a lifecycle (`llm-policy-proxy keys create|list|revoke`), reloaded when the file changes
+    # (polled every keys_reload_interval_s) or on SIGHUP; hashes only. Ids are shared with `keys`.
+    keys_file: Path | None = None
+    keys_reload_interval_s: float = Field(2.0, gt=0)
+    # Label key metrics by key id (bounded by the number of issued keys); off: one aggregate series.
+    metrics_per_key: bool = False
+    jwt: JwtConfig = JwtConfig()
     sidecar: SidecarIdentity | None = None
     # Take the end user from the request body's `user` field when no header names one.
     user_from_body: bool = True
@@ -269,8 +259,10 @@ class Config(_Frozen):
                 if public in names:
                     raise ValueError(f"models.{name}: name {public!r} is already used by model {names[public]!r}")
                 names[public] = name
-        if self.auth.mode == "gateway" and not self.auth.keys:
-            raise ValueError("auth.keys: gateway mode needs at least one key (or use auth.mode: sidecar)")
+        auth = self.auth
+        if auth.mode == "gateway" and not (auth.keys or auth.keys_file or auth.jwt.issuers):
+            raise ValueError("auth.keys: gateway mode needs keys, a keys_file or jwt.issuers (or use auth.mode: "
+                             "sidecar)")
         return self
 
     def path(self, relative: Path) -> Path:

@@ -14,6 +14,7 @@ from .config import Config
 from .decide import Decided, ScopeMemory
 from .eventlog import EventLog
 from .identity import Identity
+from .identity.authenticator import Authenticator
 from .pii import Scanner
 from .policy.engine import PolicyEngine
 from .policy.shadow import ShadowEvaluator
@@ -44,6 +45,7 @@ SERVICES = web.AppKey("services", Services)
 METRICS = web.AppKey("metrics", Metrics)
 EVENT_LOG = web.AppKey("event_log", EventLog)
 TRACING = web.AppKey("tracing", Tracing)
+AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
 IDENTITY = web.RequestKey("identity", Identity)
 AUDIT = web.RequestKey("audit", AuditRecord)
 REQUEST_ID = web.RequestKey("request_id", str)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import functools
-import signal
 from collections.abc import Callable
 from contextlib import AsyncExitStack, suppress
 from pathlib import Path
@@ -22,6 +21,7 @@ from .policy.reload import PolicyReloader
 from .policy.reporting import reload_reporter, restart_reporter
 from .policy.shadow import JsonlSink, ShadowEvaluator
 from .policy.validate import Limits
+from .sighup import on_sighup
 from .telemetry.logging import get_logger
 from .telemetry.metrics import Metrics
 from .telemetry.tracing import PROTOCOLS, otlp_provider
@@ -130,10 +130,7 @@ async def open_shadow(config: Config, metrics: Metrics, stack: AsyncExitStack) -
 
 def reload_on_sighup(reloader: PolicyReloader) -> None:
     loop = asyncio.get_running_loop()
-    try:
-        loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(reloader.reload_now()))
-    except (RuntimeError, ValueError):  # not the main thread (tests run apps on a background loop)
-        log.debug("sighup_reload_unavailable")
+    on_sighup(lambda: loop.create_task(reloader.reload_now()))
 
 
 def store_error_counter(metrics: Metrics, store: str) -> Callable[[str], None]:

@@ -1,4 +1,4 @@
-"""Who is calling the egress proxy: a gateway key in Proxy-Authorization, else the caller's address.
+"""Who is calling the egress proxy: a gateway key or JWT in Proxy-Authorization, else the caller's address.
 
 Callers that are neither are not turned away here: they are `unknown` and the policy decides.
 """
@@ -8,15 +8,17 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 
-from proxy.config import ApiKey
 from proxy.egress.config import SourceApp
 from proxy.identity import Identity, hash_key
+from proxy.identity.config import ApiKey
 
 UNKNOWN = Identity(app="unknown", team="unknown", user=None, key_id=None, source="anonymous")
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+# The gateway's Authenticator.identify_credential: an issued key or a verified JWT, else None.
+CredentialCheck = Callable[[str], Awaitable[Identity | None]]
 
 
 def identities_by_hash(keys: Iterable[ApiKey]) -> dict[str, Identity]:
@@ -42,18 +44,23 @@ def presented_key(proxy_authorization: str | None) -> str | None:
     return password or user or None
 
 
+def by_hash(keys: Mapping[str, Identity]) -> CredentialCheck:
+    async def check(key: str) -> Identity | None:
+        return keys.get(hash_key(key))  # equal SHA-256 digests mean equal keys
+    return check
+
+
 class CallerIdentifier:
-    def __init__(self, keys: Mapping[str, Identity], source_apps: Mapping[str, SourceApp]) -> None:
-        self._keys = keys
+    def __init__(self, keys: Mapping[str, Identity] | CredentialCheck, source_apps: Mapping[str, SourceApp]) -> None:
+        self._credential = keys if callable(keys) else by_hash(keys)
         # Most specific network first, so a /32 for one host overrides its subnet's app.
         networks = [(ipaddress.ip_network(cidr, strict=False), app) for cidr, app in source_apps.items()]
         self._networks: list[tuple[Network, SourceApp]] = sorted(networks, key=lambda item: -item[0].prefixlen)
 
-    def identify(self, proxy_authorization: str | None, peer: str | None) -> Identity:
+    async def identify(self, proxy_authorization: str | None, peer: str | None) -> Identity:
         key = presented_key(proxy_authorization)
         if key is not None:
-            # Looked up by SHA-256, as the gateway does: equal digests mean equal keys.
-            known = self._keys.get(hash_key(key))
+            known = await self._credential(key)
             if known is not None:
                 return known
             # A wrong key falls through to the address: the caller is still recorded, just not trusted.

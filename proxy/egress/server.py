@@ -14,7 +14,7 @@ from proxy.egress.config import EgressConfig
 from proxy.egress.destination import REFUSED, Destination, DestinationGuard
 from proxy.egress.host import IPAddress
 from proxy.egress.http_parse import HeadError, RequestHead, Target, origin_request, parse_head, parse_target, read_head
-from proxy.egress.identity import CallerIdentifier
+from proxy.egress.identity import CallerIdentifier, CredentialCheck
 from proxy.egress.internal_allow import parse_internal_target
 from proxy.egress.own_addresses import OwnAddresses
 from proxy.egress.recorder import RefusalRecorder
@@ -147,7 +147,7 @@ class EgressServer:
             log.info("egress_bad_request", peer=_peer(writer), error=str(exc))
             await _reply(reader, writer, error_reply(exc.status, "bad_request", str(exc)))
             return True
-        identity = self._identifier.identify(head.header("proxy-authorization"), _peer(writer))
+        identity = await self._identifier.identify(head.header("proxy-authorization"), _peer(writer))
         assert self._guard is not None
         destination = await self._guard.check(target)
         decision = await self._decide(target, head.method, identity, destination)
@@ -239,7 +239,7 @@ async def start_egress(
     engine_getter: Callable[[], PolicyEngine],
     events: EventLog,
     metrics: Metrics,
-    keys: Mapping[str, Identity],
+    keys: Mapping[str, Identity] | CredentialCheck,
     *,
     sock: socket.socket | None = None,
     resolver: Resolver | None = None,
@@ -247,7 +247,8 @@ async def start_egress(
     listening: Iterable[tuple[str, int]] = (),
 ) -> EgressServer:
     """Listen on config.host:config.port, or on `sock` (pre-bound and shared by `serve --workers N`);
-    `keys` maps a key's SHA-256 to its Identity; `listening` names the proxy's other listeners."""
+    `keys` maps a key's SHA-256 to its Identity, or is the gateway's credential check (keys and JWTs);
+    `listening` names the proxy's other listeners."""
     identifier = CallerIdentifier(keys, config.source_apps)
     server = EgressServer(config, engine_getter, RefusalRecorder(events, metrics), identifier, resolver=resolver,
                           connector=connector, listening=listening)

@@ -121,6 +121,8 @@ def identity_input(identity: Identity) -> dict[str, Any]:
         "key_id": identity.key_id,
         "source": identity.source,
         "admin": identity.admin,
+        "method": identity.method,
+        "claims": identity.claims.to_json(),
     }
 
 

@@ -139,6 +139,17 @@ class Metrics:
         self.egress_refused = Counter("llm_proxy_egress_refused_total",
                                       "Requests refused by the egress proxy, by reason (internal_destination, "
                                       "ai_provider_blocked, ...).", ["reason"], registry=r)
+        # key_id is "" unless auth.metrics_per_key (the number of issued keys bounds it then).
+        self.auth_requests = Counter("llm_proxy_auth_requests_total", "Callers identified, by method and key.",
+                                     ["method", "key_id"], registry=r)
+        self.auth_key_last_used = Gauge("llm_proxy_auth_key_last_used_timestamp_seconds",
+                                        "When each key was last used (only with auth.metrics_per_key).",
+                                        ["key_id"], registry=r, multiprocess_mode="max")
+        self.auth_failures = Counter("llm_proxy_auth_failures_total", "Credentials refused, by reason code.",
+                                     ["reason"], registry=r)
+        self.auth_reloads = Counter("llm_proxy_auth_reloads_total",
+                                    "Keys file reloads and issuer key (JWKS) fetches, by result.",
+                                    ["source", "result"], registry=r)
 
     def child(self, metric: Any, *values: str) -> Any:
         """`metric.labels(*values)`, looked up once per distinct label set."""
@@ -226,6 +237,18 @@ class Metrics:
         if limit_usd is not None:
             self.child(self.budget_limit, scope).set(limit_usd)
             self.child(self.budget_remaining, scope).set(max(0.0, limit_usd - spent_usd))
+
+    def authenticated(self, *, method: str, key_id: str | None, per_key: bool, now: float) -> None:
+        shown = key_id if per_key and key_id else ""
+        self.child(self.auth_requests, method, shown).inc()
+        if shown:
+            self.child(self.auth_key_last_used, shown).set(now)
+
+    def auth_refused(self, reason: str) -> None:
+        self.child(self.auth_failures, reason).inc()
+
+    def auth_reloaded(self, *, source: str, ok: bool) -> None:
+        self.child(self.auth_reloads, source, "success" if ok else "failure").inc()
 
 
 def render(metrics: Metrics) -> bytes:

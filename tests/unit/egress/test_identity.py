@@ -40,25 +40,25 @@ def test_presented_key_reads_basic_and_bearer(header: str | None, key: str | Non
     assert presented_key(header) == key
 
 
-def test_a_gateway_key_names_the_caller_even_from_a_mapped_address() -> None:
+async def test_a_gateway_key_names_the_caller_even_from_a_mapped_address() -> None:
     identifier = CallerIdentifier(KEYS, SOURCES)
-    assert identifier.identify("Bearer secret-key", "10.1.2.3") == BILLING
+    assert await identifier.identify("Bearer secret-key", "10.1.2.3") == BILLING
 
 
-def test_the_most_specific_source_network_wins() -> None:
+async def test_the_most_specific_source_network_wins() -> None:
     identifier = CallerIdentifier(KEYS, SOURCES)
-    assert identifier.identify(None, "10.1.2.3") == Identity("batch", "data", None, None, "sidecar")
-    assert identifier.identify(None, "10.9.9.9").app == "cluster"
-    assert identifier.identify(None, "::ffff:10.9.9.9").app == "cluster"
-    assert identifier.identify(None, "fd12::1").app == "v6-app"
+    assert await identifier.identify(None, "10.1.2.3") == Identity("batch", "data", None, None, "sidecar")
+    assert (await identifier.identify(None, "10.9.9.9")).app == "cluster"
+    assert (await identifier.identify(None, "::ffff:10.9.9.9")).app == "cluster"
+    assert (await identifier.identify(None, "fd12::1")).app == "v6-app"
 
 
-def test_a_wrong_key_falls_back_to_the_address_then_unknown() -> None:
+async def test_a_wrong_key_falls_back_to_the_address_then_unknown() -> None:
     identifier = CallerIdentifier(KEYS, SOURCES)
-    assert identifier.identify("Bearer wrong", "10.9.9.9").app == "cluster"
-    assert identifier.identify("Bearer wrong", "192.0.2.1") is UNKNOWN
-    assert identifier.identify(None, None) is UNKNOWN
-    assert identifier.identify(None, "not-an-ip") is UNKNOWN
+    assert (await identifier.identify("Bearer wrong", "10.9.9.9")).app == "cluster"
+    assert await identifier.identify("Bearer wrong", "192.0.2.1") is UNKNOWN
+    assert await identifier.identify(None, None) is UNKNOWN
+    assert await identifier.identify(None, "not-an-ip") is UNKNOWN
     assert Identity("unknown", "unknown", None, None, "anonymous") == UNKNOWN
 
 
