@@ -1,4 +1,4 @@
-"""The `llm-policy-proxy` command: serve, check-config, demo, hash-key, policy ..., budget ...."""
+"""The `llm-policy-proxy` command: serve, check-config, demo, hash-key, keys ..., policy ..., budget ...."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 from .config import Config, ConfigError, load_config
-from .identity import hash_key
+from .identity import hash_key, keys_cli
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,7 +67,11 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument("--config", type=Path, required=True)
     report.add_argument("--since", default="7d", help="e.g. 30m, 12h, 7d")
 
+    keys_cli.add_parser(commands)
+
     args = parser.parse_args(argv)
+    if args.command == "keys":
+        return keys_cli.run(args)
     if args.command == "shadow-ai":
         from .budget_cli import cmd_shadow_report
         return cmd_shadow_report(args)

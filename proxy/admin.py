@@ -1,4 +1,5 @@
-"""Admin routes behind an admin key: budget usage and resets (and, with egress on, the shadow-AI report)."""
+"""Admin routes behind an admin key or admin token claim: budget usage and resets, API keys and their use
+(and, with egress on, the shadow-AI report)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,12 @@ from .budget import BudgetStore
 from .budget.store import ScopeUsage
 from .egress.report import parse_since, shadow_ai_report
 from .errors import BadRequest, Forbidden
-from .services import EVENT_LOG, IDENTITY, SERVICES
+from .services import AUTHENTICATOR, EVENT_LOG, IDENTITY, SERVICES
 
 
 def require_admin(request: web.Request) -> None:
     if not request[IDENTITY].admin:
-        raise Forbidden("This route needs an admin key.", code="admin_required")
+        raise Forbidden("This route needs an admin key or a token with the admin claim.", code="admin_required")
 
 
 def usage_rows(usages: list[ScopeUsage]) -> list[dict[str, Any]]:
@@ -59,7 +60,15 @@ async def get_shadow_ai(request: web.Request) -> web.Response:
     return web.Response(body=orjson.dumps({"object": "list", "data": rows}), content_type="application/json")
 
 
+async def get_keys(request: web.Request) -> web.Response:
+    """Every issued key (never its hash) with status, and requests and last use as seen by this process."""
+    require_admin(request)
+    rows = request.app[AUTHENTICATOR].keys.rows()
+    return web.Response(body=orjson.dumps({"object": "list", "data": rows}), content_type="application/json")
+
+
 def add_routes(app: web.Application) -> None:
+    app.router.add_get("/admin/keys", get_keys)
     app.router.add_get("/admin/budgets", get_budgets)
     app.router.add_get("/admin/shadow-ai", get_shadow_ai)
     app.router.add_post("/admin/budgets/reset", reset_budget)

@@ -131,10 +131,14 @@ class KeyRing:
         rows = []
         for key in sorted(self._by_digest.values(), key=lambda k: k.config.id):
             usage = self._usage.get(key.config.id, Usage())
-            fields = key.config.model_dump(mode="json", exclude={"sha256"})
-            rows.append({**fields, "origin": key.origin, "status": key.status(now), "requests": usage.requests,
-                         "last_used_at": _iso(usage.last_used)})
+            rows.append({**describe(key, now), "requests": usage.requests, "last_used_at": _iso(usage.last_used)})
         return rows
+
+
+def describe(key: IssuedKey, now: float) -> dict[str, Any]:
+    """A key as people see it: everything but its hash, with where it is kept and its status now."""
+    return {**key.config.model_dump(mode="json", exclude={"sha256"}), "origin": key.origin,
+            "status": key.status(now)}
 
 
 def _iso(moment: float | None) -> str | None:
