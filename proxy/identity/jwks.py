@@ -136,7 +136,10 @@ class IssuerKeys:
             self._inflight.add_done_callback(self._fetched)
         try:
             # Shielded: a caller that gives up (or disconnects) does not cancel the fetch the others share.
-            return await asyncio.wait_for(asyncio.shield(self._inflight), self._timeout)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancel that meets a finished fetch,
+            # and the refresh loop would then sleep through its own shutdown.
+            async with asyncio.timeout(self._timeout):
+                return await asyncio.shield(self._inflight)
         except TimeoutError:
             return False
 

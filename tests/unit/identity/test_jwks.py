@@ -154,3 +154,15 @@ def test_parse_jwks_keeps_public_signature_keys_only() -> None:
     for bad in ({}, {"keys": "x"}, [], {"keys": [{"kty": "oct", "k": "AA"}]}):
         with pytest.raises(JwksError):
             parse_jwks(bad)
+
+
+async def test_the_refresh_loop_stops_when_cancelled_as_its_fetch_completes(tmp_path: Path) -> None:
+    from proxy.identity.jwks import FileSource, IssuerKeys
+    (tmp_path / "jwks.json").write_bytes(orjson.dumps({"keys": [signing_key("f").public_jwk]}))
+    keys = IssuerKeys(FileSource(tmp_path / "jwks.json"), refetch_min_interval_s=0, refresh_interval_s=3600,
+                      fetch_timeout_s=5)
+    loop = asyncio.ensure_future(keys.run())  # it starts after this test's refresh, and joins its fetch
+    assert await keys.refresh()  # done: this test resumes first, the loop's wake-up is queued behind it
+    loop.cancel()  # (on 3.11, asyncio.wait_for would swallow this and sleep for the hour)
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(loop, 2)
