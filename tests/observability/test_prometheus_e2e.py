@@ -23,6 +23,9 @@ import pytest
 import yaml
 
 from proxy.app import EGRESS
+from proxy.identity import hash_key
+from proxy.identity.config import ApiKey
+from proxy.identity.keyfile import write_keys
 from tests.conftest import ProxyFactory, ProxyHandle, UpstreamHandle
 from tests.observability.conftest import PrometheusFactory
 from tests.observability.panels import panel_queries
@@ -138,6 +141,15 @@ def wait_for_sample(proxy: ProxyHandle, sample: str, timeout: float = 5) -> None
         time.sleep(0.05)
 
 
+def identity_traffic(proxy: ProxyHandle, keys_file: Path, round_: int) -> None:
+    """A refused credential, and a keys file change the proxy reloads (the keys' last use comes with every call)."""
+    refused = httpx.get(proxy.root + "/v1/models", headers={"Authorization": "Bearer not-an-issued-key"})
+    assert refused.status_code == 401
+    write_keys(keys_file, tuple(ApiKey(id=f"k-round-{n}", sha256=hash_key(f"round-{n}"), app="a", team="t")
+                                for n in range(round_)))
+    wait_for_sample(proxy, f'llm_proxy_auth_reloads_total{{result="success",source="keys_file"}} {round_}.0')
+
+
 def reload_good_then_broken_policy(proxy: ProxyHandle, policies: Path, round_: int) -> None:
     (policies / "zz_broken.rego").unlink(missing_ok=True)
     models_path = policies / "data" / "models.json"
@@ -152,6 +164,7 @@ def reload_good_then_broken_policy(proxy: ProxyHandle, policies: Path, round_: i
 
 def traffic_round(proxy: ProxyHandle, degraded: ProxyHandle, upstream: UpstreamHandle, policies: Path,
                   round_: int) -> None:
+    identity_traffic(proxy, policies.parent / "keys.yaml", round_)
     successful_calls(proxy, upstream)
     refused_calls(proxy, upstream)
     degraded_call(degraded, upstream)
@@ -218,7 +231,9 @@ def test_every_dashboard_panel_has_data_and_the_alert_rules_fire_in_a_real_prome
                        policy__shadow_dir=str(REPO / "policies"),
                        egress={"enabled": True, "port": 0, "resolve": {"api.openai.com": "127.0.0.1"}},
                        mcp={"servers": {"crm": {"url": mcp_server.url, "bearer": UPSTREAM_TOKEN,
-                                                "tools": ["lookup"]}}})
+                                                "tools": ["lookup"]}}},
+                       auth__keys_file=str(tmp_path / "keys.yaml"), auth__keys_reload_interval_s=0.1,
+                       auth__metrics_per_key=True)
     degraded = make_proxy(policy__engine="opa", policy__opa_url=f"http://127.0.0.1:{free_port()}",
                           policy__opa_timeout_ms=300, policy__fail_open=True,
                           budget__store="redis", budget__redis_url=f"redis://127.0.0.1:{free_port()}/0",
