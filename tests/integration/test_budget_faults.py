@@ -208,10 +208,17 @@ def check(outcomes: list[Outcome], began: float, ended: float, *, fail_open: boo
     # none waits on the store.
     open_phase = sorted(o.seconds for o in during if o.started >= began + 2 * TIMEOUT_S)
     assert len(open_phase) > 50
-    p99 = open_phase[min(len(open_phase) - 1, int(len(open_phase) * 0.99))]
-    assert p99 <= TIMEOUT_S + 0.05, (p99, statistics.median(open_phase))
+    p99 = percentile(open_phase, 0.99)
+    # What the machine itself adds (a loaded CI box queues every request) is measured before the fault and
+    # allowed on top: on a quiet machine it is a few ms, and the bound is the timeout + 50 ms.
+    healthy = percentile(sorted(o.seconds for o in outcomes if o.started < began), 0.99)
+    assert p99 <= TIMEOUT_S + 0.05 + healthy, (p99, statistics.median(open_phase), healthy)
     # Caught by the fault in flight: a request waits out at most a few store timeouts (state, reserve, settle).
     assert max(o.seconds for o in during) <= 3 * TIMEOUT_S + 0.5
+
+
+def percentile(ordered: list[float], q: float) -> float:
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
 
 
 async def assert_exact_and_released(store: Store, outcomes: list[Outcome]) -> None:

@@ -46,6 +46,7 @@ def test_policy_eval_prints_the_decision(tmp_path: Path, capsys: pytest.CaptureF
                 "request": {"endpoint": "chat.completions", "model": "gpt-4o", "stream": False, "max_tokens": None,
                             "messages": 1, "tools": [], "user": None},
                 "identity": {"app": "support-bot", "team": "support", "user": None, "key_id": "k", "source": "api_key",
+                             "method": "key", "claims": {},
                              "admin": False},
                 "model": {"provider": "openai", "input_usd_per_mtok": 2.5, "output_usd_per_mtok": 10.0,
                           "cached_input_usd_per_mtok": 1.25, "context_window": 128000},
