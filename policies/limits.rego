@@ -3,7 +3,7 @@ package llm.limits
 
 limits := object.union(data.limits.default, object.get(data.limits.teams, input.identity.team, {}))
 
-generates_text if input.request.endpoint in {"chat.completions", "completions", "responses"}
+generates_text if input.request.endpoint in {"chat.completions", "completions", "responses", "messages"}
 
 requested := input.request.max_tokens
 

@@ -18,6 +18,9 @@ from opentelemetry.trace import Span
 from prometheus_client import CollectorRegistry
 
 from . import admin, errors, wiring
+from .apis import anthropic
+from .apis.anthropic import errors as anthropic_errors
+from .apis.anthropic.count_tokens import COUNT_TOKENS_ROUTE, count_tokens
 from .audit import AuditRecord
 from .catalogue import Catalogue
 from .config import Config
@@ -54,7 +57,9 @@ from .upstream.client import Upstream
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
-MODEL_ROUTES = frozenset(spec.route for spec in MODEL_ENDPOINTS)
+# Every front door's model endpoints; each names the API its errors are rendered in.
+ENDPOINTS: tuple[EndpointSpec, ...] = (*MODEL_ENDPOINTS, anthropic.MESSAGES)
+MODEL_ROUTES = frozenset({*(spec.route for spec in ENDPOINTS), COUNT_TOKENS_ROUTE})
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 log = get_logger("proxy")
@@ -78,8 +83,9 @@ def build_app(config: Config, registry: CollectorRegistry | None = None, egress_
     app.cleanup_ctx.append(services_ctx(config, metrics))
     app.cleanup_ctx.append(event_log_ctx(config))
     app.cleanup_ctx.append(egress_ctx(config, egress_sock, listening))
-    for spec in MODEL_ENDPOINTS:
+    for spec in ENDPOINTS:
         app.router.add_post(spec.route, model_handler(spec))
+    app.router.add_post(COUNT_TOKENS_ROUTE, count_tokens)
     app.router.add_get("/v1/models", list_models)
     app.router.add_get("/v1/models/{model}", get_model)
     app.router.add_get("/healthz", healthz)
@@ -265,8 +271,16 @@ def render_errors() -> Middleware:
 def error_response(error: errors.ProxyError, request: web.Request, status: int | None = None) -> web.Response:
     headers = {**error.headers, "x-request-id": request[REQUEST_ID]}
     request[AUDIT].extra["error_code"] = error.code
-    return web.Response(body=errors.render(error), status=status or error.status,
-                        content_type="application/json", headers=headers)
+    if anthropic_path(request.path):
+        body = anthropic_errors.render(error, status, request[REQUEST_ID])
+    else:
+        body = errors.render(error)
+    return web.Response(body=body, status=status or error.status, content_type="application/json", headers=headers)
+
+
+def anthropic_path(path: str) -> bool:
+    """Routes of Anthropic's API (and unknown ones under it) answer errors in Anthropic's format."""
+    return path == anthropic.MESSAGES.route or path.startswith(anthropic.MESSAGES.route + "/")
 
 
 def authenticate() -> Middleware:
@@ -274,7 +288,8 @@ def authenticate() -> Middleware:
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path in PUBLIC_PATHS:
             return await handler(request)
-        request[IDENTITY] = await request.app[AUTHENTICATOR].authenticate(request.headers)
+        request[IDENTITY] = await request.app[AUTHENTICATOR].authenticate(
+            request.headers, "anthropic" if anthropic_path(request.path) else "openai")
         return await handler(request)
     return middleware
 

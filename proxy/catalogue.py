@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .budget.pricing import Prices as MicroPrices
-from .config import Config, Endpoint, ModelConfig, Prices
+from .config import DEFAULT_ENDPOINTS, Config, Endpoint, ModelConfig, Prices
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,17 +44,20 @@ class Catalogue:
 
 def _entry(name: str, model: ModelConfig, config: Config) -> CatalogueEntry:
     upstream = config.upstreams[model.upstream]
-    provider = {"openai": "openai", "azure": "azure.ai.openai"}.get(upstream.kind, model.upstream)
+    provider = {"openai": "openai", "azure": "azure.ai.openai", "anthropic": "anthropic"}.get(upstream.kind,
+                                                                                              model.upstream)
+    endpoints = model.endpoints or DEFAULT_ENDPOINTS["anthropic" if upstream.kind == "anthropic" else "openai"]
     return CatalogueEntry(
         name=name,
         upstream=model.upstream,
         upstream_model=model.upstream_model or name,
         prices=model.prices,
-        micro_prices=MicroPrices.from_usd(model.prices.input, model.prices.output, model.prices.cached_input),
+        micro_prices=MicroPrices.from_usd(model.prices.input, model.prices.output, model.prices.cached_input,
+                                          model.prices.cache_write_input),
         context_window=model.context_window,
         max_output_tokens=model.max_output_tokens,
         encoding=model.encoding,
-        endpoints=frozenset(model.endpoints),
+        endpoints=frozenset(endpoints),
         owned_by=model.owned_by,
         provider=provider,
     )

@@ -20,8 +20,14 @@ from .mcp.config import McpConfig
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
-Endpoint = Literal["chat.completions", "completions", "responses", "embeddings"]
-ALL_ENDPOINTS: tuple[Endpoint, ...] = ("chat.completions", "completions", "responses", "embeddings")
+Endpoint = Literal["chat.completions", "completions", "responses", "embeddings", "messages"]
+ALL_ENDPOINTS: tuple[Endpoint, ...] = ("chat.completions", "completions", "responses", "embeddings", "messages")
+# What a model serves when its config names no endpoints: Anthropic's API has only Messages (and chat
+# completions reach it through translation); an OpenAI-style upstream serves Messages through translation.
+DEFAULT_ENDPOINTS: dict[str, tuple[Endpoint, ...]] = {
+    "anthropic": ("messages", "chat.completions"),
+    "openai": ("chat.completions", "completions", "responses", "messages"),
+}
 
 
 class ConfigError(Exception):
@@ -89,11 +95,14 @@ class Timeouts(_Frozen):
 
 
 class UpstreamConfig(_Frozen):
-    kind: Literal["openai", "azure", "openai_compatible"] = "openai_compatible"
+    # anthropic: the native Messages API (base_url like https://api.anthropic.com/v1; key sent as x-api-key).
+    kind: Literal["openai", "azure", "openai_compatible", "anthropic"] = "openai_compatible"
     base_url: str
     api_key: str | None = None
     api_key_file: Path | None = None
     api_version: str | None = None
+    # kind anthropic: the anthropic-version sent when the caller sent none (a chat request translated).
+    anthropic_version: str = "2023-06-01"
     timeouts: Timeouts = Timeouts()
     max_connections: int = Field(256, gt=0)
 
@@ -127,6 +136,8 @@ class Prices(_Frozen):
     input: float = Field(ge=0)
     output: float = Field(0.0, ge=0)
     cached_input: float | None = Field(None, ge=0)
+    # Anthropic prompt-cache writes (cache_creation_input_tokens); default: the input price.
+    cache_write_input: float | None = Field(None, ge=0)
 
 
 class ModelConfig(_Frozen):
@@ -137,8 +148,11 @@ class ModelConfig(_Frozen):
     prices: Prices
     context_window: int = Field(128_000, gt=0)
     max_output_tokens: int = Field(4096, gt=0)
-    encoding: Literal["o200k_base", "cl100k_base"] = "o200k_base"
-    endpoints: tuple[Endpoint, ...] = ("chat.completions", "completions", "responses")
+    # claude-3 / claude-4.7: the offline Claude estimates (docs/anthropic.md), for models before and since
+    # the tokenizer Claude Opus 4.7 introduced.
+    encoding: Literal["o200k_base", "cl100k_base", "claude-3", "claude-4.7"] = "o200k_base"
+    # None: the upstream kind's DEFAULT_ENDPOINTS.
+    endpoints: tuple[Endpoint, ...] | None = None
     owned_by: str = "organization"
 
 
@@ -255,6 +269,10 @@ class Config(_Frozen):
             if model.upstream not in self.upstreams:
                 known = ", ".join(sorted(self.upstreams))
                 raise ValueError(f"models.{name}.upstream: unknown upstream {model.upstream!r} (known: {known})")
+            untranslatable = set(model.endpoints or ()) - set(DEFAULT_ENDPOINTS["anthropic"])
+            if self.upstreams[model.upstream].kind == "anthropic" and untranslatable:
+                raise ValueError(f"models.{name}.endpoints: an anthropic upstream serves only messages and "
+                                 f"chat.completions, not {', '.join(sorted(untranslatable))}")
             for public in (name, *model.aliases):
                 if public in names:
                     raise ValueError(f"models.{name}: name {public!r} is already used by model {names[public]!r}")

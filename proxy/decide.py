@@ -98,7 +98,7 @@ def has_spend_limits(limits: Sequence[ScopeLimit]) -> bool:
 def request_facts(call: ModelCall, entry: CatalogueEntry) -> policy_input.RequestFacts:
     # The catalogue name, not what the caller typed: an alias must not slip past a rule about the model.
     return policy_input.RequestFacts(call.endpoint.name, entry.name, call.stream, call.max_output_tokens,
-                                     call.messages, call.tool_names, call.user)
+                                     call.messages, call.tool_names, call.user, call.endpoint.api)
 
 
 def model_facts(entry: CatalogueEntry) -> policy_input.ModelFacts:

@@ -23,6 +23,8 @@ from .policy.errors import PolicyEngineError
 from .relay import OutputRules, Tally, relay_json, relay_stream
 from .services import AUDIT, DECIDED, IDENTITY, REQUEST_ID, SERVICES, Services
 from .telemetry.logging import get_logger
+from .upstream.adapters import adapter_for, check_translatable
+from .upstream.adapters.relay import relay_translated
 from .upstream.client import Upstream
 
 log = get_logger("proxy.pipeline")
@@ -43,6 +45,8 @@ async def serve_model_call(request: web.Request, spec: EndpointSpec) -> web.Stre
     # resolve: public model name -> catalogue entry (404)
     entry = resolve_model(services, call)
     record.model_used, record.upstream = entry.name, entry.upstream
+    # A request the upstream's API cannot express is refused before anything is decided (400).
+    check_translatable(call.endpoint, services.upstreams[entry.upstream].config.kind, call.body)
 
     # estimate + scan: prompt tokens, worst-case cost, PII findings (pure; big bodies off the loop)
     with services.tracing.stage("pii.scan"):
@@ -134,12 +138,18 @@ async def serve_model_call(request: web.Request, spec: EndpointSpec) -> web.Stre
 async def forward_and_relay(request: web.Request, services: Services, call: ModelCall, effective: Effective,
                             upstream: Upstream, redact_types: tuple[str, ...], headers: dict[str, str], tally: Tally,
                             record: AuditRecord) -> web.StreamResponse:
-    # forward: effective request -> upstream response headers (502, 504)
+    # forward: effective request -> upstream response headers (502, 504); across APIs through an adapter
+    adapter = adapter_for(call.endpoint, upstream.config.kind)
     upstream_headers = {"x-request-id": request[REQUEST_ID]}
+    path, body = call.endpoint.upstream_path, effective.body
+    if adapter is None:
+        upstream_headers.update({name: request.headers[name] for name in call.endpoint.forward_headers
+                                 if name in request.headers})
+    else:
+        path, body = adapter.upstream_path, adapter.translate_request(effective.body, effective.max_output_tokens)
     services.tracing.inject(upstream_headers)
     try:
-        response = await upstream.send(call.endpoint.upstream_path, effective.entry.upstream_model, effective.body,
-                                       upstream_headers)
+        response = await upstream.send(path, effective.entry.upstream_model, body, upstream_headers)
     except UpstreamError as exc:
         services.metrics.child(services.metrics.upstream_errors, upstream.name, exc.code or "error").inc()
         raise
@@ -149,6 +159,8 @@ async def forward_and_relay(request: web.Request, services: Services, call: Mode
     try:
         # relay: JSON or SSE back to the client, with the decision's response obligations
         rules = OutputRules(services.scanner, frozenset(redact_types), effective.placeholders)
+        if adapter is not None:
+            return await relay_translated(request, adapter, call, upstream, response, rules, tally, headers, record)
         if call.stream and response.status == 200 and response.content_type == "text/event-stream":
             streamed = await relay_stream(request, call.endpoint, upstream, response, rules, tally, headers,
                                           effective.hide_usage_chunk)
@@ -174,7 +186,7 @@ async def settle(services: Services, call: ModelCall, effective: Effective, prom
                  reservation: Reservation, tally: Tally, record: AuditRecord, identity: Identity) -> None:
     usage = final_usage(services, call, effective.entry, prompt_estimate, tally, record)
     cost = cost_micros(usage.input_tokens, usage.cached_input_tokens, usage.output_tokens,
-                       effective.entry.micro_prices) if usage is not None else 0
+                       effective.entry.micro_prices, usage.cache_write_input_tokens) if usage is not None else 0
     record.cost_usd = cost / 1_000_000
     if tally.stream_error:
         record.extra["stream_error"] = tally.stream_error
@@ -212,6 +224,8 @@ def final_usage(services: Services, call: ModelCall, entry: CatalogueEntry, prom
         record.extra["usage_source"] = "estimated"
     record.input_tokens, record.output_tokens = usage.input_tokens, usage.output_tokens
     record.cached_input_tokens = usage.cached_input_tokens
+    if usage.cache_write_input_tokens:
+        record.extra["cache_write_input_tokens"] = usage.cache_write_input_tokens
     return usage
 
 

@@ -15,7 +15,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from .endpoints.base import EndpointSpec, Json, Usage
+from .endpoints.base import EndpointSpec, EventRewriter, Json, Usage
 from .errors import ProxyError, UpstreamError
 from .pii import Placeholders, Scanner, StreamRedactor, StreamRestorer, redact, restore
 from .upstream import sse
@@ -71,7 +71,7 @@ class OutputRules:
         return text
 
 
-class _StreamText:
+class StreamText:
     """One output stream (a choice index): redactor then restorer, each holding back what it must."""
 
     def __init__(self, rules: OutputRules) -> None:
@@ -128,7 +128,7 @@ async def relay_stream(request: web.Request, spec: EndpointSpec, upstream: Upstr
                                                   "Cache-Control": "no-cache"})
     await out.prepare(request)
     parser = sse.SSEParser()
-    transform = _event_transformer(spec, rules, tally) if rules.active else None
+    transform = event_rewriter(spec, rules, tally) if rules.active else None
     try:
         while chunk := await upstream.read_chunk(response):
             pieces = []
@@ -147,7 +147,7 @@ async def relay_stream(request: web.Request, spec: EndpointSpec, upstream: Upstr
                     continue
                 usage = spec.stream_usage(document)
                 if usage is not None:
-                    tally.usage = usage
+                    tally.usage = usage if tally.usage is None else tally.usage.merged(usage)
                     if hide_usage_chunk and not document.get("choices"):
                         continue  # the usage-only chunk the client did not ask for
                 if transform is None:
@@ -162,7 +162,7 @@ async def relay_stream(request: web.Request, spec: EndpointSpec, upstream: Upstr
     except ProxyError as exc:
         # Headers are gone already: the error becomes an SSE error event and the stream ends.
         tally.stream_error = exc.code
-        await out.write(sse.encode(orjson.dumps(exc.body())))
+        await out.write(spec.stream_error(exc))
     except ConnectionResetError:
         tally.client_gone = True
         return out
@@ -170,9 +170,16 @@ async def relay_stream(request: web.Request, spec: EndpointSpec, upstream: Upstr
     return out
 
 
+def event_rewriter(spec: EndpointSpec, rules: OutputRules, tally: Tally) -> EventRewriter:
+    """The endpoint's own rewriter of streamed events, or the default for choice-based streams."""
+    if spec.stream_rewriter is not None:
+        return spec.stream_rewriter(rules, tally)
+    return _event_transformer(spec, rules, tally)
+
+
 def _event_transformer(spec: EndpointSpec, rules: OutputRules,
                        tally: Tally) -> Callable[[Json, bytes | None], list[bytes]]:
-    streams: dict[str, _StreamText] = {}
+    streams: dict[str, StreamText] = {}
 
     def transform(document: Json, name: bytes | None) -> list[bytes]:
         out: list[bytes] = []
@@ -187,7 +194,7 @@ def _event_transformer(spec: EndpointSpec, rules: OutputRules,
                 slot[key] = rules.whole(text, tally)  # type: ignore[index]
                 continue
             tally.texts.append(text)
-            stream = streams.get(path) or streams.setdefault(path, _StreamText(rules))
+            stream = streams.get(path) or streams.setdefault(path, StreamText(rules))
             slot[key] = stream.feed(text)  # type: ignore[index]
             if path in finished:
                 slot[key] += streams.pop(path).flush()  # type: ignore[index]

@@ -26,6 +26,7 @@ from .telemetry.logging import get_logger
 from .telemetry.metrics import Metrics
 from .telemetry.tracing import PROTOCOLS, otlp_provider
 from .tokens import TokenEstimator, Vocab
+from .tokens.claude import tiktoken_name
 
 log = get_logger("proxy.wiring")
 
@@ -39,7 +40,7 @@ def shared_vocab(vocab_dir: Path | None) -> Vocab:
 
 async def open_estimator(config: Config) -> TokenEstimator:
     vocab = shared_vocab(config.path(config.tokens.vocab_dir) if config.tokens.vocab_dir else None)
-    needed = {model.encoding for model in config.models.values()}
+    needed = {tiktoken_name(model.encoding) for model in config.models.values()}
     # Verifying and parsing the vocab takes ~0.5 s: once, at start-up, off the loop.
     await asyncio.to_thread(vocab.load_all, needed)
     release_freed_memory()

@@ -26,29 +26,36 @@ class Prices:
     input: int
     cached_input: int
     output: int
+    # Prompt-cache writes (Anthropic's cache_creation_input_tokens); None: the input price.
+    cache_write: int | None = None
 
     @classmethod
-    def from_usd(cls, input: float, output: float, cached_input: float | None = None) -> Prices:
+    def from_usd(cls, input: float, output: float, cached_input: float | None = None,
+                 cache_write: float | None = None) -> Prices:
         cached = input if cached_input is None else cached_input
-        return cls(usd_to_micros(input), usd_to_micros(cached), usd_to_micros(output))
+        return cls(usd_to_micros(input), usd_to_micros(cached), usd_to_micros(output),
+                   None if cache_write is None else usd_to_micros(cache_write))
 
     def __post_init__(self) -> None:
-        if min(self.input, self.cached_input, self.output) < 0:
+        if min(self.input, self.cached_input, self.output, self.cache_write or 0) < 0:
             raise ValueError("prices must not be negative")
 
 
-def cost_micros(prompt_tokens: int, cached_tokens: int, output_tokens: int, prices: Prices) -> int:
+def cost_micros(prompt_tokens: int, cached_tokens: int, output_tokens: int, prices: Prices,
+                cache_write_tokens: int = 0) -> int:
     """Cost rounded up to the next micro-dollar, once, on the exact sum.
 
-    `prompt_tokens` includes `cached_tokens`, as in OpenAI's usage object.
+    `prompt_tokens` includes `cached_tokens` (as in OpenAI's usage object) and `cache_write_tokens`.
     """
-    if min(prompt_tokens, cached_tokens, output_tokens) < 0:
+    if min(prompt_tokens, cached_tokens, output_tokens, cache_write_tokens) < 0:
         raise ValueError("token counts must not be negative")
-    if cached_tokens > prompt_tokens:
-        raise ValueError("cached_tokens cannot exceed prompt_tokens")
+    if cached_tokens + cache_write_tokens > prompt_tokens:
+        raise ValueError("cached and cache-write tokens cannot exceed prompt_tokens")
+    write_price = prices.input if prices.cache_write is None else prices.cache_write
     scaled = (
-        (prompt_tokens - cached_tokens) * prices.input
+        (prompt_tokens - cached_tokens - cache_write_tokens) * prices.input
         + cached_tokens * prices.cached_input
+        + cache_write_tokens * write_price
         + output_tokens * prices.output
     )
     return -(-scaled // _TOKENS_PER_PRICE_UNIT)

@@ -4,21 +4,39 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
+
+import orjson
 
 from ..config import Endpoint
-from ..errors import BadRequest
+from ..errors import BadRequest, ProxyError
+from ..upstream import sse
+
+if TYPE_CHECKING:
+    from ..relay import OutputRules, Tally
 
 Json = dict[str, Any]
+# The API a client speaks (and the policy input's request.api); an upstream speaks one too.
+Api = Literal["openai", "anthropic"]
+# Rewrites one streamed event for the answer obligations: (event, SSE event name) -> SSE bytes to send.
+EventRewriter = Callable[[Json, "bytes | None"], list[bytes]]
 # A piece of text the model will read (or wrote), with the JSON path and the slot to write it back to.
 TextSlot = tuple[str, str, "dict[str, Any] | list[Any]", "str | int"]
 
 
 @dataclass(frozen=True, slots=True)
 class Usage:
-    input_tokens: int = 0
+    input_tokens: int = 0  # all of the prompt: includes cached and cache-write tokens
     output_tokens: int = 0
     cached_input_tokens: int = 0
+    cache_write_input_tokens: int = 0
+
+    def merged(self, later: Usage) -> Usage:
+        """Counts reported again later in the same answer (Anthropic: message_start, then message_delta)
+        are cumulative, so each keeps the larger value."""
+        return Usage(max(self.input_tokens, later.input_tokens), max(self.output_tokens, later.output_tokens),
+                     max(self.cached_input_tokens, later.cached_input_tokens),
+                     max(self.cache_write_input_tokens, later.cache_write_input_tokens))
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +71,15 @@ class EndpointSpec:
     # chat and completions report stream usage only when asked with stream_options.include_usage.
     usage_opt_in: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    api: Api = "openai"
+    # The end user the body names (OpenAI: `user`; Anthropic: `metadata.user_id`).
+    end_user: Callable[[Json], str | None] = lambda body: optional(body, "user", str)
+    # Streamed answers rewritten event by event for the answer obligations; None: the choice-based default.
+    stream_rewriter: Callable[[OutputRules, Tally], EventRewriter] | None = None
+    # An error after the stream started: the SSE bytes that end it.
+    stream_error: Callable[[ProxyError], bytes] = lambda error: sse.encode(orjson.dumps(error.body()))
+    # Request headers passed on to an upstream of the same API (Anthropic: version and beta flags).
+    forward_headers: tuple[str, ...] = ()
 
 
 def parse_call(spec: EndpointSpec, body: Any) -> ModelCall:
@@ -75,7 +102,7 @@ def parse_call(spec: EndpointSpec, body: Any) -> ModelCall:
                                  code="integer_below_min_value")
             max_output = value
             break
-    user = optional(body, "user", str)
+    user = spec.end_user(body)
     messages, tools = spec.counts(body)
     return ModelCall(spec, body, model, stream, max_output, user, messages, tools)
 

@@ -15,7 +15,8 @@ from proxy.pii.types import Finding as PiiFinding  # the scanner's findings go i
 
 INPUT_VERSION = 1
 
-Endpoint = Literal["chat.completions", "completions", "responses", "embeddings", "models.list"]
+Endpoint = Literal["chat.completions", "completions", "responses", "embeddings", "messages", "models.list"]
+Api = Literal["openai", "anthropic"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +28,7 @@ class RequestFacts:
     messages: int = 0
     tool_names: tuple[str, ...] = ()
     user: str | None = None
+    api: Api = "openai"  # the API the caller speaks (the front door), whatever the provider
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +112,7 @@ def request_input(request: RequestFacts) -> dict[str, Any]:
         "messages": request.messages,
         "tools": list(request.tool_names),
         "user": request.user,
+        "api": request.api,
     }
 
 

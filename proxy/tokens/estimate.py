@@ -12,6 +12,7 @@ from typing import Any
 import tiktoken
 
 from proxy.tokens.chat import chat_tokens
+from proxy.tokens.claude import CLAUDE_COSTS, costs_for, messages_tokens, scaled, tiktoken_name
 from proxy.tokens.images import GPT_4O_TILES, TileCosts
 from proxy.tokens.overheads import Count
 from proxy.tokens.prompts import prompt_tokens
@@ -34,17 +35,25 @@ class TokenEstimator:
     def counter(self, encoding: str) -> Count:
         count = self._counters.get(encoding)
         if count is None:
-            count = self._counters[encoding] = _make_counter(self._vocab.encoding(encoding))
+            if encoding in CLAUDE_COSTS:
+                count = scaled(self.counter(tiktoken_name(encoding)), CLAUDE_COSTS[encoding].scale)
+            else:
+                count = _make_counter(self._vocab.encoding(encoding))
+            self._counters[encoding] = count
         return count
 
     def text(self, encoding: str, text: str) -> int:
         return self.counter(encoding)(text)
 
     def chat(self, encoding: str, body: Mapping[str, Any], images: TileCosts = GPT_4O_TILES) -> int:
-        return chat_tokens(self.counter(encoding), TOOL_OVERHEADS[encoding], images, body)
+        return chat_tokens(self.counter(encoding), TOOL_OVERHEADS[tiktoken_name(encoding)], images, body)
 
     def responses(self, encoding: str, body: Mapping[str, Any], images: TileCosts = GPT_4O_TILES) -> int:
-        return responses_tokens(self.counter(encoding), TOOL_OVERHEADS[encoding], images, body)
+        return responses_tokens(self.counter(encoding), TOOL_OVERHEADS[tiktoken_name(encoding)], images, body)
+
+    def messages(self, encoding: str, body: Mapping[str, Any]) -> int:
+        """Anthropic's Messages API: the Claude estimate (proxy/tokens/claude.py)."""
+        return messages_tokens(self.counter(encoding), costs_for(encoding), body)
 
     def completions(self, encoding: str, body: Mapping[str, Any]) -> int:
         count = self.counter(encoding)
@@ -62,6 +71,7 @@ class TokenEstimator:
             "responses": self.responses,
             "completions": self.completions,
             "embeddings": self.embeddings,
+            "messages": self.messages,
         }
         estimate = by_endpoint.get(endpoint)
         if estimate is None:

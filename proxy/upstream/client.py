@@ -12,7 +12,8 @@ from ..errors import UpstreamError, UpstreamTimeout
 
 # Headers from the provider that are safe and useful to relay; everything else (cookies, the provider's
 # own rate-limit state for the organisation's key, server banners) stays behind the proxy.
-RELAYED_HEADERS = ("content-type", "openai-processing-ms", "openai-version", "x-request-id")
+RELAYED_HEADERS = ("content-type", "openai-processing-ms", "openai-version", "x-request-id", "request-id",
+                   "retry-after")
 
 
 class Upstream:
@@ -24,8 +25,13 @@ class Upstream:
         if api_key:
             if config.kind == "azure":
                 self._headers["api-key"] = api_key
+            elif config.kind == "anthropic":
+                self._headers["x-api-key"] = api_key
             else:
                 self._headers["Authorization"] = f"Bearer {api_key}"
+        if config.kind == "anthropic":
+            # The caller's anthropic-version (passed on by the pipeline) wins over this default.
+            self._headers["anthropic-version"] = config.anthropic_version
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:

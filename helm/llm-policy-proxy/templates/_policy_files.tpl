@@ -10,4 +10,4 @@
 - pii.json
 {{- end -}}
 
-{{- define "llm-policy-proxy.policyDigest" -}}ec4f6a35f53d5d2ffcb76cb79b408b7f39e52cf226599da993989aced7e2536e{{- end -}}
+{{- define "llm-policy-proxy.policyDigest" -}}0087b2a30b23287ca2dca44d48c5c8c8bfba2af1f3456d7d7275b1cb9d02c14e{{- end -}}

@@ -1,8 +1,9 @@
-"""A deterministic OpenAI-compatible model server: the upstream behind `llm-policy-proxy demo`.
+"""A deterministic model server: the upstream behind `llm-policy-proxy demo`.
 
 It speaks OpenAI's wire format (JSON bodies, SSE chunks with a final usage chunk, `[DONE]`, responses
-events, base64 embeddings) so that the SDKs and the proxy behave exactly as they would with a provider.
-The test upstream in tests/support extends it with recording and fault injection.
+events, base64 embeddings) and Anthropic's Messages API (demo/messages.py), so that the SDKs and the
+proxy behave exactly as they would with a provider. The test upstreams in tests/support extend it with
+recording and fault injection.
 """
 
 from __future__ import annotations
@@ -18,21 +19,16 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from . import chat, messages
+from .behaviour import count_tokens
+from .wire import digest as _digest
+from .wire import flatten
+from .wire import json_response as _json
+from .wire import openai_usage as _usage
+
 Json = dict[str, Any]
+__all__ = ["MODELS", "DemoModel", "flatten"]
 MODELS = ("demo-model", "demo-embedding")
-
-
-def count_tokens(text: str) -> int:
-    """The demo's own deterministic 'tokenizer': words and punctuation runs."""
-    return max(1, len(text.split())) if text else 0
-
-
-def flatten(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(p if isinstance(p, str) else str(p.get("text", "")) for p in content if p)
-    return ""
 
 
 class DemoModel:
@@ -49,6 +45,8 @@ class DemoModel:
         app.router.add_post("/v1/completions", self.completions)
         app.router.add_post("/v1/responses", self.responses)
         app.router.add_post("/v1/embeddings", self.embeddings)
+        app.router.add_post("/v1/messages", self.messages)
+        app.router.add_post("/v1/messages/count_tokens", messages.count)
         app.router.add_get("/v1/models", self.models)
         # Azure OpenAI routes by deployment: same handlers behind a different path.
         app.router.add_post("/openai/deployments/{deployment}/chat/completions", self.chat)
@@ -60,34 +58,10 @@ class DemoModel:
         return _json({"object": "list", "data": data})
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
-        body = await request.json(loads=orjson.loads)
-        messages = body.get("messages", [])
-        users = [flatten(m.get("content")) for m in messages if m.get("role") == "user"]
-        prompt_tokens = sum(count_tokens(flatten(m.get("content"))) + 3 for m in messages) + 3
-        model = request.match_info.get("deployment") or body["model"]
-        words = self.reply(users[-1] if users else "").split(" ")
-        usage = _usage(prompt_tokens, len(words))
-        ident = {"id": "chatcmpl-demo" + _digest(orjson.dumps(messages))[:20], "created": int(time.time()),
-                 "model": model, "system_fingerprint": "fp_demo"}
-        if not body.get("stream"):
-            message = {"role": "assistant", "content": " ".join(words), "refusal": None}
-            return _json({**ident, "object": "chat.completion", "usage": usage, "choices": [
-                {"index": 0, "message": message, "logprobs": None, "finish_reason": "stop"}]})
-        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        extra = {"usage": None} if include_usage else {}
+        return await chat.chat(self, request)
 
-        def chunk(delta: Json, finish: str | None = None) -> bytes:
-            choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-            return orjson.dumps({**ident, "object": "chat.completion.chunk", "choices": [choice], **extra})
-
-        async def events() -> AsyncIterator[bytes]:
-            yield chunk({"role": "assistant", "content": "", "refusal": None})
-            for i, word in enumerate(words):
-                yield chunk({"content": word if i == 0 else " " + word})
-            yield chunk({}, "stop")
-            if include_usage:
-                yield orjson.dumps({**ident, "object": "chat.completion.chunk", "choices": [], "usage": usage})
-        return await self.stream(request, events())
+    async def messages(self, request: web.Request) -> web.StreamResponse:
+        return await messages.messages(self, request)
 
     async def completions(self, request: web.Request) -> web.StreamResponse:
         body = await request.json(loads=orjson.loads)
@@ -188,22 +162,6 @@ class DemoModel:
         return response
 
 
-def _usage(prompt_tokens: int, completion_tokens: int) -> Json:
-    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens,
-            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-            "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
-                                          "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}}
-
-
-def _digest(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def _vector(seed: bytes, dimensions: int) -> list[float]:
     raw = hashlib.shake_256(seed).digest(dimensions * 2)
     return [round((int.from_bytes(raw[i:i + 2], "little") / 65535.0) * 2 - 1, 6) for i in range(0, len(raw), 2)]
-
-
-def _json(document: Json) -> web.Response:
-    return web.Response(body=orjson.dumps(document), content_type="application/json")
