@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# `make demo PORT=9000` serves the demo elsewhere than 8080.
+PORT ?= 8080
 
 .PHONY: demo test lint typecheck unit bench clean
 
@@ -14,7 +16,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/llm-policy-proxy demo
+	$(BIN)/llm-policy-proxy demo --port $(PORT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check proxy tests bench

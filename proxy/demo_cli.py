@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import signal
+import sys
 from importlib import resources
 from pathlib import Path
 
@@ -17,6 +19,15 @@ from .telemetry.logging import configure_logging
 from .workers import install_event_loop_policy
 
 DEMO_KEY = "demo-key-payments"
+RESEARCH_KEY = "demo-key-research"
+
+
+class PortBusy(Exception):
+    def __init__(self, host: str, port: int, cause: OSError) -> None:
+        in_use = cause.errno == errno.EADDRINUSE
+        reason = "is already in use" if in_use else f"cannot be opened ({cause.strerror})"
+        super().__init__(f"llm-policy-proxy demo: port {port} on {host} {reason}; pick another with "
+                         f"`make demo PORT=9000` or `llm-policy-proxy demo --port 9000`.")
 
 
 def demo_config_path() -> Path:
@@ -33,9 +44,15 @@ async def _serve(host: str, port: int) -> None:
     config = load_config(demo_config_path(), env=env)
     proxy_runner = web.AppRunner(build_app(config), access_log=None, handler_cancellation=True)
     await proxy_runner.setup()
-    await web.TCPSite(proxy_runner, host, port).start()
+    try:
+        await web.TCPSite(proxy_runner, host, port).start()
+    except OSError as exc:
+        await proxy_runner.cleanup()
+        await model_runner.cleanup()
+        raise PortBusy(host, port, exc) from None
     bound = proxy_runner.addresses[0][1]
-    base_url = f"http://{host}:{bound}/v1"
+    root = f"http://{host}:{bound}"
+    base_url = f"{root}/v1"
     print(f"""
 llm-policy-proxy demo is running.
 
@@ -50,6 +67,11 @@ Try it:
   OPENAI_BASE_URL={base_url} OPENAI_API_KEY={DEMO_KEY} python -c \\
     "from openai import OpenAI; print(OpenAI().chat.completions.create(model='demo-model', \\
 messages=[{{'role': 'user', 'content': 'Hi there'}}]).choices[0].message.content)"
+
+  Anthropic's SDK and tools that honour ANTHROPIC_BASE_URL (Claude models need the research key):
+  ANTHROPIC_BASE_URL={root} ANTHROPIC_API_KEY={RESEARCH_KEY} python -c \\
+    "import anthropic; print(anthropic.Anthropic().messages.create(model='claude-sonnet-4-5', \\
+max_tokens=100, messages=[{{'role': 'user', 'content': 'Hi there'}}]).content[0].text)"
 
 Press Ctrl-C to stop.
 """, flush=True)
@@ -67,5 +89,9 @@ Press Ctrl-C to stop.
 def run_demo(host: str, port: int) -> int:
     configure_logging("info")
     install_event_loop_policy()
-    asyncio.run(_serve(host, port))
+    try:
+        asyncio.run(_serve(host, port))
+    except PortBusy as exc:
+        print(exc, file=sys.stderr)
+        return 1
     return 0
