@@ -11,7 +11,7 @@ from __future__ import annotations
 import binascii
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,24 +32,30 @@ class ClaudeCosts:
     block: int  # a tool_use, tool_result, image or document block, beyond its content
     tool: int  # a tool definition, beyond its name, description and schema
     tool_prompt: int  # the tool-use system prompt added when tools are present
+    tool_forced: int  # added to it when tool_choice forces a call (any, tool)
+    thinking: int  # extended thinking enabled
+    structured: int  # output_config.format (structured outputs), beyond its schema
 
 
+# Fitted to usage recorded from the API (bench/claude_tokens.py; docs/anthropic.md has the error measured).
 CLAUDE_COSTS: Mapping[str, ClaudeCosts] = {
     # Claude 3 through 4.6.
-    "claude-3": ClaudeCosts(scale=1.0, request=3, message=4, system=3, block=6, tool=8, tool_prompt=340),
+    "claude-3": ClaudeCosts(scale=1.0, request=3, message=4, system=3, block=6, tool=85, tool_prompt=430,
+                            tool_forced=110, thinking=30, structured=130),
     # The tokenizer introduced with Claude Opus 4.7 (and the models after it): ~1.4x the tokens for text.
-    "claude-4.7": ClaudeCosts(scale=1.4, request=4, message=6, system=4, block=8, tool=10, tool_prompt=480),
+    "claude-4.7": ClaudeCosts(scale=1.4, request=3, message=2, system=3, block=8, tool=95, tool_prompt=330,
+                              tool_forced=110, thinking=15, structured=130),
 }
 # A Messages request for a model of another family (served by translation): its own encoding, these overheads.
-GENERIC_COSTS = ClaudeCosts(scale=1.0, request=3, message=4, system=3, block=6, tool=8, tool_prompt=0)
+GENERIC_COSTS = ClaudeCosts(scale=1.0, request=3, message=4, system=3, block=6, tool=8, tool_prompt=0,
+                            tool_forced=0, thinking=0, structured=0)
 
 # Anthropic's image rule: (width x height) / 750, images resized to at most ~1.15 megapixels first.
 IMAGE_PIXELS_PER_TOKEN = 750
 MAX_IMAGE_TOKENS = 1600
 # A PDF page costs its text plus the page as an image; 2,000 is the middle of the documented range.
 PDF_PAGE_TOKENS = 2000
-UNKNOWN_PDF_TOKENS = 5 * PDF_PAGE_TOKENS
-_MAX_DEPTH = 16
+UNKNOWN_PDF_TOKENS = 3 * PDF_PAGE_TOKENS
 _PAGE = re.compile(rb"/Type\s*/Page(?![a-zA-Z])")
 # Decoding a PDF to count its pages is bounded: past this, pages are extrapolated from the size.
 _PDF_SCAN_CHARS = 4 * 1024 * 1024
@@ -86,9 +92,17 @@ def messages_tokens(count: Count, costs: ClaudeCosts, body: Mapping[str, Any]) -
     tools = body.get("tools")
     if isinstance(tools, list) and tools:
         choice = body.get("tool_choice")
-        if not (isinstance(choice, Mapping) and choice.get("type") == "none"):
-            total += costs.tool_prompt
+        total += costs.tool_prompt
+        if isinstance(choice, Mapping) and choice.get("type") in ("any", "tool"):
+            total += costs.tool_forced
         total += sum(tool_tokens(count, costs, t) for t in tools if isinstance(t, Mapping))
+    thinking = body.get("thinking")
+    if isinstance(thinking, Mapping) and thinking.get("type") == "enabled":
+        total += costs.thinking  # adaptive thinking showed no fixed cost in the recorded usage
+    config = body.get("output_config")
+    fmt = config.get("format") if isinstance(config, Mapping) else None
+    if isinstance(fmt, Mapping):
+        total += costs.structured + count(_json(fmt.get("schema")))
     return total
 
 
@@ -113,10 +127,8 @@ def block_tokens(count: Count, costs: ClaudeCosts, block: Mapping[str, Any]) -> 
         return costs.block + image_tokens(block.get("source"))
     if kind == "document":
         return costs.block + document_tokens(count, costs, block)
-    if kind == "thinking":
-        # Thinking from earlier turns is dropped by the API; counted anyway, a budget must not undershoot.
-        text = block.get("thinking")
-        return count(text) if isinstance(text, str) else 0
+    # thinking and redacted_thinking: the API drops them from earlier turns, and counts them only in a
+    # tool-use loop's last turn (an undercount there is settled with the reported usage).
     if kind == "search_result":
         return costs.block + content_tokens(count, costs, block.get("content")) + count(str(block.get("title", "")))
     return 0  # redacted_thinking and server-tool blocks: no offline estimate
@@ -165,18 +177,6 @@ def pdf_pages(data: str) -> int:
     return max(1, pages)
 
 
-def output_texts(blocks: Iterable[Mapping[str, Any]]) -> list[str]:
-    """The texts of answer blocks that count as output when no usage is reported."""
-    texts = []
-    for block in blocks:
-        for key in ("text", "thinking"):
-            if isinstance(block.get(key), str):
-                texts.append(block[key])
-        if block.get("type") == "tool_use":
-            texts.append(_json(block.get("input")))
-    return texts
-
-
 def _base64_image_size(data: str) -> tuple[int, int] | None:
     prefix = data[:256 * 1024]
     prefix = prefix[: len(prefix) - len(prefix) % 4]
@@ -186,7 +186,7 @@ def _base64_image_size(data: str) -> tuple[int, int] | None:
         return None
 
 
-def _json(value: object, depth: int = 0) -> str:
+def _json(value: object) -> str:
     try:
         return orjson.dumps(value).decode()
     except (TypeError, orjson.JSONEncodeError):
