@@ -26,8 +26,8 @@ class SchemaValues:
 
     def value(self, schema: Any = None, depth: int = 0) -> Any:
         schema = self._root if schema is None else schema
-        if schema is True or not isinstance(schema, dict):
-            return self._word
+        if schema is True or not isinstance(schema, dict) or depth > 2 * MAX_DEPTH:
+            return self._word  # past the bound a schema that recurses through required fields gets cut
         schema = self._resolved(schema, depth)
         if "const" in schema:
             return schema["const"]

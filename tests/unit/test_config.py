@@ -29,6 +29,9 @@ def parse(doc: dict[str, object], env: dict[str, str] | None = None) -> object:
      "auth.keys.0.sha256: must be the hex SHA-256 of the key"),
     ({"auth__mode": "sidecar"}, "mode 'sidecar' needs auth.sidecar"),
     ({"models__gpt-4o-mini__aliases": ["demo-model"]}, "name 'demo-model' is already used by model 'gpt-4o'"),
+    ({"upstreams__test__kind": "anthropic", "models__gpt-4o__endpoints": ["responses"]},
+     "models.gpt-4o.endpoints: an anthropic upstream serves only messages and chat.completions, not responses"),
+    ({"models__gpt-4o__encoding": "claude-9"}, "models.gpt-4o.encoding"),
 ])
 def test_bad_config_names_the_key(overrides: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError) as caught:

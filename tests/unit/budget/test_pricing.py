@@ -40,3 +40,16 @@ def test_worst_case_ignores_the_cache_and_counts_all_output() -> None:
 def test_impossible_token_counts_are_rejected(prompt: int, cached: int, output: int) -> None:
     with pytest.raises(ValueError):
         cost_micros(prompt, cached, output, GPT4O)
+
+
+def test_cache_writes_are_billed_at_their_own_price() -> None:
+    # Anthropic's usage: 100 fresh, 1000 written to the cache, 2000 read from it, 50 out.
+    claude = Prices.from_usd(3.0, 15.0, cached_input=0.3, cache_write=3.75)
+    assert cost_micros(3100, 2000, 50, claude, cache_write_tokens=1000) == 100 * 3 + 1000 * 3.75 + 2000 * 0.3 + 50 * 15
+    # Without a cache-write price, writes cost what input does.
+    assert cost_micros(1100, 0, 0, Prices.from_usd(3.0, 15.0), cache_write_tokens=1000) == 1100 * 3
+
+
+def test_cached_and_written_tokens_cannot_exceed_the_prompt() -> None:
+    with pytest.raises(ValueError):
+        cost_micros(10, 6, 0, GPT4O, cache_write_tokens=5)
