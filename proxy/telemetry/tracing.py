@@ -36,7 +36,7 @@ from .logging import get_logger
 
 # GenAI semantic conventions name operations, not endpoints.
 OPERATIONS = {"chat.completions": "chat", "completions": "text_completion", "responses": "chat",
-              "embeddings": "embeddings"}
+              "embeddings": "embeddings", "messages": "chat"}
 _NULL = contextlib.nullcontext()
 log = get_logger("proxy.tracing")
 

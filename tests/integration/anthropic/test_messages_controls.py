@@ -204,3 +204,29 @@ def test_metrics_use_the_same_names_with_the_messages_endpoint(claude_proxy: Pro
     sdk(claude_proxy).messages.create(model=CLAUDE, max_tokens=10, messages=[{"role": "user", "content": "hi"}])
     text = httpx.get(claude_proxy.root + "/metrics").text
     assert 'endpoint="messages"' in text and f'model="{CLAUDE}"' in text
+
+
+def test_shadow_policy_decides_on_messages_traffic_too(make_claude_proxy: ProxyFactory, tmp_path: Path) -> None:
+    candidate = tmp_path / "candidate"
+    shutil.copytree(REPO / "policies", candidate)
+    models = json.loads((candidate / "data" / "models.json").read_text())
+    models["models"]["teams"]["research"] = ["gpt-4o"]  # the candidate would deny Claude to research
+    (candidate / "data" / "models.json").write_text(json.dumps(models))
+    log = tmp_path / "shadow.jsonl"
+    proxy = make_claude_proxy(policy__shadow_dir=str(candidate), policy__shadow_log=str(log))
+    sdk(proxy).messages.create(model=CLAUDE, max_tokens=10, messages=[{"role": "user", "content": "hi"}])
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not (log.exists() and log.read_text().strip()):
+        time.sleep(0.02)
+    event = json.loads(log.read_text().splitlines()[0])
+    assert event["live"]["allow"] is True and event["candidate"]["allow"] is False
+
+
+def test_an_upstream_that_breaks_mid_stream_ends_it_with_an_anthropic_error_event(
+        claude_proxy: ProxyHandle, claude_upstream: ClaudeUpstreamHandle) -> None:
+    claude_upstream.model.faults.reset_after_events = 4
+    with pytest.raises(anthropic.APIStatusError) as broken:
+        list(sdk(claude_proxy).messages.create(model=CLAUDE, max_tokens=50, stream=True,
+                                               messages=[{"role": "user", "content": "Hi there"}]))
+    assert broken.value.body["type"] == "error"  # type: ignore[index]
+    assert broken.value.body["error"]["type"] == "api_error"  # type: ignore[index]
