@@ -96,3 +96,20 @@ def test_a_busy_port_is_one_clear_line() -> None:
     assert run.returncode == 1
     assert run.stderr.strip() == (f"llm-policy-proxy demo: port {port} on 127.0.0.1 is already in use; pick "
                                   "another with `make demo PORT=9000` or `llm-policy-proxy demo --port 9000`.")
+
+
+def test_langchain_bind_tools_and_structured_output_against_the_demo(demo: str) -> None:
+    from langchain_openai import ChatOpenAI
+
+    class GetWeather(BaseModel):
+        """Current weather for a city."""
+
+        city: str
+
+    for model, key in (("demo-model", "demo-key-payments"), ("claude-sonnet-4-5", "demo-key-research")):
+        chat = ChatOpenAI(base_url=demo + "/v1", api_key=key, model=model, max_retries=0)  # type: ignore[arg-type]
+        reply = chat.bind_tools([GetWeather]).invoke("What is the weather in Paris?")
+        assert reply.tool_calls[0]["name"] == "GetWeather"  # type: ignore[attr-defined]
+        assert GetWeather.model_validate(reply.tool_calls[0]["args"]).city == "Paris"  # type: ignore[attr-defined]
+        city = chat.with_structured_output(City).invoke("Describe Paris")
+        assert isinstance(city, City) and city.name == "Paris"
