@@ -166,3 +166,11 @@ def test_unknown_messages_route_is_an_anthropic_404(claude_proxy: ProxyHandle) -
     with pytest.raises(anthropic.NotFoundError) as missing:
         sdk(claude_proxy).messages.batches.list()
     assert missing.value.body["type"] == "error"  # type: ignore[index]
+
+
+def test_the_sdks_beta_namespace_works(claude_proxy: ProxyHandle, claude_upstream: ClaudeUpstreamHandle) -> None:
+    # client.beta.messages posts to /v1/messages?beta=true with the betas in anthropic-beta.
+    message = sdk(claude_proxy).beta.messages.create(model=CLAUDE, max_tokens=50, messages=HI,
+                                                     betas=["context-1m-2025-08-07"])
+    assert message.content[0].text == EXPECTED  # type: ignore[union-attr]
+    assert claude_upstream.model.last().headers["anthropic-beta"] == "context-1m-2025-08-07"

@@ -230,3 +230,22 @@ def test_an_upstream_that_breaks_mid_stream_ends_it_with_an_anthropic_error_even
                                                messages=[{"role": "user", "content": "Hi there"}]))
     assert broken.value.body["type"] == "error"  # type: ignore[index]
     assert broken.value.body["error"]["type"] == "api_error"  # type: ignore[index]
+
+
+def test_a_budget_too_small_for_the_worst_case_is_a_429_with_retry_after(make_claude_proxy: ProxyFactory,
+                                                                        tmp_path: Path,
+                                                                        claude_upstream: ClaudeUpstreamHandle) -> None:
+    policies = tmp_path / "budgeted"
+    shutil.copytree(REPO / "policies", policies)
+    path = policies / "data" / "budgets.json"
+    data = json.loads(path.read_text())
+    data["budgets"]["scopes"]["team"]["research"] = [{"limit_usd": 0.01, "window": "day"}]
+    path.write_text(json.dumps(data))
+    proxy = make_claude_proxy(policy__dir=str(policies))
+    # 8,192 output tokens at $15/M is ~$0.12: over the $0.01 a day, refused before forwarding.
+    with pytest.raises(anthropic.RateLimitError) as limited:
+        sdk(proxy).messages.create(model=CLAUDE, max_tokens=8192, messages=[{"role": "user", "content": "hi"}])
+    assert limited.value.body["error"]["type"] == "rate_limit_error"  # type: ignore[index]
+    assert "team:research" in limited.value.body["error"]["message"]  # type: ignore[index]
+    assert int(limited.value.response.headers["retry-after"]) > 0
+    assert claude_upstream.model.received == []
