@@ -43,7 +43,8 @@ def test_policy_check_names_file_and_line_of_a_broken_policy(tmp_path: Path,
 
 def test_policy_eval_prints_the_decision(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     document = {"version": 1,
-                "request": {"endpoint": "chat.completions", "model": "gpt-4o", "stream": False, "max_tokens": None,
+                "request": {"api": "openai", "endpoint": "chat.completions", "model": "gpt-4o", "stream": False,
+                            "max_tokens": None,
                             "messages": 1, "tools": [], "user": None},
                 "identity": {"app": "support-bot", "team": "support", "user": None, "key_id": "k", "source": "api_key",
                              "method": "key", "claims": {},
