@@ -1,4 +1,9 @@
-"""Finds PII and secrets in text: anchored patterns find candidates, validators confirm them."""
+"""Finds PII and secrets in text: anchored patterns find candidates, validators confirm them.
+
+The detectors search a normalised view of the text, then the text as it reads with its escapes,
+percent-encoding, HTML entities and base64 runs decoded (two layers deep at most, a bounded number of
+characters); every finding is mapped back to the span of the original text that produced it.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +11,26 @@ import re
 from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Final
 
 from proxy.pii import patterns as p
 from proxy.pii import validators as v
+from proxy.pii.decode import base64_runs, entities_decoded, percent_decoded, unescaped, windows
+from proxy.pii.digits import digit_values
+from proxy.pii.joined import joined_tokens
+from proxy.pii.normalise import normalise
 from proxy.pii.types import CATEGORIES, Category, CustomType, Match
+from proxy.pii.view import View
 
 __all__ = ["Scanner"]
 
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-_CONTEXT = 40  # characters before a number searched for words such as "phone" or "order"
 # Generic catch-alls lose ties against a specific detector claiming the same span.
-_GENERIC = frozenset({"password", "url_credentials"})
+_GENERIC = frozenset({"password", "url_credentials", "auth_header"})
 _KEYWORD_GATES = tuple(sorted({gate for anchored in p.KEYWORDS for gate in anchored.gate}))
+_LAYERS: Final[tuple[Callable[[str], View | None], ...]] = (unescaped, percent_decoded, entities_decoded)
+MAX_DEPTH: Final = 2  # an encoding inside an encoding is decoded; a third layer is not
+MAX_DECODED: Final = 256 * 1024  # characters decoded per scanned text, over all layers
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,10 +57,36 @@ class Scanner:
 
     def find(self, text: str) -> list[Match]:
         """Matches sorted by start, never overlapping: secrets win over PII, then longer over shorter."""
-        found: list[Match] = []
-        found.extend(_digits(text))
-        if "+" in text:
-            found.extend(_international_phones(text))
+        return self._resolve(self._layered(text, 0, [MAX_DECODED]))
+
+    def _layered(self, text: str, depth: int, budget: list[int]) -> list[Match]:
+        view = normalise(text)
+        searched = view.text
+        found = self._plain(searched)
+        if depth < MAX_DEPTH:
+            for decode in _LAYERS:
+                layer = decode(searched)
+                if layer is None:
+                    continue
+                for start, end in windows(layer, len(layer.text)):
+                    if budget[0] <= 0:
+                        break
+                    budget[0] -= end - start
+                    for m in self._layered(layer.text[start:end], depth + 1, budget):
+                        s, e = layer.source_span(m.start + start, m.end + start)
+                        found.append(Match(m.type, s, e))
+            for start, end, decoded in base64_runs(searched, budget[0]):
+                budget[0] -= end - start
+                inner = self._layered(decoded, depth + 1, budget)
+                if inner:
+                    # No character map inside base64: the whole encoded run is the finding.
+                    found.append(Match(self._strongest(inner), start, end))
+        if view.edited:
+            found = [Match(m.type, *view.source_span(m.start, m.end)) for m in found]
+        return found
+
+    def _plain(self, text: str) -> list[Match]:
+        found: list[Match] = list(digit_values(text))
         if "@" in text:
             found.extend(_emails(text))
         if "::" in text or text.count(":") >= 7:
@@ -56,7 +95,10 @@ class Scanner:
         found.extend(_keywords(text))
         for custom in self._custom:
             found.extend(_custom_matches(text, custom))
-        return self._resolve(found)
+        return found
+
+    def _strongest(self, matches: list[Match]) -> str:
+        return min(matches, key=lambda m: (self._categories.get(m.type) != "secret", m.start - m.end)).type
 
     def _resolve(self, found: list[Match]) -> list[Match]:
         if len(found) < 2:
@@ -94,72 +136,22 @@ def _custom_matches(text: str, custom: _Custom) -> Iterator[Match]:
             yield Match(custom.type, start, end)
 
 
-def _digits(text: str) -> Iterator[Match]:
-    search = p.DIGITS.search
-    pos = 0
-    while (m := search(text, pos)) is not None:
-        found = _confirm_digits(text, m)
-        # A rejected candidate may hide a real one inside it, so resume just after its first digit.
-        pos = found.end if found else m.start() + 1
-        if found:
-            yield found
-
-
-def _confirm_digits(text: str, m: re.Match[str]) -> Match | None:
-    kind = m.lastgroup
-    start, end = m.start(), m.end()
-    if kind == "iban":
-        return _first_valid(text, start - 2, end, "iban", v.is_iban, 15)
-    value = text[start:end]
-    if kind == "card" or kind == "s1" or kind == "s2":
-        return Match("card", start, end) if v.is_card(value) else None
-    if kind == "ssn":
-        return Match("ssn", start, end) if v.is_ssn(value) else None
-    if kind == "ipv4":
-        before = text[max(0, start - 12) : start].lower()
-        ok = v.is_ip(value) and not p.VERSION_CONTEXT.search(before)
-        return Match("ip", start, end) if ok else None
-    if start > 0 and text[start - 1] == "(":
-        start -= 1
-    return _national_phone(text, start, end)
-
-
-def _national_phone(text: str, start: int, end: int) -> Match | None:
-    context = text[max(0, start - _CONTEXT) : start].translate(_ASCII_LOWER)
-    value = text[start:end]
-    if p.PHONE_CONTEXT.search(context):
-        return _first_valid(text, start, end, "phone", v.is_national_phone, 7)
-    if p.US_PHONE_SHAPE.fullmatch(value) and not p.NOT_PHONE_CONTEXT.search(context[-16:]):
-        return Match("phone", start, end) if v.is_phone(value, "US") else None
-    return None
-
-
-def _international_phones(text: str) -> Iterator[Match]:
-    for m in p.INTERNATIONAL_PHONE.finditer(text):
-        found = _first_valid(text, m.start(), m.end(), "phone", lambda s: v.is_phone(s, None), 8)
-        if found:
-            yield found
-
-
-def _first_valid(text: str, start: int, end: int, type_: str, check: v.Validator, least: int) -> Match | None:
-    for candidate in v.shrinking(text[start:end], least):
-        if check(candidate):
-            return Match(type_, start, start + len(candidate))
-    return None
-
-
 def _emails(text: str) -> Iterator[Match]:
     for m in p.EMAIL_DOMAIN.finditer(text):
-        at = m.start()
-        if text[m.end() - 5 : m.end()].rsplit(".", 1)[-1].lower() in p.NOT_TLDS:
+        at, end = m.start(), m.end()
+        if text[end - 5 : end].rsplit(".", 1)[-1].lower() in p.NOT_TLDS:
             continue
         local = p.EMAIL_LOCAL_REVERSED.match(text[max(0, at - 65) : at][::-1])
         if local is None or local.end() > 64:
             continue
         start = at - len(local.group().rstrip("."))
-        # user@host after a scheme is a URL's user name, not an address.
-        if start < at and not text.endswith("://", 0, start):
-            yield Match("email", start, m.end())
+        if start == at or text[start:at].lower() in p.NOT_EMAIL_LOCALS:
+            continue
+        # user@host after a scheme is a URL's user name; user@host:path, or user@host after ssh, a login.
+        if text.endswith("://", 0, start) or (text.startswith(":", end) and text[end + 1 : end + 2].strip()) \
+                or p.SSH_COMMAND.search(text, max(0, start - 40), start):
+            continue
+        yield Match("email", start, end)
 
 
 def _ipv6(text: str) -> Iterator[Match]:
@@ -175,14 +167,18 @@ def _ipv6(text: str) -> Iterator[Match]:
             continue
         resume = token.end()
         value = token.group()
-        if (
-            (start > 0 and (text[start - 1].isalnum() or text[start - 1] in "_:."))
-            or (resume < len(text) and (text[resume].isalnum() or text[resume] in "_:"))
-            # "::1", "a::b" and slices like "[::2]" are too short to be worth a finding.
-            or ("." not in value and sum(1 for group in value.split(":") if group) < 3)
+        if (start > 0 and (text[start - 1].isalnum() or text[start - 1] in "_:.")) or (
+            resume < len(text) and (text[resume].isalnum() or text[resume] in "_:")
         ):
             continue
-        if v.is_ip(value):
+        address = value.split("%", 1)[0]
+        # "::1", "a::b" and slices like "[::2]" are too short to be worth a finding, unless a word
+        # before them says they are an address.
+        if "." not in address and sum(1 for group in address.split(":") if group) < 3:
+            before = text[max(0, start - 24) : start].translate(_ASCII_LOWER)
+            if not address.strip(":") or not p.IPV6_CONTEXT.search(before):
+                continue
+        if v.is_ip(address):
             yield Match("ip", start, resume)
 
 
@@ -190,14 +186,21 @@ _HEX = frozenset("0123456789abcdefABCDEF")
 
 
 def _secrets(text: str) -> Iterator[Match]:
-    fired = {m.lastgroup for m in p.SECRET_GATE.finditer(text)}
-    if fired:
-        yield from _anchored(text, text, [a for a in p.SECRETS if not fired.isdisjoint(a.gate)])
+    hits = [(m.lastgroup, m.start()) for m in p.SECRET_GATE.finditer(text)]
+    if not hits:
+        return
+    fired = {gate for gate, _ in hits}
+    yield from _anchored(text, text, [a for a in p.SECRETS if not fired.isdisjoint(a.gate)])
+    for anchored, start, end, value in joined_tokens(text, hits):
+        confirm = _CONFIRM.get(anchored.type)
+        m = anchored.regex.match(value)
+        if m is not None and (confirm is None or confirm(value, m, 0, len(value))):
+            yield Match(anchored.type, start, end)
 
 
 def _keywords(text: str) -> Iterator[Match]:
     lowered = text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
-    # Seven substring tests settle most texts; only the patterns whose gate is present run.
+    # A few substring tests settle most texts; only the patterns whose gate is present run.
     present = {gate for gate in _KEYWORD_GATES if gate in lowered}
     if present:
         yield from _anchored(lowered, text, [a for a in p.KEYWORDS if not present.isdisjoint(a.gate)])
@@ -223,20 +226,34 @@ def _password_ok(source: str, m: re.Match[str], start: int, end: int) -> bool:
     # A bare value with a call or subscript in it is code reading the secret from elsewhere.
     if m.group("bare") is not None and ("(" in value or "[" in value):
         return False
+    if m.group("prose") is not None and not v.looks_like_password(value):
+        return False  # "the password is incorrect"
     return len(value) >= 3 and value.lower() not in p.NOT_PASSWORDS and not p.PLACEHOLDER_VALUE.match(value.lower())
 
 
 def _aws_secret_ok(source: str, m: re.Match[str], start: int, end: int) -> bool:
     keyword_start = m.start()
     # Plain "secret_key" is too common (web frameworks); require AWS's own spelling.
-    aws = source[max(0, keyword_start - 4) : keyword_start].lower().endswith(("aws_", "aws", "aws-"))
+    aws = source[max(0, keyword_start - 4) : keyword_start].lower().endswith(("aws_", "aws", "aws-", "aws "))
     return aws or "access" in m.group("kw")
 
 
+def _auth_ok(source: str, m: re.Match[str], start: int, end: int) -> bool:
+    value = source[start:end]
+    scheme = m.groupdict().get("scheme")
+    if scheme == "basic":
+        return v.is_basic_credentials(value)
+    # A bare "Bearer" in prose needs key material after it; the header form needs a non-placeholder.
+    strict = m.re is p.BEARER.regex or scheme is None
+    return v.is_credential(value, strict)
+
+
 _CONFIRM: dict[str, Callable[[str, re.Match[str], int, int], bool]] = {
+    "aws_access_key": lambda source, m, start, end: len(set(source[start + 4 : end])) > 3,  # not AKIAXXXX...
+    "slack_token": lambda source, m, start, end: any(c.isdigit() for c in source[start:end]),  # not xoxb-your-token
     "password": _password_ok,
     "aws_secret_key": _aws_secret_ok,
-    "ssn": lambda source, m, start, end: v.is_ssn(source[start:end]),
+    "auth_header": _auth_ok,
     "jwt": lambda source, m, start, end: v.is_jwt(source[start:end]),
     "openai_key": lambda source, m, start, end: v.is_mixed_token(source[start:end]),
 }

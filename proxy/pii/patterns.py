@@ -15,54 +15,27 @@ MAX_BOUNDED_MATCH: Final = 256
 
 _ANCHORED_SECRET_VALUE = r"[A-Za-z0-9_\-]"
 
-# The digit pass: one search for [0-9] drives IBANs (letters looked up behind), cards, SSNs, IPv4 and
-# national phone numbers. Group names say which check confirms the candidate.
-DIGITS: Final = re.compile(
-    r"""
-    [0-9](?<![0-9][0-9])(?=[0-9\ ().\-/])  # cheap exits first: most digits start no candidate
-    (?:
-        (?<![0-9A-Za-z_.+\-][0-9])(?<![0-9][\ \-][0-9])
-        (?:
-            (?P<card>[0-9]{12,18}(?![0-9])
-                |[0-9]{3}(?P<s1>[\ \-])[0-9]{4}(?P=s1)[0-9]{4}(?P=s1)[0-9]{1,4}(?:(?P=s1)[0-9]{1,3})?
-                    (?![0-9])(?!(?P=s1)[0-9]{4})
-                |[0-9]{3}(?P<s2>[\ \-])[0-9]{6}(?P=s2)[0-9]{4,5}(?![0-9]))
-        |   (?P<ssn>[0-9]{2}-[0-9]{2}-[0-9]{4})(?![0-9\-])
-        |   (?P<ipv4>[0-9]{0,2}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3})(?![0-9]|\.[0-9])
-        |   (?![0-9]{3}-[0-9]{2}-[0-9]{2}(?![0-9]))  # an ISO date, not a phone
-            (?P<phone>[0-9\ ().\-/]{5,18}[0-9])(?![0-9])
-        )
-    |
-        (?<=(?<![A-Za-z0-9])[A-Za-z]{2}[0-9])
-        (?P<iban>[0-9](?:(?:\ [A-Za-z0-9]{4}){2,8}(?:\ [A-Za-z0-9]{1,3})?|[A-Za-z0-9]{11,30})(?![A-Za-z0-9]))
-    )
-    """,
-    re.VERBOSE,
-)
-
-INTERNATIONAL_PHONE: Final = re.compile(r"\+(?<![A-Za-z0-9+]\+)[0-9][0-9 ().\-/]{5,20}[0-9](?![0-9])")
-
+# Unicode-aware (`\w`): addresses with accented or non-Latin letters count too (RFC 6531).
 EMAIL_DOMAIN: Final = re.compile(
-    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.){1,8}[A-Za-z]{2,24}(?![A-Za-z0-9\-]|\.[A-Za-z0-9])"
+    r"@(?:[^\W_](?:[\w\-]{0,61}[^\W_])?\.){1,8}[^\W\d_]{2,24}(?![\w\-]|\.[^\W_])"
 )
 # Applied to the reversed text before the "@", so the local part is found without scanning backwards.
-EMAIL_LOCAL_REVERSED: Final = re.compile(r"[A-Za-z0-9._%+\-]{1,65}")
+EMAIL_LOCAL_REVERSED: Final = re.compile(r"[\w.%+\-]{1,65}")
 # File names such as icon@2x.png look like addresses; none of these is a real top-level domain.
 NOT_TLDS: Final = frozenset({"png", "jpg", "jpeg", "gif", "svg", "webp", "bmp", "ico", "tif", "tiff", "pdf"})
+# "git@github.com:org/repo.git" and "ssh git@host" name an SSH login, not a mailbox.
+NOT_EMAIL_LOCALS: Final = frozenset({"git"})
+SSH_COMMAND: Final = re.compile(
+    r"(?<![\w\-])(?:ssh|scp|sftp|rsync|mosh|ssh-copy-id)(?: +-{1,2}[\w=.\-]+(?: +\d+)?)* +\Z"
+)
 
 IPV6_HINT: Final = re.compile(r":(?=[0-9A-Fa-f]{0,4}:)")
-IPV6_TOKEN: Final = re.compile(r"[0-9A-Fa-f:]{2,39}(?:\.[0-9]{1,3}){0,3}")
-
-US_PHONE_SHAPE: Final = re.compile(r"\(?[2-9][0-9]{2}\)?[ .\-]?[0-9]{3}[.\-][0-9]{4}")
-PHONE_CONTEXT: Final = re.compile(
-    r"(?<![a-z])(?:phone|tel|call|mobile|cell|fax|whatsapp|sms|text me|contact|reach me|dial|ring|"
-    r"telefon|telephone|numero|número|tél|handy|hotline|landline)"
+IPV6_TOKEN: Final = re.compile(r"[0-9A-Fa-f:]{2,39}(?:\.[0-9]{1,3}){0,3}(?:%[A-Za-z0-9]{1,15})?")
+# Words that say a short form such as "fe80::1" is an address (searched just before it, lowercased).
+IPV6_CONTEXT: Final = re.compile(
+    r"(?<![a-z])(?:ip|ipv6|ip6|address|addr|host|server|client|from|to|via|connect(?:ed|ing)?|listen(?:ing)?|bind|"
+    r"gateway|gw|dns|nameserver|ping|route|inet6|src|dst|peer|remote|local|loopback|node)(?![a-z])"
 )
-NOT_PHONE_CONTEXT: Final = re.compile(
-    r"(?<![a-z])(?:order|invoice|sku|part|ref|tracking|account|acct|serial|isbn|id|item|model|batch|lot)\b|#"
-)
-VERSION_CONTEXT: Final = re.compile(r"(?:version|release|build|firmware|ver\.?)\s*$")
-
 
 @dataclass(frozen=True, slots=True)
 class Anchored:
@@ -146,35 +119,51 @@ SECRETS: Final[tuple[Anchored, ...]] = (
 )
 
 _ASSIGN = r"[\"']?[ \t]*(?:=>|:=|[:=])[ \t]*"
+# "my password is Summer2024!": prose instead of an assignment (the value must then look like one).
+_PROSE = r"(?P<prose>[ \t]+(?:is|was|will be|=)[ \t]*:?[ \t]+)"
 _VALUE = r"(?:\"(?P<dq>[^\"\n]{1,256})\"|'(?P<sq>[^'\n]{1,256})'|(?P<bare>[^\s\"'`,;&)}\]<>]{1,256}))"
 
 # Searched in lowercased text: keyword, assignment, then a value (the finding is the value only).
 # Gates are few short substrings because each `in` over the whole text costs about 0.5 µs per KB.
 _PASSWORDS = tuple(
-    Anchored("password", gate, re.compile(keyword + r"(?:[_\-]?(?:key|value|token))?(?![a-z0-9])" + _ASSIGN + _VALUE))
+    Anchored("password", gate, re.compile(
+        keyword + r"(?:[_\-]?(?:key|value|token))?(?![a-z0-9])(?:" + _ASSIGN + "|" + _PROSE + ")" + _VALUE))
     for gate, keyword in (
         (("pass",), "pass(?:word|wd|phrase)"),
         (("pwd",), "pwd"),
         (("secret",), "secret"),
         (("api",), "api[_\\-]?key"),
-        (("token",), "a(?:ccess|uth)[_\\-]?token"),
+        (("token",), "(?:a(?:ccess|uth)|private)[_\\-]?token"),
     )
+)
+# An HTTP credential written out: `Authorization: Bearer <token>`, `-H "authorization: basic ..."`, a
+# JSON header map, or a bare `Bearer <token>`. The value is the credential, the scheme stays readable.
+_TOKEN68 = r"[a-z0-9._~+/\-]{8,2048}=*"
+AUTH_HEADER: Final = Anchored(
+    "auth_header",
+    ("auth",),
+    re.compile(
+        r"(?<![a-z0-9_\-])(?:proxy-)?authori[sz]ation[\"']?[ \t]*[:=][ \t]*[\"']?"
+        r"(?:(?P<scheme>basic|bearer|token|digest|negotiate|ntlm|apikey|api-key|sso-key|key|jwt)[ \t]+)?"
+        rf"(?P<v>{_TOKEN68})(?![a-z0-9._~+/=\-])"
+    ),
+    "v",
+)
+BEARER: Final = Anchored(
+    "auth_header",
+    ("bearer",),
+    re.compile(rf"(?<![a-z0-9_\-])bearer[ \t]+(?P<v>{_TOKEN68})(?![a-z0-9._~+/=\-])"),
+    "v",
 )
 KEYWORDS: Final[tuple[Anchored, ...]] = (
     *_PASSWORDS,
+    AUTH_HEADER,
+    BEARER,
     Anchored(
         "aws_secret_key",
         ("secret",),
-        re.compile(r"secret(?P<kw>_?(?:access_?)?key)" + _ASSIGN + r"[\"']?(?P<v>[a-z0-9/+]{40})(?![a-z0-9/+=])"),
-        "v",
-    ),
-    Anchored(
-        "ssn",
-        ("ssn", "social"),
-        re.compile(
-            r"(?:ssn|social security)(?<![a-z]ssn)(?<![a-z]social security)"
-            r"[a-z. ]{0,8}[\s:#=\-]{0,4}(?:is )?(?P<v>[0-9]{3}[ \-]?[0-9]{2}[ \-]?[0-9]{4})(?![0-9])"
-        ),
+        re.compile(r"secret(?P<kw>[ _\-]?(?:access[ _\-]?)?key)" + _ASSIGN
+                   + r"[\"']?(?P<v>[a-z0-9/+]{40})(?![a-z0-9/+=])"),
         "v",
     ),
 )

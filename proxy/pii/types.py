@@ -27,6 +27,7 @@ CATEGORIES: Final[dict[str, Category]] = {
     "private_key": "secret",
     "url_credentials": "secret",
     "password": "secret",
+    "auth_header": "secret",
 }
 
 

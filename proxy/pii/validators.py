@@ -42,7 +42,12 @@ _CARD_RANGES: tuple[tuple[int, int, int, frozenset[int]], ...] = (
 )
 
 # Regions tried for a national-format number that sits next to a phone keyword, most common first.
-_NATIONAL_REGIONS = ("US", "GB", "DE", "FR", "IN", "AU", "ES", "IT", "NL", "BR", "JP", "CH", "SE", "MX")
+_NATIONAL_REGIONS = ("US", "GB", "DE", "FR", "IN", "AU", "ES", "IT", "NL", "BR", "JP", "CH", "SE", "MX", "PL", "BE",
+                     "AT", "IE", "ZA", "NZ")
+# Regions whose national format starts with the trunk prefix 0 (Italy's numbers keep their 0 too): a
+# number written "020 7946 0958" is tried as each, most common first.
+_TRUNK_REGIONS = ("GB", "DE", "FR", "NL", "AU", "IN", "IT", "JP", "BE", "CH", "AT", "SE", "IE", "ZA", "NZ", "BR",
+                  "TR", "KR", "CN", "IL")
 
 
 def digits_of(value: str) -> str:
@@ -64,17 +69,30 @@ def luhn_valid(number: str) -> bool:
 
 def is_card(value: str) -> bool:
     number = digits_of(value)
-    if not luhn_valid(number):
-        return False
-    for width, low, high, lengths in _CARD_RANGES:
-        if len(number) in lengths and low <= int(number[:width]) <= high:
-            return True
-    return False
+    return len(number) in card_lengths(number) and luhn_valid(number)
+
+
+def card_lengths(number: str) -> frozenset[int]:
+    """The lengths an issuer uses for card numbers starting like `number` (at least 4 digits)."""
+    return _lengths_for_prefix(number[:4])
+
+
+@functools.cache
+def _lengths_for_prefix(prefix: str) -> frozenset[int]:
+    lengths: frozenset[int] = frozenset()
+    for width, low, high, allowed in _CARD_RANGES:
+        if low <= int(prefix[:width]) <= high:
+            lengths |= allowed
+    return lengths
 
 
 def is_ssn(value: str) -> bool:
+    return is_ssn_digits(digits_of(value))
+
+
+def is_ssn_digits(number: str) -> bool:
     # stdnum rejects area 000/666/9xx, group 00, serial 0000 and the famous published numbers.
-    return bool(stdnum_ssn.is_valid(digits_of(value))) and len(digits_of(value)) == 9
+    return len(number) == 9 and bool(stdnum_ssn.is_valid(number))
 
 
 # mod-97-10 (ISO 7064) reads each letter as its two-digit value: A=10 ... Z=35.
@@ -135,6 +153,23 @@ def is_jwt(value: str) -> bool:
 
 
 def is_phone(value: str, region: str | None) -> bool:
+    """`phonenumbers`' answer (~25 µs), remembered: a conversation resends its history on every turn and
+    a stream rescans its held tail on every delta, so the same candidates come back. The memo is keyed by
+    Python's salted string hash, so it holds no phone number, and it is bounded."""
+    key = hash((value, region))
+    known = _PHONE_MEMO.get(key)
+    if known is None:
+        known = _PHONE_MEMO[key] = _parse_valid(value, region)
+        if len(_PHONE_MEMO) > _PHONE_MEMO_SIZE:
+            _PHONE_MEMO.clear()
+    return known
+
+
+_PHONE_MEMO: dict[int, bool] = {}
+_PHONE_MEMO_SIZE = 8192
+
+
+def _parse_valid(value: str, region: str | None) -> bool:
     try:
         number = phonenumbers.parse(value, region)
     except phonenumbers.NumberParseException:
@@ -147,6 +182,39 @@ def is_national_phone(value: str) -> bool:
     if digits.startswith("00"):
         return is_phone("+" + digits[2:], None)
     return any(is_phone(value, region) for region in _NATIONAL_REGIONS)
+
+
+def is_trunk_phone(value: str) -> bool:
+    return any(is_phone(value, region) for region in _TRUNK_REGIONS)
+
+
+_PLACEHOLDER_CREDENTIAL = re.compile(r"[A-Z0-9_\-.]*|(?i:.*(?:x{4,}|\.\.\.|your|token|redacted|example|placeholder).*)")
+
+
+def is_credential(value: str, strict: bool) -> bool:
+    """An HTTP credential rather than a placeholder (YOUR_TOKEN, xxxx, <token>); `strict` also wants key
+    material: letters and digits, 16 characters or more."""
+    if _PLACEHOLDER_CREDENTIAL.fullmatch(value):
+        return False
+    if not strict:
+        return True
+    return len(value) >= 16 and any(c.isdigit() for c in value) and any(c.isalpha() for c in value)
+
+
+def is_basic_credentials(value: str) -> bool:
+    """Basic auth: base64 of "user:password"."""
+    try:
+        decoded = base64.b64decode(value + "=" * (-len(value) % 4), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return False
+    return ":" in decoded and decoded.isprintable()
+
+
+def looks_like_password(value: str) -> bool:
+    """A word in prose that is a password rather than English: a digit, a symbol or an inner capital."""
+    value = value.rstrip(".,;!?") if len(value) > 1 and value[-2:-1].isalnum() else value
+    return len(value) >= 6 and (any(c.isdigit() for c in value) or any(not c.isalnum() for c in value)
+                                or any(c.isupper() for c in value[1:]))
 
 
 def is_mixed_token(value: str) -> bool:

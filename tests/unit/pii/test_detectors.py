@@ -66,7 +66,9 @@ def test_jwt_needs_a_header_with_alg() -> None:
     good = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
     no_alg = "eyJ0eXAiOiJKV1QifQ.eyJzdWIiOiIxIn0.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
     assert found(f"Bearer {good}") == [("jwt", good)]
-    assert found(f"Bearer {no_alg}") == []
+    assert found(f"token {no_alg}") == []
+    # After "Bearer" it is still a credential, of the generic kind.
+    assert found(f"Bearer {no_alg}") == [("auth_header", no_alg)]
 
 
 def test_private_key_block_is_one_finding_and_public_key_is_none() -> None:
@@ -133,7 +135,7 @@ def test_time_grows_linearly_with_size() -> None:
 
     def cost(text: str) -> float:
         best = float("inf")
-        for _ in range(3):
+        for _ in range(7):  # best of several: the machine may be busy
             start = time.perf_counter()
             SCANNER.find(text)
             best = min(best, time.perf_counter() - start)

@@ -1,0 +1,92 @@
+"""Runs of digit groups in text: where one starts, how far it reaches, and its groups and separators.
+
+One search finds the first digit of every run long enough to hold a value; the run then extends over
+groups of any size joined by any human separator (spaces, dashes, dots, slashes, parentheses, a line
+break). Also the context helpers the digit types share: words before a number, dates, case folding.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+from proxy.pii.types import Match
+
+RUN: Final = re.compile(
+    r"""
+    [0-9](?<![0-9][0-9])  # the first digit of a sequence; most digits in text exit here
+    (?:
+        (?<=(?<![A-Za-z0-9_])[A-Za-z]{2}[0-9])(?=[0-9])(?P<iban>)  # after a country code: an IBAN
+    |   (?<![A-Za-z0-9_][0-9])(?<![A-Za-z0-9][\-_][0-9])(?<![0-9]\.[0-9])  # not in an identifier: v1.2, INV-2024
+        (?:
+            # The two commonest shapes are settled without taking the run apart (the first digit is
+            # already consumed: each group ends where the value does).
+            (?=(?P<quad>[0-9]{0,2}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3})(?![0-9]|\.[0-9]))
+        |   (?=(?P<card>[0-9]{12,18}|[0-9]{3}(?P<s>[ \-])[0-9]{4}(?P=s)[0-9]{4}(?P=s)[0-9]{4})(?![0-9]|[ \-][0-9]))
+        |   (?=[0-9 \t\r\n().\-/\\]{6})(?P<run>)  # room for a value: the next six are digits or separators
+        )
+    )
+    """,
+    re.VERBOSE,
+)
+_SEP = r"(?:[ \t]{0,3}\r?\n[ \t>]{0,8}|[ \t().\-/\\]{1,5})"
+BODY: Final = re.compile(rf"[0-9]{{1,24}}(?:{_SEP}[0-9]{{1,24}}){{0,15}}")
+DATE: Final = re.compile(
+    r"(?:[0-9]{1,2}(?P<a>[./\-])[0-9]{1,2}(?P=a)(?:[0-9]{2}|[0-9]{4})|[0-9]{4}(?P<b>[./\-])[0-9]{1,2}(?P=b)[0-9]{1,2})"
+)
+ASCII_LOWER: Final = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+CONTEXT_BEFORE: Final = 48  # characters before a number searched for words that say what it is
+CONTEXT_AFTER: Final = 24
+_LAST_DIGITS: Final = re.compile(r"[0-9]{2}(?=[^0-9]*\Z)")
+_SPLIT: Final = re.compile(r"([0-9]+)")
+
+
+class Run:
+    """A run's digit groups: `parts[k]` is group k's digits at text[starts[k]:ends[k]], `seps[k]` what
+    joins group k to group k + 1."""
+
+    __slots__ = ("ends", "parts", "seps", "starts", "text")
+
+    def __init__(self, text: str, start: int, end: int) -> None:
+        pieces = _SPLIT.split(text[start:end])  # ["", digits, sep, digits, ..., ""]
+        self.text = text
+        self.parts: list[str] = pieces[1::2]
+        self.seps: list[str] = pieces[2:-1:2]
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+        at = start
+        for k, part in enumerate(self.parts):
+            self.starts.append(at)
+            at += len(part)
+            self.ends.append(at)
+            if k < len(self.seps):
+                at += len(self.seps[k])
+
+    def digits(self, i: int, j: int) -> str:
+        return "".join(self.parts[i : j + 1])
+
+    def uniform(self, i: int, j: int) -> bool:
+        """Whether groups i..j are joined by one kind of separator: whitespace only, or one punctuation
+        mark with spaces around it or not ("4111 1111\n1111 1111", "4111 - 1111"; not "5.0 10.0.1")."""
+        return len({sep.strip(" \t\r\n>()") for sep in self.seps[i:j]}) <= 1
+
+    def glued_right(self, j: int) -> bool:
+        end = self.ends[j]
+        return end < len(self.text) and (self.text[end].isalnum() or self.text[end] == "_")
+
+
+
+
+Found = tuple[Match, int] | None  # a value and the index of its last group
+
+
+def before(text: str, start: int) -> str:
+    """The lowercased words before a number, from the last other number on: in "mobile +44 ... about the
+    96 189 656", "mobile" says nothing about the second number."""
+    window = text[max(0, start - CONTEXT_BEFORE) : start]
+    m = _LAST_DIGITS.search(window)
+    return (window[m.end() :] if m else window).translate(ASCII_LOWER)
+
+
+def around(text: str, start: int, end: int) -> str:
+    return before(text, start) + " " + text[end : end + CONTEXT_AFTER].translate(ASCII_LOWER)
