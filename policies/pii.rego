@@ -20,11 +20,21 @@ deny contains {"code": "pii_blocked", "message": msg} if {
 	msg := sprintf("request contains data that may not be sent to a model: %s", [concat(", ", sort(found_blocked))])
 }
 
-# All configured types, not only the ones found: the answer may contain them too.
-redact := sort({type |
+# All configured types, not only the ones found: the answer may contain them too. Types blocked in
+# requests are masked in answers as well (a 200 that has started cannot become a 403), unless
+# answers_allow (in data.pii or the team's rules) lets the model write them.
+redact := sort(configured_redact | {type | some type in blockable; blocked(type); not answer_allowed(type)})
+
+configured_redact contains type if {
 	some type in array.concat(data.pii.redact, object.get(team_rules, "redact", []))
 	not type in object.get(team_rules, "allow", [])
 	not blocked(type)
-})
+}
+
+blockable := array.concat(array.concat(data.pii.always_block, data.pii.block), object.get(team_rules, "block", []))
+
+answer_allowed(type) if type in object.get(data.pii, "answers_allow", [])
+
+answer_allowed(type) if type in object.get(team_rules, "answers_allow", [])
 
 restore := object.get(team_rules, "restore", data.pii.restore)

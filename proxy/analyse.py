@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from .budget.pricing import worst_case_micros
 from .catalogue import CatalogueEntry
 from .endpoints.base import ModelCall
-from .pii import Finding, Match, Scanner, summarize
+from .pii import Finding, Match, Scanner, scan_texts, summarize
 from .tokens import TokenEstimator
 from .tokens.estimate import requested_choices
 
@@ -33,11 +33,7 @@ def analyse(call: ModelCall, entry: CatalogueEntry, estimator: TokenEstimator, s
     max_output = (call.max_output_tokens or entry.max_output_tokens) * requested_choices(call.body)
     if not call.endpoint.streams:  # embeddings produce no output tokens
         max_output = 0
-    matches: dict[str, list[Match]] = {}
-    for path, text, _, _ in call.endpoint.texts(call.body):
-        found = scanner.find(text)
-        if found:
-            matches[path] = found
+    matches = scan_texts(scanner, call.endpoint.texts(call.body))
     return Analysis(prompt_tokens, max_output, worst_case_micros(prompt_tokens, max_output, entry.micro_prices),
                     matches, tuple(summarize(matches.items())))
 

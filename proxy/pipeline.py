@@ -10,6 +10,7 @@ from aiohttp import web
 from opentelemetry.trace import SpanKind
 
 from .analyse import analyse_off_loop
+from .answer_transform import OutputRules
 from .audit import AuditRecord
 from .budget import BudgetExceeded, BudgetState, RateLimited, Reservation, cost_micros, rate_limit_headers
 from .catalogue import CatalogueEntry
@@ -20,7 +21,7 @@ from .errors import BadRequest, PayloadTooLarge, Unavailable, UnknownModel, Upst
 from .identity import Identity
 from .policy.decision import denial_error
 from .policy.errors import PolicyEngineError
-from .relay import OutputRules, Tally, relay_json, relay_stream
+from .relay import Tally, relay_json, relay_stream
 from .services import AUDIT, DECIDED, IDENTITY, REQUEST_ID, SERVICES, Services
 from .telemetry.logging import get_logger
 from .upstream.adapters import adapter_for, check_translatable

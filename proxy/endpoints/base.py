@@ -13,7 +13,8 @@ from ..errors import BadRequest, ProxyError
 from ..upstream import sse
 
 if TYPE_CHECKING:
-    from ..relay import OutputRules, Tally
+    from ..answer_transform import OutputRules
+    from ..relay import Tally
 
 Json = dict[str, Any]
 # The API a client speaks (and the policy input's request.api); an upstream speaks one too.

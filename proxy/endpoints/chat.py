@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..errors import BadRequest
-from .base import EndpointSpec, Json, TextSlot, Usage, content_slots, optional, token_usage, tool_names
+from .base import EndpointSpec, Json, TextSlot, Usage, optional, token_usage, tool_names
+from .text_fields import ANSWER_STRUCTURAL, body_slots, string_slots
 
 
 def _validate(body: Json) -> None:
@@ -27,28 +28,38 @@ def _validate(body: Json) -> None:
 
 
 def _texts(body: Json) -> Iterator[TextSlot]:
-    for i, message in enumerate(body["messages"]):
-        if message.get("content") is not None:
-            yield from content_slots(f"messages[{i}].content", message, "content")
-        for j, call in enumerate(message.get("tool_calls") or ()):
-            function = call.get("function") if isinstance(call, dict) else None
-            if isinstance(function, dict) and isinstance(function.get("arguments"), str):
-                yield f"messages[{i}].tool_calls[{j}].function.arguments", function["arguments"], \
-                    function, "arguments"
+    return body_slots(body)
 
 
 def _output_texts(body: Json) -> Iterator[TextSlot]:
     for choice in body.get("choices") or ():
-        message = choice.get("message") if isinstance(choice, dict) else None
-        if isinstance(message, dict) and isinstance(message.get("content"), str):
-            yield f"choices[{choice.get('index', 0)}]", message["content"], message, "content"
+        if isinstance(choice, dict) and isinstance(choice.get("message"), dict):
+            yield from string_slots(f"choices[{choice.get('index', 0)}].message", choice, "message", ANSWER_STRUCTURAL)
 
 
 def _stream_texts(event: Json) -> Iterator[TextSlot]:
+    """Each choice's content, refusal, audio transcript and tool-call arguments are separate streams
+    (`choices[0]`, `choices[0].refusal`, `choices[0].tool_calls[1]`): a value split across deltas of one
+    of them is held until it is whole."""
     for choice in event.get("choices") or ():
         delta = choice.get("delta") if isinstance(choice, dict) else None
-        if isinstance(delta, dict) and isinstance(delta.get("content"), str):
-            yield f"choices[{choice.get('index', 0)}]", delta["content"], delta, "content"
+        if not isinstance(delta, dict):
+            continue
+        where = f"choices[{choice.get('index', 0)}]"
+        if isinstance(delta.get("content"), str):
+            yield where, delta["content"], delta, "content"
+        if isinstance(delta.get("refusal"), str):
+            yield f"{where}.refusal", delta["refusal"], delta, "refusal"
+        for position, call in enumerate(delta.get("tool_calls") or ()):
+            function = call.get("function") if isinstance(call, dict) else None
+            if isinstance(function, dict) and isinstance(function.get("arguments"), str):
+                yield f"{where}.tool_calls[{call.get('index', position)}]", function["arguments"], function, "arguments"
+        legacy = delta.get("function_call")
+        if isinstance(legacy, dict) and isinstance(legacy.get("arguments"), str):
+            yield f"{where}.function_call", legacy["arguments"], legacy, "arguments"
+        audio = delta.get("audio")
+        if isinstance(audio, dict) and isinstance(audio.get("transcript"), str):
+            yield f"{where}.audio", audio["transcript"], audio, "transcript"
 
 
 def _usage(body: Json) -> Usage | None:

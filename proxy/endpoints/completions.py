@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from ..errors import BadRequest
 from .base import EndpointSpec, Json, TextSlot, Usage, token_usage
+from .text_fields import body_slots
 
 
 def _validate(body: Json) -> None:
@@ -16,13 +17,7 @@ def _validate(body: Json) -> None:
 
 
 def _texts(body: Json) -> Iterator[TextSlot]:
-    prompt = body["prompt"]
-    if isinstance(prompt, str):
-        yield "prompt", prompt, body, "prompt"
-    else:
-        for i, item in enumerate(prompt):
-            if isinstance(item, str):
-                yield f"prompt[{i}]", item, prompt, i
+    return body_slots(body)  # prompt (strings; token arrays carry no text), suffix, user
 
 
 def _choice_texts(event: Json) -> Iterator[TextSlot]:

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from ..errors import BadRequest
 from .base import EndpointSpec, Json, TextSlot, Usage, no_texts, optional, token_usage
+from .text_fields import body_slots
 
 
 def _validate(body: Json) -> None:
@@ -26,13 +27,7 @@ def _is_token(value: object) -> bool:
 
 
 def _texts(body: Json) -> Iterator[TextSlot]:
-    value = body["input"]
-    if isinstance(value, str):
-        yield "input", value, body, "input"
-    else:
-        for i, item in enumerate(value):
-            if isinstance(item, str):
-                yield f"input[{i}]", item, value, i
+    return body_slots(body)  # input strings (token arrays carry no text), user
 
 
 def _usage(body: Json) -> Usage | None:

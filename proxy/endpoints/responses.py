@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..errors import BadRequest
-from .base import EndpointSpec, Json, TextSlot, Usage, content_slots, optional, token_usage, tool_names
+from .base import EndpointSpec, Json, TextSlot, Usage, optional, token_usage, tool_names
+from .text_fields import ANSWER_STRUCTURAL, body_slots, string_slots
 
 
 def _validate(body: Json) -> None:
@@ -25,36 +26,60 @@ def _validate(body: Json) -> None:
 
 
 def _texts(body: Json) -> Iterator[TextSlot]:
-    if isinstance(body.get("instructions"), str):
-        yield "instructions", body["instructions"], body, "instructions"
-    value = body.get("input")
-    if isinstance(value, str):
-        yield "input", value, body, "input"
-        return
-    for i, item in enumerate(value or ()):
-        if "content" in item:
-            yield from content_slots(f"input[{i}].content", item, "content")
-        for key in ("arguments", "output"):
-            if isinstance(item.get(key), str):
-                yield f"input[{i}].{key}", item[key], item, key
+    return body_slots(body)  # instructions, input items of every type, tools, text.format, metadata, ...
 
 
 def _output_texts(body: Json) -> Iterator[TextSlot]:
-    for i, item in enumerate(body.get("output") or ()):
-        for j, part in enumerate(item.get("content") or () if isinstance(item, dict) else ()):
-            if isinstance(part, dict) and isinstance(part.get("text"), str):
-                yield f"output[{i}].content[{j}]", part["text"], part, "text"
+    output = body.get("output")
+    for i in range(len(output) if isinstance(output, list) else 0):
+        yield from string_slots(f"output[{i}]", output, i, ANSWER_STRUCTURAL)  # type: ignore[arg-type]
+
+
+# A streamed event's text field, and the path of the output it belongs to, by event kind.
+_FIELDS: dict[str, tuple[str, str]] = {
+    "output_text": ("text", "content[{content_index}].text"),
+    "refusal": ("refusal", "content[{content_index}].refusal"),
+    "reasoning_text": ("text", "content[{content_index}].text"),
+    "reasoning_summary_text": ("text", "summary[{summary_index}].text"),
+    "function_call_arguments": ("arguments", "arguments"),
+    "mcp_call_arguments": ("arguments", "arguments"),
+    "custom_tool_call_input": ("input", "input"),
+    "code_interpreter_call_code": ("code", "code"),
+    "audio.transcript": ("transcript", "transcript"),
+}
 
 
 def _stream_texts(event: Json) -> Iterator[TextSlot]:
+    """Deltas are streams keyed by the path of the output they build (`output[0].content[0].text`,
+    `output[1].arguments`); a finished text (a `.done` event, or an item, part or response carrying
+    whole texts) is yielded with `.done` after that path."""
     kind = event.get("type")
-    if kind == "response.output_text.delta" and isinstance(event.get("delta"), str):
-        yield f"output[{event.get('output_index', 0)}]", event["delta"], event, "delta"
-    elif kind == "response.output_text.done" and isinstance(event.get("text"), str):
-        yield f"output[{event.get('output_index', 0)}].done", event["text"], event, "text"
-    elif kind in ("response.completed", "response.incomplete") and isinstance(event.get("response"), dict):
-        for path, text, slot, key in _output_texts(event["response"]):
-            yield f"{path}.done", text, slot, key
+    if not isinstance(kind, str) or not kind.startswith("response."):
+        return
+    base, _, phase = kind[len("response."):].rpartition(".")
+    fields = _FIELDS.get(base)
+    if fields is not None:
+        field, template = fields
+        where = f"output[{event.get('output_index', 0)}]." + template.format(
+            content_index=event.get("content_index", 0), summary_index=event.get("summary_index", 0))
+        if phase == "delta" and isinstance(event.get("delta"), str):
+            yield where, event["delta"], event, "delta"
+        elif phase == "done" and isinstance(event.get(field), str):
+            yield f"{where}.done", event[field], event, field
+        return
+    index = event.get("output_index", 0)
+    if isinstance(event.get("item"), dict):
+        whole = string_slots(f"output[{index}]", event, "item", ANSWER_STRUCTURAL)
+    elif isinstance(event.get("part"), dict):
+        part_path = "summary" if "summary_index" in event else "content"
+        position = event.get("summary_index", event.get("content_index", 0))
+        whole = string_slots(f"output[{index}].{part_path}[{position}]", event, "part", ANSWER_STRUCTURAL)
+    elif isinstance(event.get("response"), dict):
+        whole = _output_texts(event["response"])
+    else:
+        return
+    for path, text, slot, key in whole:
+        yield f"{path}.done", text, slot, key
 
 
 def _usage(body: Json) -> Usage | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from proxy.pii.detectors import Scanner
+from proxy.pii.fields import scan_texts
 from proxy.pii.findings import summarize
 from proxy.pii.redact import Placeholders, redact, restore
 from proxy.pii.stream import StreamRedactor, StreamRestorer
@@ -20,5 +21,6 @@ __all__ = [
     "StreamRestorer",
     "redact",
     "restore",
+    "scan_texts",
     "summarize",
 ]

@@ -100,6 +100,10 @@ class Scanner:
     def _strongest(self, matches: list[Match]) -> str:
         return min(matches, key=lambda m: (self._categories.get(m.type) != "secret", m.start - m.end)).type
 
+    def merge(self, found: list[Match]) -> list[Match]:
+        """`found` sorted and without overlaps, by the same ranking `find` applies."""
+        return self._resolve(found)
+
     def _resolve(self, found: list[Match]) -> list[Match]:
         if len(found) < 2:
             return found  # most texts: nothing to rank (this early exit halves a scan of a short text)

@@ -37,6 +37,11 @@ def normalise(text: str) -> View:
                         if (folded := fold(m.group())) != m.group()))
 
 
+def fold(ch: str) -> str:
+    """What normalisation turns one character into ("" for an invisible one)."""
+    return _fold(ch)
+
+
 @functools.lru_cache(maxsize=8192)
 def _fold(unit: str) -> str:
     """A matched unit: one character, maybe followed by combining marks, or a run of marks alone."""

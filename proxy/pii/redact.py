@@ -12,6 +12,8 @@ import re
 from collections.abc import Collection, Iterable, Mapping
 from typing import Final
 
+import orjson
+
 from proxy.pii.types import Match
 
 # Long enough for any type name plus a counter or a 16-hex token; streams hold back at most this much.
@@ -40,6 +42,16 @@ class Placeholders:
         self._by_value[(type_, value)] = token
         self._originals[token] = value
         return token
+
+    def for_answer(self) -> Placeholders:
+        """A book for values the model writes: it knows this request's values (so a caller's own value
+        gets its placeholder, which restore turns back), and numbers new ones after them, so a value the
+        model wrote never shares a placeholder with one the caller sent."""
+        answer = Placeholders(self._key)
+        answer._by_value = dict(self._by_value)
+        answer._originals = dict(self._originals)
+        answer._counters = dict(self._counters)
+        return answer
 
     def original(self, placeholder: str) -> str | None:
         return self._originals.get(placeholder)
@@ -80,13 +92,28 @@ def redact(text: str, matches: Iterable[Match], types: Collection[str], placehol
     return "".join(parts)
 
 
-def restore(text: str, placeholders: Placeholders) -> str:
-    """Placeholders this request issued become their originals again; anything else is left alone."""
+def restore(text: str, placeholders: Placeholders, json_string: bool = False) -> str:
+    """Placeholders this request issued become their originals again; anything else is left alone.
+
+    `json_string`: `text` is JSON (tool-call arguments), so an original that would break a JSON string
+    (a quote, a backslash, a control character) goes back escaped; one that is already valid string
+    content (it came from arguments, `\u0040` and all) goes back as it was."""
     if "[" not in text:
         return text
 
     def back(m: re.Match[str]) -> str:
         original = placeholders.original(m.group())
-        return m.group() if original is None else original
+        if original is None:
+            return m.group()
+        return _json_safe(original) if json_string else original
 
     return PLACEHOLDER.sub(back, text)
+
+
+def _json_safe(value: str) -> str:
+    if _JSON_STRING_CONTENT.fullmatch(value):
+        return value
+    return orjson.dumps(value).decode()[1:-1]
+
+
+_JSON_STRING_CONTENT: Final = re.compile(r'(?:[^"\\\x00-\x1f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*')

@@ -2,7 +2,8 @@
 
 Added delay: a redactor holds only the tail that could still become or extend a value: the word still
 being written (no whitespace yet), a trailing run of digit groups (a card, phone or IBAN written with
-spaces), an open quoted secret assignment, and an open PEM private key block until its END line. Prose
+any spaces, dashes or invisible characters, in any script), a key prefix whose pieces may still join
+across whitespace, an open quoted secret assignment, and an open PEM block until its END line. Prose
 passes through as soon as each word ends, so the first token is not delayed; a held tail never exceeds
 `window` characters (256) except for a single word or a PEM block, capped at `max_hold` (16 KiB), past
 which it redacts what it has rather than wait. A restorer holds at most a placeholder's length (64).
@@ -16,6 +17,8 @@ from collections.abc import Collection
 from typing import Final
 
 from proxy.pii.detectors import Scanner
+from proxy.pii.joined import open_token_start
+from proxy.pii.normalise import fold
 from proxy.pii.patterns import MAX_BOUNDED_MATCH
 from proxy.pii.redact import MAX_PLACEHOLDER, PLACEHOLDER_PREFIX, Placeholders, redact, restore
 from proxy.pii.types import Match
@@ -25,7 +28,7 @@ DEFAULT_MAX_HOLD: Final = 16 * 1024
 # Already emitted text kept for the detectors that look behind a value (phone and SSN keywords).
 _CONTEXT: Final = 64
 # Characters that can continue a spaced identifier: digit groups, IBAN letters, phone punctuation.
-_NUMBERISH: Final = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ -.()+/")
+_NUMBERISH: Final = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ -.()+/\n\t\r")
 # A secret assignment whose quoted value (which may hold spaces) is still open.
 _OPEN_QUOTED_SECRET: Final = re.compile(
     r"(?i)(?:pass(?:word|wd|phrase)?|pwd|secret|api[_-]?key|token)\s*[:=]\s*(?P<value>[\"'][^\"'\n]*)\Z")
@@ -84,10 +87,14 @@ class StreamRedactor:
         floor = max(base, len(text) - self._window)
         cut = len(text)
         start = len(text)
-        while start > floor and text[start - 1] in _NUMBERISH:
+        while start > floor and _numberish(text[start - 1]):
             start -= 1
         if any(c.isdigit() for c in text[start:]):
             cut = start
+        # A key's prefix with pieces after it that may still join across whitespace ("ghp_abc12 def34").
+        token = open_token_start(text, floor)
+        if token is not None:
+            cut = min(cut, token)
         # The keyword may already be sent (it is kept as context): hold from the opening quote.
         if _may_open_quoted_secret(text):
             quoted = _OPEN_QUOTED_SECRET.search(text, max(0, len(text) - self._window))
@@ -122,6 +129,17 @@ class StreamRedactor:
         return out
 
 
+def _numberish(ch: str) -> bool:
+    """Whether `ch` can continue a value written in digit groups, in any script or spacing: fullwidth and
+    other digits, Unicode spaces and dashes, and the invisible characters normalisation removes."""
+    if ch in _NUMBERISH:
+        return True
+    if ch.isascii():
+        return False
+    folded = fold(ch)
+    return all(c in _NUMBERISH for c in folded)
+
+
 def _may_open_quoted_secret(text: str) -> bool:
     """Whether _OPEN_QUOTED_SECRET can match: its quote is the last one, with ':' or '=' before it and no
     line break after. Searching the case-insensitive pattern costs ~10 us a delta; this costs ~0.3."""
@@ -141,19 +159,20 @@ def _word_start(text: str, base: int) -> int:
 class StreamRestorer:
     """Puts originals back into a streamed answer even when a placeholder is split across deltas."""
 
-    def __init__(self, placeholders: Placeholders) -> None:
+    def __init__(self, placeholders: Placeholders, json_string: bool = False) -> None:
         self._placeholders = placeholders
+        self._json = json_string
         self._pending = ""
 
     def feed(self, delta: str) -> str:
         text = self._pending + delta
         hold = _open_placeholder(text)
         self._pending = text[hold:]
-        return restore(text[:hold], self._placeholders)
+        return restore(text[:hold], self._placeholders, self._json)
 
     def flush(self) -> str:
         text, self._pending = self._pending, ""
-        return restore(text, self._placeholders)
+        return restore(text, self._placeholders, self._json)
 
 
 def _open_placeholder(text: str) -> int:

@@ -10,4 +10,4 @@
 - pii.json
 {{- end -}}
 
-{{- define "llm-policy-proxy.policyDigest" -}}0087b2a30b23287ca2dca44d48c5c8c8bfba2af1f3456d7d7275b1cb9d02c14e{{- end -}}
+{{- define "llm-policy-proxy.policyDigest" -}}64aeacd30511701a0dc634796860f4652be64c8fa5a96025773629135ca2b4b0{{- end -}}

@@ -9,38 +9,23 @@ Thinking blocks pass untouched: they are signed by the provider.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import TYPE_CHECKING
 
 import orjson
 
 from ...endpoints.base import EventRewriter, Json
-from ...pii import Placeholders
 from ...upstream import sse
 
 if TYPE_CHECKING:
-    from ...relay import OutputRules, StreamText, Tally
+    from ...answer_transform import OutputRules, StreamText
+    from ...relay import Tally
 
 _DELTA_KEYS = {"text_delta": "text", "input_json_delta": "partial_json"}
 
 
-class JsonStringOriginals(Placeholders):
-    """The request's placeholder book, giving originals escaped for use inside a JSON string."""
-
-    def __init__(self, book: Placeholders) -> None:
-        super().__init__()
-        self._book = book
-
-    def original(self, placeholder: str) -> str | None:
-        value = self._book.original(placeholder)
-        return None if value is None else orjson.dumps(value).decode()[1:-1]
-
-
 def messages_rewriter(rules: OutputRules, tally: Tally) -> EventRewriter:
-    from ...relay import StreamText
+    from ...answer_transform import StreamText
 
-    json_rules = rules if rules.placeholders is None else \
-        dataclasses.replace(rules, placeholders=JsonStringOriginals(rules.placeholders))
     blocks: dict[int, tuple[str, StreamText]] = {}
 
     def rewrite(event: Json, name: bytes | None) -> list[bytes]:
@@ -50,9 +35,10 @@ def messages_rewriter(rules: OutputRules, tally: Tally) -> EventRewriter:
         if kind == "content_block_start" and isinstance(index, int) and isinstance(event.get("content_block"), dict):
             block_type = event["content_block"].get("type")
             if block_type == "text":
-                blocks[index] = ("text_delta", StreamText(rules))
+                blocks[index] = ("text_delta", StreamText(rules, f"content[{index}].text"))
             elif block_type == "tool_use":
-                blocks[index] = ("input_json_delta", StreamText(json_rules))
+                # input_json_delta pieces are JSON text: restored values go in escaped.
+                blocks[index] = ("input_json_delta", StreamText(rules, f"content[{index}].input", json=True))
         elif kind == "content_block_delta" and isinstance(event.get("delta"), dict):
             delta = event["delta"]
             key = _DELTA_KEYS.get(delta.get("type", ""))

@@ -13,10 +13,11 @@ import aiohttp
 import orjson
 from aiohttp import web
 
+from ...answer_transform import OutputRules
 from ...audit import AuditRecord
 from ...endpoints.base import EventRewriter, Json, ModelCall
 from ...errors import ProxyError, UpstreamError
-from ...relay import OutputRules, Tally, event_rewriter, relayed_headers
+from ...relay import Tally, event_rewriter, relayed_headers
 from .. import sse
 from ..client import Upstream
 from . import Adapter
