@@ -31,6 +31,10 @@ def scan_texts(scanner: Scanner, slots: Iterable[tuple[str, str, Any, Any]]) -> 
     return found
 
 
+def _overlaps(matches: Iterable[Match], type_: str, start: int, end: int) -> bool:
+    return any(m.type == type_ and m.start < end and m.end > start for m in matches)
+
+
 def _scan_joined(scanner: Scanner, parts: list[tuple[str, str]], found: dict[str, list[Match]]) -> None:
     joined = "".join(text for _, text in parts)
     bounds: list[tuple[str, int, int]] = []
@@ -42,5 +46,7 @@ def _scan_joined(scanner: Scanner, parts: list[tuple[str, str]], found: dict[str
         # Also a value inside one part that needed the part before it ("SSN:" + "123456789").
         pieces = [(path, max(m.start, low) - low, min(m.end, high) - low) for path, low, high in bounds
                   if m.start < high and m.end > low]
+        if len(pieces) > 1 and any(_overlaps(found.get(path, ()), m.type, start, end) for path, start, end in pieces):
+            continue  # a part found this value whole: the join only ran it into the next part's words
         for path, start, end in pieces:
             found[path] = scanner.merge([*found.get(path, []), Match(m.type, start, end)])
