@@ -12,24 +12,33 @@ import base64
 import binascii
 import html
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Final
 
 from proxy.pii.view import View, build
 
-# Decoded text is searched only this far either side of an edit: a value that needs the decoding to be
-# found contains one, and the detectors look at most ~64 characters around a value for context.
+# Decoded text is searched near its edits only: a value that needs the decoding to be found contains
+# one, and the detectors look at most ~64 characters around a value for context.
+NEAR: Final = 96
 WINDOW: Final = 320
 MIN_BASE64: Final = 16  # 12 bytes: the shortest address or card number worth decoding for
 MAX_BASE64: Final = 64 * 1024  # characters of one run decoded; the rest of a longer run is not
 
-_ESCAPE: Final = re.compile(
-    r"\\(?:u(?P<hi>[dD][89abAB][0-9a-fA-F]{2})\\u(?P<lo>[dD][c-fC-F][0-9a-fA-F]{2})"
-    r"|u(?P<u>[0-9a-fA-F]{4})|x(?P<x>[0-9a-fA-F]{2})|(?P<c>[nrtbf\"'\\/]))"
+# One search for all three: it starts with a character class (searched for in C), then looks behind to
+# tell an escape from a percent sequence from an entity.
+_ENCODED: Final = re.compile(
+    r"""[\\%&](?:
+        (?<=\\)(?:u(?P<hi>[dD][89abAB][0-9a-fA-F]{2})\\u(?P<lo>[dD][c-fC-F][0-9a-fA-F]{2})
+            |u(?P<u>[0-9a-fA-F]{4})|x(?P<x>[0-9a-fA-F]{2})|(?P<c>[nrtbf"'\\/]))(?P<escape>)
+    |   (?<=%)[0-9A-Fa-f]{2}(?:%[0-9A-Fa-f]{2})*(?P<percent>)
+    |   (?<=&)(?:\#[0-9]{1,7};?|\#[xX][0-9A-Fa-f]{1,6};?|[A-Za-z][A-Za-z0-9]{1,31};)(?P<entity>)
+    )""",
+    re.VERBOSE,
 )
+# Decodings no value is written with (escaped quotes and backslashes, `&amp;`, `&lt;`): left encoded, as
+# the patterns read them either way, so JSON inside a JSON string does not set off a search.
+_INERT: Final = frozenset({'"', "'", "\\", "&", "<", ">"})
 _SIMPLE: Final = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f", '"': '"', "'": "'", "\\": "\\", "/": "/"}
-_PERCENT: Final = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
-_ENTITY: Final = re.compile(r"&(?:#[0-9]{1,7};?|#[xX][0-9A-Fa-f]{1,6};?|[A-Za-z][A-Za-z0-9]{1,31};)")
 # A base64 run is found from one of its capitals or digits (prose has few), then widened both ways.
 _BASE64_HINT: Final = re.compile(r"[A-Z0-9+/](?=[A-Za-z0-9+/_\-]{13})")
 _BASE64_TAIL: Final = re.compile(r"[A-Za-z0-9+/_\-]*={0,2}")
@@ -38,15 +47,41 @@ _URLSAFE: Final = str.maketrans("-_", "+/")
 _CONTROL: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]")
 
 
-def unescaped(text: str) -> View | None:
-    """JSON and JavaScript string escapes undone: `\\u0040`, `\\x40`, `\\n`, surrogate pairs."""
-    if "\\" not in text:
+def decoded(text: str) -> View | None:
+    """`text` with JSON/JavaScript escapes (`\\u0040`, `\\x40`, `\\n`, surrogate pairs), runs of `%XX`
+    (UTF-8, else Latin-1) and HTML character references (`&#64;`, `&#x40;`, `&commat;`) undone, in one
+    pass; None when there is none (three substring tests settle most texts)."""
+    if "\\" not in text and "%" not in text and "&" not in text:
         return None
-    view = build(text, ((m.start(), m.end(), _unescape(m)) for m in _ESCAPE.finditer(text)))
+    view = build(text, ((m.start(), m.end(), out) for m in _ENCODED.finditer(text)
+                        if (out := _decode_memo(m)) not in _INERT and out != m.group()))
     return view if view.edited else None
 
 
-def _unescape(m: re.Match[str]) -> str:
+def _decode_memo(m: re.Match[str]) -> str:
+    """The same few sequences (`\\"`, `&amp;`, `%20`) make up most edits: each is decoded once."""
+    sequence = m.group()
+    out = _MEMO.get(sequence)
+    if out is None:
+        out = _decode_one(m)
+        if len(_MEMO) < 4096 and len(sequence) <= 24:
+            _MEMO[sequence] = out
+    return out
+
+
+_MEMO: dict[str, str] = {}
+
+
+def _decode_one(m: re.Match[str]) -> str:
+    kind = m.lastgroup
+    if kind == "percent":
+        raw = bytes.fromhex(m.group().replace("%", ""))
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return raw.decode("latin-1")
+    if kind == "entity":
+        return html.unescape(m.group())
     if m.group("hi") is not None:
         high, low = int(m.group("hi"), 16), int(m.group("lo"), 16)
         return chr(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00))
@@ -58,61 +93,55 @@ def _unescape(m: re.Match[str]) -> str:
     return _SIMPLE[m.group("c")]
 
 
-def percent_decoded(text: str) -> View | None:
-    """Runs of `%XX` as the UTF-8 (or, failing that, Latin-1) text they encode."""
-    if "%" not in text:
-        return None
-    view = build(text, ((m.start(), m.end(), _percent(m.group())) for m in _PERCENT.finditer(text)))
-    return view if view.edited else None
-
-
-def _percent(run: str) -> str:
-    raw = bytes.fromhex(run.replace("%", ""))
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return raw.decode("latin-1")
-
-
-def entities_decoded(text: str) -> View | None:
-    """HTML character references (`&#64;`, `&#x40;`, `&commat;`) as the characters they name."""
-    if "&" not in text:
-        return None
-    view = build(text, ((m.start(), m.end(), decoded) for m in _ENTITY.finditer(text)
-                        if (decoded := html.unescape(m.group())) != m.group()))
-    return view if view.edited else None
-
-
-def windows(view: View, length: int) -> Iterator[tuple[int, int]]:
-    """Merged spans of `view.text` within WINDOW characters of an edit."""
+def windows(view: View) -> Iterator[tuple[int, int]]:
+    """Merged spans of `view.text` around its edits: NEAR characters either side, widened to the ends of
+    the words there (a long key with an escape inside is taken whole), never past WINDOW."""
+    text = view.text
+    length = len(text)
     start = end = -1
     for at, size in view.edits():
-        low, high = max(0, at - WINDOW), min(length, at + size + WINDOW)
-        if low > end:
+        low, high = max(0, at - NEAR), min(length, at + size + NEAR)
+        if end < 0 or low > end:
             if end > start:
                 yield start, end
-            start = low
-        end = max(end, high)
+            start = _word_start(text, low, max(0, at - WINDOW))
+        elif high <= end:
+            continue  # inside the open window
+        end = _word_end(text, high, min(length, at + size + WINDOW))
     if end > start:
         yield start, end
 
 
-def base64_runs(text: str, budget: int) -> Iterator[tuple[int, int, str]]:
+def _word_start(text: str, low: int, floor: int) -> int:
+    if low == 0 or text[low - 1].isspace():
+        return low
+    return max(text.rfind(" ", floor, low), text.rfind("\n", floor, low), floor - 1) + 1
+
+
+def _word_end(text: str, high: int, ceiling: int) -> int:
+    if high >= len(text) or text[high].isspace():
+        return high
+    found = [i for i in (text.find(" ", high, ceiling), text.find("\n", high, ceiling)) if i >= 0]
+    return min(found) if found else ceiling
+
+
+def base64_runs(text: str, budget: list[int], skip: Sequence[tuple[int, int]] = ()) -> Iterator[tuple[int, int, str]]:
     """(start, end, decoded text) for each base64 or base64url run of MIN_BASE64 characters or more that
-    decodes to readable UTF-8 text; stops once `budget` characters have been decoded."""
+    decodes to readable UTF-8 text, except runs inside a `skip` span; `budget[0]`, the characters left
+    to decode, goes down by each run decoded, and decoding stops at zero."""
     search = _BASE64_HINT.search
     pos = 0
-    while budget > 0 and (hint := search(text, pos)) is not None:
+    while budget[0] > 0 and (hint := search(text, pos)) is not None:
         start = hint.start()
         while start > pos and text[start - 1] in _BASE64_CHARS:
             start -= 1
         tail = _BASE64_TAIL.match(text, hint.start())
         end = tail.end() if tail is not None else hint.end()
         pos = end
-        if end - start < MIN_BASE64:
+        if end - start < MIN_BASE64 or any(s <= start and end <= e for s, e in skip):
             continue
         run = text[start : min(end, start + MAX_BASE64)]
-        budget -= len(run)
+        budget[0] -= len(run)
         decoded = _decode(run)
         if decoded is not None:
             yield start, end, decoded

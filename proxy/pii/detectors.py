@@ -15,20 +15,18 @@ from typing import Final
 
 from proxy.pii import patterns as p
 from proxy.pii import validators as v
-from proxy.pii.decode import base64_runs, entities_decoded, percent_decoded, unescaped, windows
+from proxy.pii.decode import base64_runs, decoded, windows
 from proxy.pii.digits import digit_values
 from proxy.pii.joined import joined_tokens
 from proxy.pii.normalise import normalise
+from proxy.pii.runs import lower
 from proxy.pii.types import CATEGORIES, Category, CustomType, Match
-from proxy.pii.view import View
 
 __all__ = ["Scanner"]
 
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 # Generic catch-alls lose ties against a specific detector claiming the same span.
 _GENERIC = frozenset({"password", "url_credentials", "auth_header"})
 _KEYWORD_GATES = tuple(sorted({gate for anchored in p.KEYWORDS for gate in anchored.gate}))
-_LAYERS: Final[tuple[Callable[[str], View | None], ...]] = (unescaped, percent_decoded, entities_decoded)
 MAX_DEPTH: Final = 2  # an encoding inside an encoding is decoded; a third layer is not
 MAX_DECODED: Final = 256 * 1024  # characters decoded per scanned text, over all layers
 
@@ -59,31 +57,37 @@ class Scanner:
         """Matches sorted by start, never overlapping: secrets win over PII, then longer over shorter."""
         return self._resolve(self._layered(text, 0, [MAX_DECODED]))
 
-    def _layered(self, text: str, depth: int, budget: list[int]) -> list[Match]:
+    def _layered(self, text: str, depth: int, budget: list[int], text_layer: bool = True) -> list[Match]:
         view = normalise(text)
         searched = view.text
         found = self._plain(searched)
         if depth < MAX_DEPTH:
-            for decode in _LAYERS:
-                layer = decode(searched)
-                if layer is None:
-                    continue
-                for start, end in windows(layer, len(layer.text)):
-                    if budget[0] <= 0:
-                        break
-                    budget[0] -= end - start
-                    for m in self._layered(layer.text[start:end], depth + 1, budget):
-                        s, e = layer.source_span(m.start + start, m.end + start)
-                        found.append(Match(m.type, s, e))
-            for start, end, decoded in base64_runs(searched, budget[0]):
-                budget[0] -= end - start
-                inner = self._layered(decoded, depth + 1, budget)
-                if inner:
-                    # No character map inside base64: the whole encoded run is the finding.
-                    found.append(Match(self._strongest(inner), start, end))
+            self._decoded(searched, depth, budget, found, text_layer)
         if view.edited:
             found = [Match(m.type, *view.source_span(m.start, m.end)) for m in found]
         return found
+
+    def _decoded(self, searched: str, depth: int, budget: list[int], found: list[Match], text_layer: bool) -> None:
+        """Adds what the decoded layers of `searched` hold, as spans of `searched`. Inside a decoded
+        window the escape layer runs again only if decoding brought new escapes in (`%5Cu0040`)."""
+        layer = decoded(searched) if text_layer else None
+        if layer is not None:
+            for start, end in windows(layer):
+                if budget[0] <= 0:
+                    break
+                budget[0] -= end - start
+                window = layer.text[start:end]
+                source = searched[layer.source_start(start) : layer.source_end(end)]
+                again = any(window.count(anchor) > source.count(anchor) for anchor in "\\%&")
+                for m in self._layered(window, depth + 1, budget, again):
+                    found.append(Match(m.type, *layer.source_span(m.start + start, m.end + start)))
+        # A run inside a key already found (a JWT's parts) is not decoded: the whole key goes anyway.
+        taken = [(m.start, m.end) for m in found if self._categories.get(m.type) == "secret"]
+        for start, end, text in base64_runs(searched, budget, taken):
+            inner = self._layered(text, depth + 1, budget)
+            if inner:
+                # No character map inside base64: the whole encoded run is the finding.
+                found.append(Match(self._strongest(inner), start, end))
 
     def _plain(self, text: str) -> list[Match]:
         found: list[Match] = list(digit_values(text))
@@ -179,7 +183,7 @@ def _ipv6(text: str) -> Iterator[Match]:
         # "::1", "a::b" and slices like "[::2]" are too short to be worth a finding, unless a word
         # before them says they are an address.
         if "." not in address and sum(1 for group in address.split(":") if group) < 3:
-            before = text[max(0, start - 24) : start].translate(_ASCII_LOWER)
+            before = lower(text[max(0, start - 24) : start])
             if not address.strip(":") or not p.IPV6_CONTEXT.search(before):
                 continue
         if v.is_ip(address):
@@ -203,7 +207,7 @@ def _secrets(text: str) -> Iterator[Match]:
 
 
 def _keywords(text: str) -> Iterator[Match]:
-    lowered = text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
+    lowered = lower(text)
     # A few substring tests settle most texts; only the patterns whose gate is present run.
     present = {gate for gate in _KEYWORD_GATES if gate in lowered}
     if present:
@@ -221,7 +225,7 @@ def _anchored(searched: str, source: str, passes: Sequence[p.Anchored]) -> Itera
 
 def _value_group(m: re.Match[str], anchored: p.Anchored) -> str | int:
     if anchored.type == "password":
-        return next(name for name in ("dq", "sq", "bare") if m.group(name) is not None)
+        return m.lastgroup or 0  # "dq", "sq" or "bare": the value group closes last
     return anchored.value
 
 

@@ -13,7 +13,7 @@ from typing import Final
 
 from proxy.pii import validators as v
 from proxy.pii.phones import phone, plus_before
-from proxy.pii.runs import ASCII_LOWER, BODY, CONTEXT_BEFORE, DATE, RUN, Found, Run, around
+from proxy.pii.runs import BODY, CONTEXT_BEFORE, DATE, RUN, Found, Run, around, lower
 from proxy.pii.types import Match
 
 IBAN: Final = re.compile(r"[A-Za-z]{2}[0-9]{2}(?:(?:[ \t]{0,3}\r?\n[ \t]{0,8}|[ \t\-.]{1,3})?[A-Za-z0-9]{1,8}){1,12}")
@@ -150,7 +150,7 @@ def _quad(text: str, start: int, end: int) -> Match | None:
     if end < len(text) and (text[end].isalnum() or text[end] == "_"):
         return None
     value = text[start:end]
-    before = text[max(0, start - 24) : start].translate(ASCII_LOWER)
+    before = lower(text[max(0, start - 24) : start])
     if not v.is_ip(value) or VERSION_WORDS.search(before):
         return None
     # Three small leading parts make a version ("6.4.9.11"); a real address rarely has them unless a
@@ -194,6 +194,6 @@ def _iban(text: str, start: int) -> Match | None:
 
 def _labelled_other(text: str, start: int) -> bool:
     """A number introduced as another identifier ("Order #", "tracking no.") with no card word nearby."""
-    before = text[max(0, start - CONTEXT_BEFORE) : start].translate(ASCII_LOWER)
+    before = lower(text[max(0, start - CONTEXT_BEFORE) : start])
     label = NOT_CARD_LABEL.search(before[-24:])
     return label is not None and not CARD_WORDS.search(before)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from collections.abc import Iterator
 
 from proxy.pii.view import View, build
 
@@ -23,6 +24,7 @@ _DOTS = frozenset("\u3002\uff61\ufe12")
 _MINUS = frozenset("\u2212\u2043\u02d7\u2796")
 _MARKS = frozenset({"Mn", "Me"})
 _CHANGED_CATEGORIES = frozenset({"Cf", "Zs", "Zl", "Zp", "Pd", "Nd"})
+_BLOCK = 256
 
 
 def normalise(text: str) -> View:
@@ -30,11 +32,25 @@ def normalise(text: str) -> View:
     if text.isascii():
         return View(text)
     special = _special()
-    if special.search(text) is None:
-        return View(text)
     fold = _fold
-    return build(text, ((m.start(), m.end(), folded) for m in special.finditer(text)
-                        if (folded := fold(m.group())) != m.group()))
+    edits = [(m.start(), m.end(), folded) for start, end in _non_ascii_blocks(text)
+             for m in special.finditer(text, start, end) if (folded := fold(m.group())) != m.group()]
+    return build(text, edits) if edits else View(text)
+
+
+def _non_ascii_blocks(text: str) -> Iterator[tuple[int, int]]:
+    """Spans of consecutive BLOCK-character blocks holding a non-ASCII character: `isascii` skips the rest
+    of a mostly-English text in C (a regex would test every character of a text stored as UCS-2)."""
+    length = len(text)
+    i = 0
+    while i < length:
+        if text[i : i + _BLOCK].isascii():
+            i += _BLOCK
+            continue
+        start = i
+        while i < length and not text[i : i + _BLOCK].isascii():
+            i += _BLOCK
+        yield start, min(length, i)
 
 
 def fold(ch: str) -> str:

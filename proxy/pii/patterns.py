@@ -118,10 +118,12 @@ SECRETS: Final[tuple[Anchored, ...]] = (
     ),
 )
 
-_ASSIGN = r"[\"']?[ \t]*(?:=>|:=|[:=])[ \t]*"
+# Quotes may be escaped (`{\\"password\\": \\"x\\"}` inside a JSON string): the escape layer leaves them be.
+_ASSIGN = r"\\?[\"']?[ \t]*(?:=>|:=|[:=])[ \t]*"
 # "my password is Summer2024!": prose instead of an assignment (the value must then look like one).
 _PROSE = r"(?P<prose>[ \t]+(?:is|was|will be|=)[ \t]*:?[ \t]+)"
-_VALUE = r"(?:\"(?P<dq>[^\"\n]{1,256})\"|'(?P<sq>[^'\n]{1,256})'|(?P<bare>[^\s\"'`,;&)}\]<>]{1,256}))"
+_VALUE = (r"(?:\\?\"(?P<dq>[^\"\n\\]{1,256})\\?\"|\\?'(?P<sq>[^'\n\\]{1,256})\\?'"
+          r"|(?P<bare>[^\s\"'`,;&)}\]<>\\]{1,256}))")
 
 # Searched in lowercased text: keyword, assignment, then a value (the finding is the value only).
 # Gates are few short substrings because each `in` over the whole text costs about 0.5 µs per KB.

@@ -18,6 +18,7 @@ RUN: Final = re.compile(
     (?:
         (?<=(?<![A-Za-z0-9_])[A-Za-z]{2}[0-9])(?=[0-9])(?P<iban>)  # after a country code: an IBAN
     |   (?<![A-Za-z0-9_][0-9])(?<![A-Za-z0-9][\-_][0-9])(?<![0-9]\.[0-9])  # not in an identifier: v1.2, INV-2024
+        (?![0-9]{3}-[0-9]{2}-[0-9]{2}(?![0-9]|-[0-9]))  # an ISO date (every JSON timestamp has one)
         (?:
             # The two commonest shapes are settled without taking the run apart (the first digit is
             # already consumed: each group ends where the value does).
@@ -34,7 +35,14 @@ BODY: Final = re.compile(rf"[0-9]{{1,24}}(?:{_SEP}[0-9]{{1,24}}){{0,15}}")
 DATE: Final = re.compile(
     r"(?:[0-9]{1,2}(?P<a>[./\-])[0-9]{1,2}(?P=a)(?:[0-9]{2}|[0-9]{4})|[0-9]{4}(?P<b>[./\-])[0-9]{1,2}(?P=b)[0-9]{1,2})"
 )
-ASCII_LOWER: Final = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+_ASCII_LOWER: Final = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def lower(text: str) -> str:
+    """`text` lowercased character for character, so offsets still hold: str.lower() (C speed) unless it
+    changes the length (a dotted capital I), then ASCII letters only (a per-character dict lookup)."""
+    lowered = text.lower()
+    return lowered if len(lowered) == len(text) else text.translate(_ASCII_LOWER)
 CONTEXT_BEFORE: Final = 48  # characters before a number searched for words that say what it is
 CONTEXT_AFTER: Final = 24
 _LAST_DIGITS: Final = re.compile(r"[0-9]{2}(?=[^0-9]*\Z)")
@@ -85,8 +93,8 @@ def before(text: str, start: int) -> str:
     96 189 656", "mobile" says nothing about the second number."""
     window = text[max(0, start - CONTEXT_BEFORE) : start]
     m = _LAST_DIGITS.search(window)
-    return (window[m.end() :] if m else window).translate(ASCII_LOWER)
+    return lower(window[m.end() :] if m else window)
 
 
 def around(text: str, start: int, end: int) -> str:
-    return before(text, start) + " " + text[end : end + CONTEXT_AFTER].translate(ASCII_LOWER)
+    return before(text, start) + " " + lower(text[end : end + CONTEXT_AFTER])

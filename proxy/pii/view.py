@@ -19,16 +19,11 @@ class View:
     def __init__(self, text: str, edits: Iterable[tuple[int, int, int, int]] = ()) -> None:
         """`edits` are (position in `text`, replacement length, source start, source end), in order."""
         self.text = text
-        at: list[int] = []
-        length: list[int] = []
-        src: list[int] = []
-        src_end: list[int] = []
-        for a, n, s, e in edits:
-            at.append(a)
-            length.append(n)
-            src.append(s)
-            src_end.append(e)
-        self._at, self._len, self._src, self._src_end = at, length, src, src_end
+        columns = tuple(zip(*edits, strict=True)) if edits else ()
+        self._at: tuple[int, ...] = columns[0] if columns else ()
+        self._len: tuple[int, ...] = columns[1] if columns else ()
+        self._src: tuple[int, ...] = columns[2] if columns else ()
+        self._src_end: tuple[int, ...] = columns[3] if columns else ()
 
     @property
     def edited(self) -> bool:
