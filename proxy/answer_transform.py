@@ -1,12 +1,6 @@
-"""The answer's PII obligations: redact the types the decision names in what the model wrote, and restore
-the caller's own values behind the request's placeholders, in JSON answers and in streams.
-
-Every text the model writes is covered: message content, refusals, audio transcripts, tool-call and
-function-call arguments (restored JSON-safe), Responses items of every kind. Streams are transformed
-per output stream (one per choice and field, one per tool call) holding back only what may still
-change; one placeholder book per answer numbers distinct values distinctly across all of them. Where
-a text changed, its logprobs go too: they would spell the value token by token.
-"""
+"""The answer's PII obligations: redact the decision's types in everything the model writes (text,
+refusals, tool-call arguments, Responses items) and restore the request's placeholders, whole or per
+stream, with one placeholder book per answer; a changed text's logprobs are dropped."""
 
 from __future__ import annotations
 

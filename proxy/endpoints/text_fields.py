@@ -1,10 +1,5 @@
-"""Every string a model or a provider sees in a body, as slots the scan reads and redaction writes back.
-
-A body is walked whole, so a field the proxy was not told about (a schema's `enum`, `metadata`, a new
-item type) is scanned too. Skipped: structural string values (model, role, type, ids, enums) and
-`data:` URLs of binary media; a `data:text/...` URL is scanned. Dict keys a caller chose become `#n`
-in paths, so a path never carries a value; keys themselves are not scanned.
-"""
+"""Every string a model or provider sees in a body, as slots the scan reads and redaction writes back;
+structural values and binary data URLs skipped, caller-chosen keys shown as `#n` in paths."""
 
 from __future__ import annotations
 

@@ -1,10 +1,6 @@
-"""Decoded layers: the text as it reads once JSON/JS escapes, percent-encoding, HTML entities or base64
-are undone, so a value hidden in one of them is found; each is cheap-anchored and bounded.
-
-Escapes, percent-encoding and entities become views whose spans map back to the encoded source (the
-redaction covers every escape of the value). A base64 run has no such map: a finding inside it
-redacts the whole run.
-"""
+"""Decoded layers: escapes, percent-encoding and HTML entities undone as a view that maps back to the
+encoded characters, and base64 runs decoded whole (a finding inside one redacts the run); bounded and
+cheap-anchored (docs/pii.md)."""
 
 from __future__ import annotations
 

@@ -1,9 +1,5 @@
-"""Finds PII and secrets in text: anchored patterns find candidates, validators confirm them.
-
-The detectors search a normalised view of the text, then the text as it reads with its escapes,
-percent-encoding, HTML entities and base64 runs decoded (two layers deep at most, a bounded number of
-characters); every finding is mapped back to the span of the original text that produced it.
-"""
+"""Finds PII and secrets in text: anchored patterns find candidates, validators confirm them, in the
+normalised view and its decoded layers (two deep at most, bounded); findings map back to the original."""
 
 from __future__ import annotations
 

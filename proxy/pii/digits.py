@@ -1,9 +1,5 @@
-"""Values written as runs of digit groups: cards, SSNs, IPv4 addresses and IBANs (phones: phones.py).
-
-Inside a run, consecutive groups are tried as each type, longest first, and a validator (Luhn and
-issuer ranges, SSN rules, IPv4 octets, mod-97) confirms; context words decide where the bare digits are
-ambiguous (an SSN written without dashes) and which number is another identifier ("Order #...").
-"""
+"""Values written as runs of digit groups: cards, SSNs, IPv4 addresses and IBANs (phones: phones.py),
+in any grouping, confirmed by validators, with context words where the digits alone are ambiguous."""
 
 from __future__ import annotations
 

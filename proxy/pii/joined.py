@@ -1,10 +1,5 @@
-"""Known-prefix tokens broken by whitespace: `ghp_abc… def…`, a key wrapped over two lines.
-
-From each known prefix, the pieces that follow it across short whitespace (a few spaces or one line
-break) are joined while the join can still be a token; the type's own pattern must match the joined
-text. Past the shortest joined text that matches, a piece joins only if it looks random (a digit, or
-both cases), so the words after a key are not taken in.
-"""
+"""Known-prefix tokens broken by whitespace (`ghp_abc… def…`, a key wrapped over two lines): pieces join
+while the type's pattern still matches; past its shortest match only random-looking pieces join."""
 
 from __future__ import annotations
 

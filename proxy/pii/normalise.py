@@ -1,12 +1,6 @@
-"""The view the detectors search: compatibility forms folded (NFKC), invisible characters removed.
-
-Fullwidth digits and `＠` become ASCII, every Unicode space becomes a space (line and paragraph
-separators a line break), dashes a hyphen, other scripts' decimal digits ASCII digits; zero-width
-characters, soft hyphens, bidi controls, the byte-order mark, tag characters and variation selectors
-are removed, and so are combining marks stacked on an ASCII or folded character (letters of scripts that
-use marks keep them). ASCII text is returned as it is; a non-ASCII text needing none of this costs one
-C-level search.
-"""
+"""The view the detectors search: NFKC, Unicode spaces, dashes and digits in ASCII form, invisible
+characters and stacked combining marks removed (the full list: docs/pii.md). ASCII text is returned as
+it is; a mostly-ASCII text is searched only in its blocks holding non-ASCII characters."""
 
 from __future__ import annotations
 

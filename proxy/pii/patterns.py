@@ -157,10 +157,19 @@ BEARER: Final = Anchored(
     re.compile(rf"(?<![a-z0-9_\-])bearer[ \t]+(?P<v>{_TOKEN68})(?![a-z0-9._~+/=\-])"),
     "v",
 )
+# `curl -u user:password`: the same pair a URL's credentials hold.
+CURL_USER: Final = Anchored(
+    "url_credentials",
+    ("curl",),
+    re.compile(r"(?<![a-z])curl\b[^\n|;&]{0,200}?[ \t](?:-u|--user)(?:[ \t]+|=)[\"']?"
+               r"(?P<v>[^\s:\"']{1,128}:[^\s\"']{1,256}?)[\"']?(?=\s|\Z)"),
+    "v",
+)
 KEYWORDS: Final[tuple[Anchored, ...]] = (
     *_PASSWORDS,
     AUTH_HEADER,
     BEARER,
+    CURL_USER,
     Anchored(
         "aws_secret_key",
         ("secret",),

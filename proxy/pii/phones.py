@@ -1,9 +1,6 @@
-"""Phone numbers in runs of digit groups: international (`+`, `00`), NANP shapes, national formats with
-the trunk prefix 0 and, next to a word such as "call" or "tel", any grouping `phonenumbers` accepts.
-
-Candidates are tried longest first (a greedy run may hold the next number too) and validated by
-`phonenumbers`; dates, amounts and numbers labelled as something else ("Order no.") are not phones.
-"""
+"""Phone numbers in runs of digit groups: international (`+`, `00`), NANP shapes, trunk-prefix national
+formats, and any grouping `phonenumbers` accepts next to a phone word; dates, amounts and labelled
+identifiers are not phones."""
 
 from __future__ import annotations
 

@@ -1,9 +1,5 @@
-"""Runs of digit groups in text: where one starts, how far it reaches, and its groups and separators.
-
-One search finds the first digit of every run long enough to hold a value; the run then extends over
-groups of any size joined by any human separator (spaces, dashes, dots, slashes, parentheses, a line
-break). Also the context helpers the digit types share: words before a number, dates, case folding.
-"""
+"""Runs of digit groups in text (groups of any size joined by any human separator): where one starts,
+its groups and separators, and the context helpers the digit types share."""
 
 from __future__ import annotations
 

@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator
 import orjson
 import phonenumbers
 from stdnum import iban as stdnum_iban
-from stdnum.us import ssn as stdnum_ssn
 
 Validator = Callable[[str], bool]
 
@@ -91,8 +90,10 @@ def is_ssn(value: str) -> bool:
 
 
 def is_ssn_digits(number: str) -> bool:
-    # stdnum rejects area 000/666/9xx, group 00, serial 0000 and the famous published numbers.
-    return len(number) == 9 and bool(stdnum_ssn.is_valid(number))
+    # SSA's rules (what stdnum checks): no area 000, 666 or 9xx, no group 00, no serial 0000. stdnum also
+    # refuses the famous published numbers (078-05-1120); written in a prompt they are still an SSN.
+    return len(number) == 9 and number.isascii() and number.isdigit() and number[:3] not in ("000", "666") \
+        and number[0] != "9" and number[3:5] != "00" and number[5:] != "0000"
 
 
 # mod-97-10 (ISO 7064) reads each letter as its two-digit value: A=10 ... Z=35.

@@ -1,9 +1,5 @@
-"""A text derived from another by local edits, and the map that takes its spans back to the source.
-
-Normalisation and every decoded layer are views: the scanner searches the view, and each finding's span
-is carried back through the edits, so the redaction covers the source characters that produced the value
-(escape sequences, invisible characters, fullwidth forms) and nothing else.
-"""
+"""A text derived from another by local edits, and the map that takes its spans back to the source:
+normalisation and decoded layers are views, so a redaction covers the characters behind a value."""
 
 from __future__ import annotations
 

@@ -147,3 +147,33 @@ def test_time_grows_linearly_with_size() -> None:
 
 def test_match_value_is_not_stored() -> None:
     assert not hasattr(Match("email", 0, 3), "value")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Authorization: Basic dXNlcjpwYXNzd29yZA==", [("auth_header", "dXNlcjpwYXNzd29yZA==")]),
+        ("-H 'Authorization: Bearer abcDEF123456ghiJKL789'", [("auth_header", "abcDEF123456ghiJKL789")]),
+        ('{"headers": {"authorization": "Token 9f8e7d6c5b4a392817"}}', [("auth_header", "9f8e7d6c5b4a392817")]),
+        ("Authorization: Bearer <token>", []),
+        ("Authorization: Bearer $TOKEN", []),
+        ("Authorization: Bearer YOUR_API_TOKEN", []),
+        ("bearer bonds pay interest", []),
+        ("curl -u admin:hunter2x https://ci.example.com", [("url_credentials", "admin:hunter2x")]),
+    ],
+)
+def test_http_credentials_in_header_forms(text: str, expected: list[tuple[str, str]]) -> None:
+    assert found(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["git@github.com:org/repo.git", "ssh git@github.com", "ssh -p 2222 deploy@bastion.example.com",
+     "scp file.txt ops@build.example.com:/tmp", "rsync -av ./ backup@nas.example.org:/srv"],
+)
+def test_ssh_logins_are_not_addresses(text: str) -> None:
+    assert found(text) == []
+
+
+def test_an_address_followed_by_a_colon_and_space_is_still_one() -> None:
+    assert found("write to jane@example.org: she knows") == [("email", "jane@example.org")]

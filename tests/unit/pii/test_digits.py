@@ -37,13 +37,15 @@ def test_a_card_word_outweighs_an_order_label() -> None:
 @pytest.mark.parametrize(
     ("text", "value"),
     [("123-45-6789", "123-45-6789"), ("SSN: 123456789", "123456789"), ("my ssn is 123 45 6789", "123 45 6789"),
+     ("the famous 078-05-1120", "078-05-1120"),
      ("social security no. 123.45.6789", "123.45.6789"), ("123456789 (SSN)", "123456789")],
 )
 def test_ssns_dashed_or_next_to_their_word(text: str, value: str) -> None:
     assert found(text) == [("ssn", value)]
 
 
-@pytest.mark.parametrize("text", ["ref 123456789", "123 45 6789", "666-12-3456", "SSN 078-05-1120", "12 345 67 89"])
+@pytest.mark.parametrize("text", ["ref 123456789", "123 45 6789", "666-12-3456", "SSN 912-05-1120", "12 345 67 89",
+                                  "000-12-3456", "123-00-4567", "123-45-0000"])
 def test_not_ssns(text: str) -> None:
     assert [t for t, _ in found(text)] != ["ssn"]
 
