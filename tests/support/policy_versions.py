@@ -45,6 +45,12 @@ def decision_breaks_schema(root: Path) -> Undo:
     return _edited(root / "main.rego", '"allow": count(reasons) == 0', '"allow": "yes"')
 
 
+def restore_line(root: Path) -> int:
+    """Where the shipped llm.pii.restore is defined (what a conflicting definition is reported against)."""
+    lines = (root / "pii.rego").read_text().splitlines()
+    return next(number for number, line in enumerate(lines, 1) if line.startswith("restore :="))
+
+
 def conflicting_rules(root: Path) -> Undo:
     # The shipped llm.pii.restore plus a second definition with another value: both apply to email.
     return _new_file(root / "zz_conflict.rego", 'package llm.pii\n\nrestore := false if "email" in input.pii.types\n')

@@ -11,7 +11,7 @@ import pytest
 from proxy.policy.bundle import default_policy_dir, load_bundle
 from proxy.policy.samples import Sample, decision_input
 from proxy.policy.validate import Limits, Verdict, VersionRejected, check_folder, validate
-from tests.support.policy_versions import BROKEN, REASONS, conflicting_rules
+from tests.support.policy_versions import BROKEN, REASONS, conflicting_rules, restore_line
 
 # Generous for versions that should pass (a busy machine must not fail them); short for one that never ends.
 FAST = Limits(timeout_ms=5000, slack_s=2.0)
@@ -49,7 +49,7 @@ async def test_broken_version_is_rejected_with_its_reason_and_location(policy_co
         "contract": "allow: 'yes' is not of type 'boolean' [data.llm.main.decision at "
                     f"{policy_copy / 'main.rego'}:60; sample builtin:",
         "conflict": f"{policy_copy / 'zz_conflict.rego'}:3:1: error: rule conflicts with rule at "
-                    f"{policy_copy / 'pii.rego'}:30:1",
+                    f"{policy_copy / 'pii.rego'}:{restore_line(policy_copy)}:1",
         "timeout": "did not finish within 250 ms (policy.timeout_ms) [data.llm.main.decision at",
     }[kind]
     assert expected in first_line
