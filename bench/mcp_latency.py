@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import shutil
 import statistics
 import sys
 import tempfile
@@ -26,7 +28,7 @@ from mcp.client.streamable_http import streamable_http_client
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from proxy.app import build_app
-from tests.support.config import KEYS, make_config
+from tests.support.config import KEYS, REPO, make_config
 from tests.support.mcp_server import UPSTREAM_TOKEN, McpServerThread
 from tests.support.servers import ServerThread
 
@@ -61,9 +63,14 @@ def main() -> None:
     args = parser.parse_args()
     server, servers = McpServerThread(), ServerThread()
     with tempfile.TemporaryDirectory() as state:
-        # Rate limit far above the bench's rate: the reserve still runs on every call.
-        config = make_config("http://127.0.0.1:9/v1", Path(state), mcp={"servers": {"crm": {
-            "url": server.url, "bearer": UPSTREAM_TOKEN, "tools": ["lookup", "slow"]}}})
+        # The shipped policies with the rate limit far above the bench's rate: the reserve still runs on
+        # every call, but the shipped 120 calls per minute would stop the first round.
+        policies = Path(shutil.copytree(REPO / "policies", Path(state) / "policies"))
+        data = json.loads((policies / "data" / "mcp.json").read_text())
+        data["mcp"]["calls_per_minute"] = 10_000_000
+        (policies / "data" / "mcp.json").write_text(json.dumps(data))
+        config = make_config("http://127.0.0.1:9/v1", Path(state), policy__dir=str(policies), mcp={"servers": {
+            "crm": {"url": server.url, "bearer": UPSTREAM_TOKEN, "tools": ["lookup", "slow"]}}})
         runner, port = servers.start_app(build_app(config))
         direct: list[float] = []
         proxied: list[float] = []
