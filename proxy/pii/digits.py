@@ -8,8 +8,9 @@ from collections.abc import Iterator
 from typing import Final
 
 from proxy.pii import validators as v
+from proxy.pii.image import ascii_image
 from proxy.pii.phones import phone, plus_before
-from proxy.pii.runs import BODY, CONTEXT_BEFORE, DATE, RUN, Found, Run, around, lower
+from proxy.pii.runs import BODY, CONTEXT_BEFORE, DATE, Found, Run, around, lower, run_search
 from proxy.pii.types import Match
 
 IBAN: Final = re.compile(r"[A-Za-z]{2}[0-9]{2}(?:(?:[ \t]{0,3}\r?\n[ \t]{0,8}|[ \t\-.]{1,3})?[A-Za-z0-9]{1,8}){1,12}")
@@ -26,10 +27,11 @@ IP_WORDS: Final = re.compile(r"(?<![a-z])(?:ip|ipv4|address|addr|host|server|cli
 _CARD_LEADS: Final = frozenset("23456")
 
 
-def digit_values(text: str) -> Iterator[Match]:
-    search = RUN.search
+def digit_values(text: str, image: bytes | None = None) -> Iterator[Match]:
+    """Cards, SSNs, IPv4 addresses, IBANs and phones; `image`: `ascii_image(text)`, when the caller has it."""
+    search = run_search(text, ascii_image(text) if image is None else image)
     pos = 0
-    while (m := search(text, pos)) is not None:
+    while (m := search(pos)) is not None:
         start = m.start()
         if m.lastgroup == "iban":
             found = _iban(text, start - 2)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import base64
+import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from proxy.pii import Scanner
 from proxy.pii.decode import MAX_BASE64, base64_runs, decoded, windows
@@ -91,3 +94,54 @@ def test_an_encoding_inside_an_encoding_is_found_and_a_third_layer_is_not() -> N
     assert [t for t, _ in found(f"payload {inner}")] == ["email"]
     three = base64.b64encode(base64.b64encode(b"jane%40example.org is the address")).decode()
     assert found(three) == []
+
+
+# What decoding found before it searched each kind of sequence from its own first character: one
+# alternation (each kind starts with a different character, and no sequence holds another's).
+_ONE_PATTERN = re.compile(
+    r"""\\(?:u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|[nrtbf"'\\/])
+    |%[0-9A-Fa-f]{2}(?:%[0-9A-Fa-f]{2})*|&(?:\#[0-9]{1,7};?|\#[xX][0-9A-Fa-f]{1,6};?|[A-Za-z][A-Za-z0-9]{1,31};)""",
+    re.VERBOSE,
+)
+
+
+@settings(max_examples=300)
+@given(st.lists(st.sampled_from(["\\", "u", "0040", "d83d", "\\ude00", "x41", "n", '"', "%", "4", "0", "E2%82%AC",
+                                 "&", "#64;", "#x2e;", "amp;", "lt;", "commat;", "a", " ", "\\\\"]), max_size=30))
+def test_the_three_kinds_of_sequence_decode_as_one_search_would(pieces: list[str]) -> None:
+    text = "".join(pieces)
+    view = decoded(text)
+    expected, last = [], 0
+    for m in _ONE_PATTERN.finditer(text):
+        alone = decoded(m.group())
+        expected += [text[last : m.start()], m.group() if alone is None else alone.text]
+        last = m.end()
+    expected.append(text[last:])
+    assert (text if view is None else view.text) == "".join(expected)
+
+
+def _hinted_runs(text: str) -> list[tuple[int, int]]:
+    """Where base64_runs looked before it shortlisted runs on the ASCII image: every hint, searched for."""
+    hint = re.compile(r"[A-Z0-9+/](?=[A-Za-z0-9+/_\-]{13})")
+    tail = re.compile(r"[A-Za-z0-9+/_\-]*={0,2}")
+    found, pos = [], 0
+    while (m := hint.search(text, pos)) is not None:
+        start = m.start()
+        while start > pos and re.match(r"[A-Za-z0-9+/_\-]", text[start - 1]):
+            start -= 1
+        end = tail.match(text, m.start()).end()  # type: ignore[union-attr]
+        pos = end
+        if end - start >= 16:
+            found.append((start, end))
+    return found
+
+
+@settings(max_examples=300)
+@given(st.lists(st.sampled_from(["amFuZUBleGFtcGxlLm9yZw", "==", "=", " ", "-", "_", "abcdefghijklmnop", "Q",
+                                 "é", "\n", "+/", "ZZZZ"]), max_size=20))
+def test_base64_runs_are_the_runs_a_hint_search_finds(pieces: list[str]) -> None:
+    text = "".join(pieces)
+    budget = [10**9]
+    decoded_runs = {(start, end) for start, end, _ in base64_runs(text, budget)}
+    assert decoded_runs <= set(_hinted_runs(text))
+    assert decoded_runs == {(s, e) for s, e in _hinted_runs(text) if list(base64_runs(text[s:e], [10**9]))}

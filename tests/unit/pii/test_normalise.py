@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from proxy.pii.normalise import normalise
 
@@ -53,3 +55,24 @@ def test_a_span_over_an_expansion_maps_to_the_whole_source_character() -> None:
     assert view.text == "x file y"
     assert view.source_span(2, 3) == (2, 3)  # "f" alone is the whole ligature
     assert original.__getitem__(slice(*view.source_span(2, 6))) == "ﬁle"
+
+
+UNICODE = st.text(alphabet=st.one_of(st.sampled_from("ab1 -.@\u0301\u0302\u093c\u200b\u00a0\u00ad\uff14é“İ😀\u2028"),
+                                     st.characters(max_codepoint=0x2FFFF)), max_size=40)
+
+
+@settings(max_examples=500)
+@given(UNICODE)
+def test_normalised_text_is_left_as_it_is(text: str) -> None:
+    # Decoded windows are normalised only where decoding put characters: the rest is normalised already.
+    once = normalise(text).text
+    assert normalise(once).text == once
+
+
+@given(st.text(alphabet="ab -", max_size=20), st.sampled_from(["\u00a0", "４", "\u200b", "e\u0301", "\u2013"]),
+       st.text(alphabet="cd ", max_size=20))
+def test_only_the_spans_given_are_normalised(before: str, inserted: str, after: str) -> None:
+    text = "é" + before + inserted + after
+    span = (1 + len(before), 1 + len(before) + len(inserted))
+    assert normalise(text, [span]).text == normalise(text).text
+    assert normalise(text, []).text == text
