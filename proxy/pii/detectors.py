@@ -4,61 +4,30 @@ normalised view and its decoded layers (two deep at most, bounded); findings map
 from __future__ import annotations
 
 import re
-import unicodedata
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import accumulate
 from typing import Final
 
 from proxy.pii import patterns as p
 from proxy.pii import validators as v
-from proxy.pii.decode import base64_runs, decoded, windows
+from proxy.pii.batch import GAP, batch
+from proxy.pii.decode import base64_runs, decoded
 from proxy.pii.digits import digit_values
 from proxy.pii.image import ascii_image
 from proxy.pii.joined import joined_tokens
 from proxy.pii.normalise import normalise
-from proxy.pii.runs import CONTEXT_BEFORE, lower
+from proxy.pii.runs import lower
 from proxy.pii.types import CATEGORIES, Category, CustomType, Match
-from proxy.pii.view import View
 
 __all__ = ["Scanner"]
 
 # Generic catch-alls lose ties against a specific detector claiming the same span.
 _GENERIC = frozenset({"password", "url_credentials", "auth_header"})
 _KEYWORD_GATES = tuple(sorted({gate for anchored in p.KEYWORDS for gate in anchored.gate}))
-_ANCHORS = "\\%&"  # the characters an escape, a percent sequence and an entity start with
 _SECRET_GATES = tuple((gate.pattern[0], gate) for gate in p.SECRET_GATES)  # each with the character it starts at
 MAX_DEPTH: Final = 2  # an encoding inside an encoding is decoded; a third layer is not
 MAX_DECODED: Final = 256 * 1024  # characters decoded per scanned text, over all layers
-# Between a text and its decoded windows, and between windows, when they are searched in one pass: as
-# many characters as the most context a detector reads beside a value (CONTEXT_BEFORE before it, fewer
-# after), all line breaks, of which no value spans two.
-_GAP: Final = "\n" * CONTEXT_BEFORE
-
-
-@dataclass(frozen=True, slots=True)
-class _Batch:
-    """Windows of a decoded layer joined by gaps, normalised: `view.text` is searched, `source` maps a
-    match in it back to the text the layer decoded. A gap (_GAP) is line breaks, which no value spans
-    two of, as long as the most context any detector reads beside a value: each window reads as it
-    would alone."""
-
-    view: View
-    layer: View
-    bounds: tuple[int, ...]  # where each window starts in the joined text
-    lengths: tuple[int, ...]
-    offsets: tuple[int, ...]  # where each window starts in `layer.text`
-
-    def source(self, m: Match) -> Match | None:
-        start, end = self.view.source_span(m.start, m.end)
-        k = bisect_right(self.bounds, start) - 1
-        low = self.bounds[k]
-        end = min(end, low + self.lengths[k])  # a match running on into the gap stops where its window does
-        if end <= start:
-            return None  # a custom pattern matching the gap itself
-        shift = self.offsets[k] - low
-        return Match(m.type, *self.layer.source_span(start + shift, end + shift))
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,27 +58,28 @@ class Scanner:
 
     def _layered(self, text: str, depth: int, budget: list[int], text_layer: bool = True) -> list[Match]:
         """What `text` holds, plainly and in its decoded layers. The windows of the escape layer are
-        searched in the same pass as the text, after it and a gap (_Batch): one pass costs the detectors'
-        fixed cost once, where a text with a few escapes in it paid it for every window."""
+        searched in the same pass as the text, after it and a gap (batch.py)."""
         view = normalise(text)
         searched = view.text
         layer = decoded(searched) if text_layer and depth < MAX_DEPTH else None
-        alone: list[Match] = []
-        batch = self._batch(searched, layer, depth, budget, alone) if layer is not None else None
-        scanned = searched if batch is None else searched + _GAP + batch.view.text
+        joined, apart = batch(searched, layer, budget) if layer is not None else (None, [])
+        scanned = searched if joined is None else searched + GAP + joined.view.text
         image = ascii_image(scanned)
         found = self._plain(scanned, image)
-        if batch is not None:
-            cut, base = len(searched), len(searched) + len(_GAP)
+        if joined is not None:
+            cut, base = len(searched), len(searched) + len(GAP)
             windowed = [Match(m.type, m.start - base, m.end - base) for m in found if m.start >= base]
             if depth + 1 < MAX_DEPTH:
-                self._base64(batch.view.text, image[base:], depth + 1, budget, windowed)
+                self._base64(joined.view.text, image[base:], depth + 1, budget, windowed)
             # A match running on past the text (a PEM body, a custom pattern) stops where the text does.
             found = [m if m.end <= cut else Match(m.type, m.start, cut) for m in found if m.start < cut]
-            found.extend(mapped for m in windowed if (mapped := batch.source(m)) is not None)
-        found.extend(alone)
+            found.extend(Match(m.type, *span) for m in windowed if (span := joined.source(m.start, m.end)))
+        for start, end, again in apart:
+            assert layer is not None  # windows come from a layer
+            for m in self._layered(layer.text[start:end], depth + 1, budget, again):
+                found.append(Match(m.type, *layer.source_span(m.start + start, m.end + start)))
         if depth < MAX_DEPTH:
-            self._base64(searched, image if batch is None else image[: len(searched)], depth, budget, found)
+            self._base64(searched, image if joined is None else image[: len(searched)], depth, budget, found)
         if view.edited:
             found = [Match(m.type, *view.source_span(m.start, m.end)) for m in found]
         return found
@@ -124,56 +94,11 @@ class Scanner:
                 # No character map inside base64: the whole encoded run is the finding.
                 found.append(Match(self._strongest(inner), start, end))
 
-    def _batch(self, searched: str, layer: View, depth: int, budget: list[int], alone: list[Match]) -> _Batch | None:
-        """The windows around the edits of `layer`, joined for one pass. A window runs the escape layer
-        again only if decoding brought new escapes in (`%5Cu0040`): it is scanned on its own, as is one
-        starting with a combining mark (a gap before it would let normalisation drop the mark); what
-        those hold goes to `alone`. Only the decoded characters need normalising: the rest of a window
-        is `searched`, normalised already."""
-        decoded_text = layer.text
-        edits = list(layer.edits())
-        replaced = [decoded_text[at : at + size] for at, size in edits]
-        # Without an escape character among the decoded ones, no window can hold more than its source.
-        adds_anchor = any(anchor in out for out in replaced for anchor in _ANCHORS)
-        parts: list[str] = []
-        offsets: list[int] = []  # where each joined window starts in `layer.text`
-        spans: list[tuple[int, int]] = []  # the non-ASCII decoded characters, in the joined text
-        joined_at = k = 0
-        for start, end in windows(layer):
-            if budget[0] <= 0:
-                break
-            budget[0] -= end - start
-            window = decoded_text[start:end]
-            again = adds_anchor and any(
-                window.count(anchor) > searched.count(anchor, layer.source_start(start), layer.source_end(end))
-                for anchor in _ANCHORS)
-            if again or (not window[:1].isascii() and unicodedata.category(window[0]) in ("Mn", "Me")):
-                for m in self._layered(window, depth + 1, budget, again):
-                    alone.append(Match(m.type, *layer.source_span(m.start + start, m.end + start)))
-                continue
-            while k < len(edits) and edits[k][0] < end:
-                at, size = edits[k]
-                if at >= start and not replaced[k].isascii():
-                    at += joined_at - start
-                    if spans and spans[-1][1] == at:
-                        spans[-1] = (spans[-1][0], at + size)  # adjacent: a mark may follow what it marks
-                    else:
-                        spans.append((at, at + size))
-                k += 1
-            parts.append(window)
-            offsets.append(start)
-            joined_at += len(window) + len(_GAP)
-        if not parts:
-            return None
-        bounds = tuple(accumulate((len(window) + len(_GAP) for window in parts[:-1]), initial=0))
-        view = normalise(_GAP.join(parts), spans)
-        return _Batch(view, layer, bounds, tuple(map(len, parts)), tuple(offsets))
-
     def _plain(self, text: str, image: bytes) -> list[Match]:
         found: list[Match] = list(digit_values(text, image))
         if "@" in text:
             found.extend(_emails(text))
-        if "::" in text or text.count(":") >= 7:
+        if ":" in text and p.IPV6_GATE.search(text):
             found.extend(_ipv6(text))
         found.extend(_secrets(text))
         found.extend(_keywords(text, image))
@@ -290,15 +215,13 @@ def _secrets(text: str) -> Iterator[Match]:
 
 
 def _keywords(text: str, image: bytes) -> Iterator[Match]:
-    # A few substring tests settle most texts; only the patterns whose gate is present run. A text stored
-    # as UCS-2 is tested on its lowercased ASCII image (a fraction of lowering it): what normalisation
-    # leaves lowercases to ASCII only from ASCII, bar "İ", for which `lower` keeps to ASCII anyway.
-    lowered = lower(text) if text.isascii() else None
-    tested = image.lower().decode("ascii") if lowered is None else lowered
-    present = {gate for gate in _KEYWORD_GATES if gate in tested}
+    # Searched in the lowercased ASCII image (a fraction of lowering a text stored as UCS-2): the patterns
+    # read only ASCII, and take any other character for a non-letter, as they take `?`. Only the patterns
+    # whose gate is present run; a few substring tests settle most texts.
+    lowered = image.lower().decode("ascii")
+    present = {gate for gate in _KEYWORD_GATES if gate in lowered}
     if present:
-        passes = [a for a in p.KEYWORDS if not present.isdisjoint(a.gate)]
-        yield from _anchored(lower(text) if lowered is None else lowered, text, passes)
+        yield from _anchored(lowered, text, [a for a in p.KEYWORDS if not present.isdisjoint(a.gate)])
 
 
 def _anchored(searched: str, source: str, passes: Sequence[p.Anchored]) -> Iterator[Match]:

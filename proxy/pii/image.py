@@ -7,13 +7,19 @@ text that is most of a scan's cost. `bytes.translate` and `bytes.find` do the sa
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Iterator
 
 MARK = b"m"
 
 
 def ascii_image(text: str) -> bytes:
-    """`text` as bytes with `?` for each non-ASCII character, so offsets in it are offsets in `text`."""
+    """`text` as bytes with `?` for each non-ASCII character, so offsets in it are offsets in `text`.
+    NEL (U+0085), which normalisation keeps and `re` reads as whitespace but not as a line break, becomes
+    VT, which `re` reads the same way: the keyword patterns read the image."""
+    if not text.isascii() and "\x85" in text:
+        text = text.replace("\x85", "\x0b")
     return text.encode("ascii", "replace")
 
 
@@ -28,24 +34,9 @@ def table(chars: str, **others: str) -> bytes:
 def marked_runs(marked: bytes, length: int) -> Iterator[tuple[int, int]]:
     """(start, end) of each maximal run of MARK in `marked` at least `length` long, in order; `marked`
     holds only MARK and `.`."""
-    needle = MARK * length
-    find = marked.find
-    start = find(needle)
-    while start >= 0:
-        end = find(b".", start + length)
-        if end < 0:
-            yield start, len(marked)
-            return
-        yield start, end
-        start = find(needle, end)
+    return (m.span() for m in _runs_of(length).finditer(marked))
 
 
-def positions(marked: bytes, needle: bytes, offset: int = 0) -> list[int]:
-    """Where `needle` occurs in `marked` (overlaps included), each plus `offset`."""
-    found = []
-    find = marked.find
-    at = find(needle)
-    while at >= 0:
-        found.append(at + offset)
-        at = find(needle, at + 1)
-    return found
+@functools.cache
+def _runs_of(length: int) -> re.Pattern[bytes]:
+    return re.compile(MARK * length + b"+")  # a literal prefix: `re` skips to it in C

@@ -29,6 +29,9 @@ SSH_COMMAND: Final = re.compile(
     r"(?<![\w\-])(?:ssh|scp|sftp|rsync|mosh|ssh-copy-id)(?: +-{1,2}[\w=.\-]+(?: +\d+)?)* +\Z"
 )
 
+# What every IPv6 address holds: "::", or six colons with at most four hex digits between them (eight
+# groups, or six and an IPv4 address). A text without it is not searched for one.
+IPV6_GATE: Final = re.compile(r":(?::|(?:[0-9A-Fa-f]{0,4}:){5})")
 IPV6_HINT: Final = re.compile(r":(?=[0-9A-Fa-f]{0,4}:)")
 IPV6_TOKEN: Final = re.compile(r"[0-9A-Fa-f:]{2,39}(?:\.[0-9]{1,3}){0,3}(?:%[A-Za-z0-9]{1,15})?")
 # Words that say a short form such as "fe80::1" is an address (searched just before it, lowercased).

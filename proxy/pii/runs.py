@@ -8,7 +8,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Final
 
-from proxy.pii.image import marked_runs, positions, table
+from proxy.pii.image import marked_runs, table
 from proxy.pii.types import Match
 
 RUN: Final = re.compile(
@@ -36,6 +36,7 @@ _ROOM: Final = 7
 _SHORT: Final = 384  # a text this short is searched whole: shortlisting it costs more (a streamed delta)
 _ROOM_TABLE: Final = table("0123456789 \t\r\n().-/\\")
 _IBAN_TABLE: Final = table("", a="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", d="0123456789")
+_IBAN_START: Final = re.compile(rb"dd(?<=aadd)")  # from the digits (few) rather than the letters (most)
 
 
 def run_search(text: str, image: bytes) -> Callable[[int], re.Match[str] | None]:
@@ -55,7 +56,7 @@ class _Shortlisted:
     def __init__(self, text: str, image: bytes) -> None:
         self._text = text
         self._rooms = list(marked_runs(image.translate(_ROOM_TABLE), _ROOM))
-        self._ibans = positions(image.translate(_IBAN_TABLE), b"aadd", 2)
+        self._ibans = [m.start() for m in _IBAN_START.finditer(image.translate(_IBAN_TABLE))]
         self._room = self._iban = 0  # the first of each not yet passed
 
     def search(self, pos: int) -> re.Match[str] | None:

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import itertools
 import time
-import urllib.parse
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from proxy.pii import CustomType, Match, Scanner
 
@@ -182,35 +179,7 @@ def test_an_address_followed_by_a_colon_and_space_is_still_one() -> None:
     assert found("write to jane@example.org: she knows") == [("email", "jane@example.org")]
 
 
-def test_a_window_whose_decoding_brings_new_escapes_is_read_on_its_own() -> None:
-    # "%5C%0A" decodes to a backslash and a line break: the window is decoded again, alone.
-    text = urllib.parse.quote("curl -s https://api.example.com \\\n -H 'Authorization: Bearer kN0XcbJN23fbKPa6Wj1F'")
-    assert [t for t, _ in found(text)] == ["auth_header"]
-
-
-FILLER = " the quarterly report shows revenue grew while support tickets fell " * 6
-SNIPPETS = ["call%20me%20on", "020%207946%200958", "my%20SSN%3A", "123%2045%206789", "order%20no%3A",
-            "4111%201111%201111%201111", "jane.doe%40example.org", "jane&#64;example.org", "\\u00404111",
-            "ip&#58;", "203.0.113.7", "password%3DTr0ub4dor3x", "card\\u003a", "5500%200000%200000%200004"]
-
-
-@settings(max_examples=150, deadline=None)
-@given(st.lists(st.sampled_from(SNIPPETS), min_size=2, max_size=5))
-def test_decoded_windows_searched_together_read_as_they_would_alone(snippets: list[str]) -> None:
-    # Far apart, each snippet's window is searched in the same pass as the others, after a gap: no value
-    # and no context word reaches from one into the next.
-    text = FILLER + FILLER.join(snippets) + FILLER
-    alone: set[tuple[str, int, int]] = set()
-    at = 0
-    for snippet in snippets:
-        piece = FILLER + snippet + FILLER
-        alone |= {(m.type, m.start + at, m.end + at) for m in SCANNER.find(piece)}
-        at += len(FILLER) + len(snippet)
-    assert {(m.type, m.start, m.end) for m in SCANNER.find(text)} == alone
-
-
-def test_a_context_word_at_one_windows_end_says_nothing_of_a_number_at_the_next_ones_start() -> None:
-    # The two windows end with "SSN" and start with nine digits; in the text 400 characters part them.
-    text = "w " * 100 + "a%20b " + "x " * 44 + "my SSN " + "f " * 200 + "123456789 " + "y " * 43 + "c%20d " + "z " * 100
-    assert found(text) == []
-    assert [t for t, _ in found(text.replace("f " * 200, ""))] == ["ssn"]
+def test_an_ipv6_address_with_six_colons_is_found_whole_and_a_text_of_timestamps_is_not_searched() -> None:
+    text = "the server listens on 1:2:3:4:5:6:192.0.2.1 today"
+    assert found(text) == [("ip", "1:2:3:4:5:6:192.0.2.1")]
+    assert found('{"at": "2024-05-01T10:22:31Z", "next": "10:30:00", "ok": true}') == []
