@@ -1,18 +1,22 @@
 """Scanner cost in µs per KB (CPU time, best of 7) at 1, 8, 64 and 100 KB of mixed prose, code and JSON,
-with and without PII.
+with and without PII, and the median of those eight figures for each kind of text (the target is a
+median: issue 18).
 
 Two kinds of text: ASCII (the figure the benchmark always gave), and the same with a quarter of its
 snippets non-ASCII prose (curly quotes, dashes, accents, NBSP), escaped JSON, a percent-encoded query
 and HTML entities, so normalisation and the decoded layer have work. PII values are drawn fresh for each
 occurrence (validators remember candidates: repeated values would flatter the figure); --repeat-values
-uses the same five strings every time, as the benchmark did before.
+uses the same five strings every time, as the benchmark did before. --rounds N measures the table N
+times and reports each figure's median (a shared machine); the load average is printed before and after.
 
-python bench/pii_bench.py [--repeat-values]
+python bench/pii_bench.py [--rounds N] [--repeat-values]
 """
 
 from __future__ import annotations
 
+import os
 import random
+import statistics
 import sys
 import time
 
@@ -150,26 +154,43 @@ def iban_ab(rounds: int = 5) -> None:
         print(f"{name:22s} " + "  ".join(f"{size // 1000}KB {cost:.1f}" for size, cost in costs.items()) + "  µs/KB")
 
 
+def table(scanner: Scanner) -> dict[tuple[int, bool, bool], tuple[float, int]]:
+    """(size, unicode, with PII) -> (µs/KB, matches), the texts drawn in the same order every time."""
+    rng = random.Random(1)
+    costs = {}
+    for size in SIZES:
+        for unicode in (False, True):
+            costs[(size, unicode, False)] = per_kb(scanner, mixed_text(size, False, rng, unicode))
+            costs[(size, unicode, True)] = per_kb(scanner, mixed_text(size, True, rng, unicode))
+    return costs
+
+
 def main() -> None:
     if "--iban-ab" in sys.argv[1:]:
         iban_ab()
         return
+    args = sys.argv[1:]
+    rounds = int(args[args.index("--rounds") + 1]) if "--rounds" in args else 1
+    print(f"load average {os.getloadavg()[0]:.2f}, {rounds} round(s)")
     scanner = Scanner()
-    rng = random.Random(1)
+    runs = [table(scanner) for _ in range(rounds)]
+    cost = {key: statistics.median(run[key][0] for run in runs) for key in runs[0]}
     print(f"{'':8} {'ASCII text':^25} {'with Unicode and encodings':^28}")
     columns = f"{'no PII':>8} {'with PII':>8} {'matches':>7}"
     print(f"{'size':>8} {columns} {columns}   (µs/KB)")
     for size in SIZES:
         row = [f"{size // 1000:>6}KB"]
         for unicode in (False, True):
-            plain, _ = per_kb(scanner, mixed_text(size, False, rng, unicode))
-            dense, matches = per_kb(scanner, mixed_text(size, True, rng, unicode))
-            row.append(f"{plain:8.1f} {dense:8.1f} {matches:7d}")
+            row.append(f"{cost[(size, unicode, False)]:8.1f} {cost[(size, unicode, True)]:8.1f} "
+                       f"{runs[0][(size, unicode, True)][1]:7d}")
         print(" ".join(row))
+    medians = [statistics.median(v for (_, unicode, _), v in cost.items() if unicode is kind) for kind in (False, True)]
+    print(f"{'median':>8} {medians[0]:17.1f} {'':7} {medians[1]:17.1f}")
     # What a streamed answer pays per delta: the held tail plus 64 characters of context, mostly prose.
     sentence = "The quarterly report covers revenue, churn and hiring plans across all regions. The quarterly"
-    per_call = per_kb(scanner, sentence)[0] * len(sentence) / 1000
+    per_call = statistics.median(per_kb(scanner, sentence)[0] for _ in range(rounds)) * len(sentence) / 1000
     print(f"a {len(sentence)}-character sentence (one streamed delta's scan): {per_call:.1f} µs per scan")
+    print(f"load average {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":
