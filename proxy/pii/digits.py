@@ -31,7 +31,7 @@ def digit_values(text: str, image: bytes | None = None) -> Iterator[Match]:
     """Cards, SSNs, IPv4 addresses, IBANs and phones; `image`: `ascii_image(text)`, when the caller has it."""
     search = run_search(text, ascii_image(text) if image is None else image)
     pos = 0
-    while (m := search(pos)) is not None:
+    while (m := search(text, pos)) is not None:
         start = m.start()
         if m.lastgroup == "iban":
             found = _iban(text, start - 2)

@@ -23,7 +23,7 @@ _MAX_CHARS: Final = 1200
 def joined_tokens(text: str, gates: Iterable[tuple[str | None, int]]) -> Iterator[tuple[Anchored, int, int, str]]:
     """(pattern, start, end, joined value) for each prefixed token written with whitespace inside it.
 
-    `gates` are SECRET_GATES' hits (group name, position): the prefix is looked up where each one says.
+    `gates` are SECRET_GATE's hits (group name, position): the prefix is looked up where each one says.
     """
     for gate, position in gates:
         offset = _GATE_OFFSET.get(gate or "")
@@ -106,7 +106,7 @@ def _random(piece: str) -> bool:
         any(c.isupper() for c in piece[1:]) and any(c.islower() for c in piece)))
 
 
-# Where SECRET_GATES' anchor character sits inside each prefix ("ghp_": the "_", 3 characters in).
+# Where SECRET_GATE's anchor character sits inside each prefix ("ghp_": the "_", 3 characters in).
 _GATE_OFFSET: Final = {"github": 3, "github_pat": 10, "stripe": 7, "slack": 4, "slack_app": 4, "sk": 2, "aws": 0,
                        "google": 0, "jwt": 2}
 _BY_GATE: Final[dict[str, tuple[Anchored, ...]]] = {
