@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import Final
 
-from proxy.pii.image import MARK, ascii_image, marked_runs, table
+from proxy.pii.image import MARK, ascii_image, runs_of_marks, table
 from proxy.pii.view import View, build
 
 # Decoded text is searched near its edits only: a value that needs the decoding to be found contains
@@ -44,6 +44,7 @@ _BASE64_ALPHABET: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0
 _BASE64_HINT: Final = re.compile(r"[A-Z0-9+/]")
 _HINT_ROOM: Final = 13
 _HINT_NEEDLE: Final = MARK * (_HINT_ROOM + 1)
+_HINT_RUNS: Final = runs_of_marks(_HINT_ROOM + 1)
 _BASE64_TABLE: Final = table(_BASE64_ALPHABET)
 _BASE64_TAIL: Final = re.compile(r"[A-Za-z0-9+/_\-]*={0,2}")
 _BASE64_CHARS: Final = frozenset(_BASE64_ALPHABET)
@@ -55,9 +56,9 @@ def decoded(text: str) -> View | None:
     """`text` with JSON/JavaScript escapes (`\\u0040`, `\\x40`, `\\n`, surrogate pairs), runs of `%XX`
     (UTF-8, else Latin-1) and HTML character references (`&#64;`, `&#x40;`, `&commat;`) undone, in one
     pass; None when there is none (three substring tests settle most texts)."""
-    kinds = [kind for kind in _KINDS if kind[0] in text]
-    if not kinds:
+    if "\\" not in text and "%" not in text and "&" not in text:
         return None
+    kinds = [kind for kind in _KINDS if kind[0] in text]
     sequences = [m for kind in kinds for m in kind[1].finditer(text)]
     if len(kinds) > 1:
         sequences.sort(key=lambda m: m.start())
@@ -146,9 +147,10 @@ def base64_runs(text: str, budget: list[int], skip: Sequence[tuple[int, int]] = 
     if _HINT_NEEDLE not in marked:
         return  # most texts, and a streamed delta: no run long enough
     pos = 0
-    for low, high in marked_runs(marked, _HINT_ROOM + 1):
+    for marks in _HINT_RUNS.finditer(marked):
         if budget[0] <= 0:
             return
+        low, high = marks.span()
         hint = _BASE64_HINT.search(text, max(low, pos), high - _HINT_ROOM)
         if hint is None:
             continue

@@ -8,9 +8,7 @@ and a `bytes` pattern starting with a literal finds the marks ~10x faster.
 
 from __future__ import annotations
 
-import functools
 import re
-from collections.abc import Iterator
 
 MARK = b"m"
 
@@ -32,12 +30,7 @@ def table(chars: str, **others: str) -> bytes:
     return bytes(marks.get(code, ord(".")) for code in range(256))
 
 
-def marked_runs(marked: bytes, length: int) -> Iterator[tuple[int, int]]:
-    """(start, end) of each maximal run of MARK in `marked` at least `length` long, in order; `marked`
-    holds only MARK and `.`."""
-    return (m.span() for m in _runs_of(length).finditer(marked))
-
-
-@functools.cache
-def _runs_of(length: int) -> re.Pattern[bytes]:
-    return re.compile(MARK * length + b"+")  # a literal prefix: `re` skips to it in C
+def runs_of_marks(length: int) -> re.Pattern[bytes]:
+    """A pattern for the maximal runs of MARK at least `length` long in a text that holds only MARK and `.`;
+    it starts with a literal, so `re` skips to each run in C."""
+    return re.compile(MARK * length + b"+")

@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable
 from typing import Final
 
-from proxy.pii.image import marked_runs, table
+from proxy.pii.image import runs_of_marks, table
 from proxy.pii.types import Match
 
 RUN: Final = re.compile(
@@ -36,6 +36,7 @@ _ROOM: Final = 7
 # below ~800 characters of mixed text (digit_values timed both ways at 400 to 8,000 characters).
 _WHOLE: Final = 768
 _ROOM_TABLE: Final = table("0123456789 \t\r\n().-/\\")
+_ROOMS: Final = runs_of_marks(_ROOM)
 _IBAN_TABLE: Final = table("", a="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", d="0123456789")
 _IBAN_START: Final = re.compile(rb"dd(?<=aadd)")  # from the digits (few) rather than the letters (most)
 
@@ -52,7 +53,7 @@ class _Shortlisted:
     __slots__ = ("_iban", "_ibans", "_room", "_rooms")
 
     def __init__(self, image: bytes) -> None:
-        self._rooms = list(marked_runs(image.translate(_ROOM_TABLE), _ROOM))
+        self._rooms = [m.span() for m in _ROOMS.finditer(image.translate(_ROOM_TABLE))]
         self._ibans = [m.start() for m in _IBAN_START.finditer(image.translate(_IBAN_TABLE))]
         self._room = self._iban = 0  # the first of each not yet passed
 

@@ -7,7 +7,7 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from proxy.pii.image import MARK, ascii_image, marked_runs, table
+from proxy.pii.image import MARK, ascii_image, runs_of_marks, table
 
 
 def test_the_image_has_one_byte_per_character() -> None:
@@ -23,6 +23,6 @@ def test_a_table_marks_its_characters_and_keywords_map_to_their_letter() -> None
 
 
 @given(st.text(alphabet="m.", max_size=60), st.integers(1, 6))
-def test_marked_runs_are_the_maximal_runs_at_least_that_long(marked: str, length: int) -> None:
+def test_runs_of_marks_are_the_maximal_runs_at_least_that_long(marked: str, length: int) -> None:
     expected = [m.span() for m in re.finditer(f"m{{{length},}}", marked)]
-    assert list(marked_runs(marked.encode(), length)) == expected
+    assert [m.span() for m in runs_of_marks(length).finditer(marked.encode())] == expected
