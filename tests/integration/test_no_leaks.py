@@ -37,7 +37,9 @@ ARGS_PHONE = "+1 415 555 2671"  # only ever written by the model, in tool-call a
 BASIC = "ZGVwbG95OlRyMHViNGRvcjN4IQ=="
 EVASIONS = ["４１１１ １１１１ １１１１ １１１１", "jane\u200b.doe@exa\u200cmple.org", "4111.1111.1111.1111"]
 SEEDED = [EMAIL, CARD, CARD.replace(" ", ""), PHONE, SSN, GITHUB, AWS, "MIIEowIBAAKCAQEA0Z3VS5JJcds3xfn",
-          IBAN, NAME_EMAIL, ARGS_PHONE, BASIC, "7946", "r.okafor", *EVASIONS, *KEYS.values()]
+          IBAN, NAME_EMAIL, ARGS_PHONE, BASIC, "7946 0958", "79460958", "r.okafor", *EVASIONS, *KEYS.values()]
+# Fragments of a value (the phone's last groups) catch a partial redaction; four digits alone would also
+# turn up by chance in any timing or count on /metrics.
 
 
 class OtlpSink:

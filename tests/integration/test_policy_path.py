@@ -129,6 +129,27 @@ def copy_policies(tmp_path: Path) -> Path:
     return target
 
 
+def without_rate_limits(policies: Path) -> Path:
+    """The copy with the shipped per-minute limits lifted: tests that loop requests for seconds (waiting
+    for a reload) would otherwise reach 600 a minute and see 429s instead of what they wait for."""
+    path = policies / "data" / "budgets.json"
+    budgets = json.loads(path.read_text())
+
+    def lift(node: object) -> None:
+        if isinstance(node, dict):
+            for key in ("requests_per_minute", "tokens_per_minute"):
+                if key in node:
+                    node[key] = 1_000_000_000
+            for value in node.values():
+                lift(value)
+        elif isinstance(node, list):
+            for value in node:
+                lift(value)
+    lift(budgets)
+    path.write_text(json.dumps(budgets))
+    return policies
+
+
 def test_audit_only_package_records_would_deny_but_forwards(make_proxy: ProxyFactory, tmp_path: Path,
                                                             upstream: UpstreamHandle) -> None:
     policies = copy_policies(tmp_path)
@@ -144,7 +165,7 @@ def test_audit_only_package_records_would_deny_but_forwards(make_proxy: ProxyFac
 
 def test_hot_reload_under_traffic_never_serves_without_a_decision(make_proxy: ProxyFactory, tmp_path: Path,
                                                                   upstream: UpstreamHandle) -> None:
-    policies = copy_policies(tmp_path)
+    policies = without_rate_limits(copy_policies(tmp_path))
     proxy = make_proxy(policy__dir=str(policies), policy__reload_interval_s=0.1)
     client = proxy.client()
     statuses: list[int] = []
@@ -165,7 +186,7 @@ def test_hot_reload_under_traffic_never_serves_without_a_decision(make_proxy: Pr
         models = json.loads((policies / "data" / "models.json").read_text())
         models["models"]["teams"]["payments"] = ["gpt-4o-mini"]
         (policies / "data" / "models.json").write_text(json.dumps(models))
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 30  # a version is validated (~600 samples) at low priority before it serves
         while time.monotonic() < deadline and 403 not in statuses:
             time.sleep(0.05)
         assert 403 in statuses, "the new policy version never took effect"
@@ -178,9 +199,8 @@ def test_hot_reload_under_traffic_never_serves_without_a_decision(make_proxy: Pr
     finally:
         stop.set()
         worker.join(10)
-    # Every request got a decision: allowed (200), denied (403) or, on a slow run, over the shipped
-    # 600-per-minute rate limit (429, a decision too); none failed (5xx) because of the reloads.
-    assert set(statuses) <= {200, 403, 429}
+    # Every request got a decision: allowed (200) or denied (403); none failed because of the reloads.
+    assert set(statuses) <= {200, 403}
     assert after_broken and set(after_broken) == {403}, "the last good version must keep serving"
     metrics = httpx.get(proxy.root + "/metrics").text
     assert 'llm_proxy_policy_reloads_total{result="failure"}' in metrics

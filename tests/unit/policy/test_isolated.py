@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -100,18 +101,29 @@ async def test_a_process_that_dies_is_replaced_and_its_requests_fail_closed(
 async def test_requests_queued_behind_slow_but_progressing_ones_do_not_kill_the_process(
         policy_copy: Path) -> None:
     # Each evaluation spins ~10^5 steps (tens of ms); a burst of them queues far past the timeout, but no
-    # single one is stuck: the late ones fail closed, the process is kept.
+    # single one is stuck: the late ones fail closed, the process is kept. The timeout and the burst are
+    # set from one evaluation timed on this machine, so a loaded machine changes the scale, not the case.
     (policy_copy / "zz_busy.rego").write_text(
         'package llm.limits\n\ndeny contains {"code": "busy", "message": "x"} if {\n'
         '\tinput.request.user == "busy"\n'
         + SPIN.replace("numbers.range(1, 1000)", "numbers.range(1, 40)") + "\tfalse\n}\n")
-    restarts: list[tuple[str, str]] = []
-    engine = await isolated(policy_copy, timeout_ms=1000, restarts=restarts)
     busy = decision_input(who="key+user")
     busy["request"]["user"] = "busy"
+    calibration = await isolated(policy_copy, timeout_ms=60_000)
+    try:
+        await calibration.evaluate(busy)
+        started = time.perf_counter()
+        await calibration.evaluate(busy)
+        single_s = time.perf_counter() - started
+    finally:
+        await calibration.close()
+    timeout_ms = max(1000, int(single_s * 10_000))  # one evaluation is a tenth of the timeout
+    restarts: list[tuple[str, str]] = []
+    engine = await isolated(policy_copy, timeout_ms=timeout_ms, restarts=restarts)
     try:
         pid = engine.process.pid if engine.process else 0
-        results = await asyncio.gather(*(engine.evaluate(busy) for _ in range(40)), return_exceptions=True)
+        burst = int(3 * timeout_ms / 1000 / single_s) + 1  # three timeouts' worth of queued work
+        results = await asyncio.gather(*(engine.evaluate(busy) for _ in range(burst)), return_exceptions=True)
         failed = [r for r in results if isinstance(r, Exception)]
         assert failed and all(isinstance(r, PolicyEngineError) for r in failed)
         assert len(failed) < len(results), "some requests must have been answered"
