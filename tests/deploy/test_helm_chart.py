@@ -176,7 +176,8 @@ def test_rendered_config_passes_the_real_loader(rendered: dict[str, Any], mode: 
     from proxy.config import parse_config
 
     env = {"APP_NAME": "billing-api", "TEAM": "payments", "REDIS_URL": "redis://redis:6379/0",
-           "LLMPP_UPSTREAM_OPENAI_API_KEY": "sk-test", "LLMPP_UPSTREAM_AZURE_API_KEY": "az-test"}
+           "LLMPP_UPSTREAM_OPENAI_API_KEY": "sk-test", "LLMPP_UPSTREAM_AZURE_API_KEY": "az-test",
+           "LLMPP_UPSTREAM_ANTHROPIC_API_KEY": "ant-test"}
     config = parse_config(config_document(rendered[mode]), base_dir=Path("/etc/llm-policy-proxy/config"), env=env)
     assert config.server.port == 8080
     assert str(config.tokens.vocab_dir) == "/opt/llm-policy-proxy/vocab"
@@ -185,6 +186,27 @@ def test_rendered_config_passes_the_real_loader(rendered: dict[str, Any], mode: 
         assert config.auth.sidecar is not None and config.auth.sidecar.app == "billing-api"
     if mode == "opa-sidecar":
         assert config.policy.engine == "opa" and config.policy.opa_url == "http://127.0.0.1:8181"
+
+
+def test_gateway_takes_issued_keys_from_a_secret_and_jwt_issuers_verbatim(rendered: dict[str, Any]) -> None:
+    from proxy.config import parse_config
+
+    objects = rendered["gateway"]
+    mounts = {m["name"]: m for m in proxy_container(objects)["volumeMounts"]}
+    assert mounts["llmpp-keys"] == {"name": "llmpp-keys", "mountPath": "/etc/llm-policy-proxy/keys", "readOnly": True}
+    assert "subPath" not in mounts["llmpp-keys"]  # a subPath mount never sees the kubelet's updates
+    ((_, spec),) = pod_specs(objects)
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert volumes["llmpp-keys"]["secret"] == {"secretName": "llm-policy-proxy-keys",
+                                               "items": [{"key": "keys.yaml", "path": "keys.yaml"}]}
+    document = config_document(objects)
+    assert document["auth"]["keys_file"] == "/etc/llm-policy-proxy/keys/keys.yaml"
+    env = {"REDIS_URL": "redis://redis:6379/0", "LLMPP_UPSTREAM_OPENAI_API_KEY": "sk-test",
+           "LLMPP_UPSTREAM_AZURE_API_KEY": "az-test", "LLMPP_UPSTREAM_ANTHROPIC_API_KEY": "ant-test"}
+    config = parse_config(document, base_dir=Path("/etc/llm-policy-proxy/config"), env=env)
+    (issuer,) = config.auth.jwt.issuers
+    assert issuer.issuer == "https://login.example.com/" and issuer.algorithms == ("RS256", "ES256")
+    assert config.models["claude-sonnet-4-5"].upstream == "anthropic"
 
 
 def test_opa_sidecar_keeps_its_api_on_loopback(rendered: dict[str, Any]) -> None:
@@ -319,7 +341,9 @@ def test_schema_rejects_bad_values(override: dict[str, Any], message: str) -> No
 @pytest.mark.parametrize(("override", "message"), [
     ({"policies": {"source": "bundle"}}, "needs opa.sidecar.enabled"),
     ({"config": {"budget": {"store": "sqlite"}}}, "keeps budgets per pod"),
-    ({"config": {"auth": {"keys": []}}}, "gateway mode needs at least one issued key"),
+    ({"config": {"auth": {"keys": [], "keysFile": {"existingSecret": "", "key": "keys.yaml"}, "jwt": {}}}},
+     "gateway mode needs at least one issued key"),
+    ({"mode": "sidecar", "config": {"auth": {"keys": [], "jwt": {"issuers": []}}}}, "are for mode=gateway"),
     ({"mode": "gateway", "sidecar": {"example": {"enabled": True}}}, "needs mode=sidecar"),
 ])
 def test_inconsistent_values_fail_at_install_time(override: dict[str, Any], message: str) -> None:

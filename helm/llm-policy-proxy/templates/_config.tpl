@@ -22,6 +22,10 @@ ${TEAM} from the Downward API), and secrets (${LLMPP_UPSTREAM_<NAME>_API_KEY}, $
 {{- else -}}
 {{- $_ := set $auth "mode" "gateway" -}}
 {{- $_ := set $auth "keys" $c.auth.keys -}}
+{{- if $c.auth.keysFile.existingSecret -}}
+{{- $_ := set $auth "keys_file" (printf "%s/%s" (include "llm-policy-proxy.keysPath" .) $c.auth.keysFile.key) -}}
+{{- end -}}
+{{- with $c.auth.jwt }}{{ $_ := set $auth "jwt" . }}{{ end -}}
 {{- end -}}
 {{- $upstreams := dict -}}
 {{- range $name, $u := $c.upstreams -}}

@@ -62,6 +62,7 @@ helm.sh/chart: {{ printf "%s-%s" .Name .Version | replace "+" "_" }}
 {{- define "llm-policy-proxy.policyPath" -}}/etc/llm-policy-proxy/policies{{- end -}}
 {{- define "llm-policy-proxy.statePath" -}}/var/lib/llm-policy-proxy{{- end -}}
 {{- define "llm-policy-proxy.vocabPath" -}}/opt/llm-policy-proxy/vocab{{- end -}}
+{{- define "llm-policy-proxy.keysPath" -}}/etc/llm-policy-proxy/keys{{- end -}}
 
 {{/* Whether the policies ConfigMaps are rendered and mounted. */}}
 {{- define "llm-policy-proxy.policiesFromChart" -}}
@@ -77,8 +78,11 @@ helm.sh/chart: {{ printf "%s-%s" .Name .Version | replace "+" "_" }}
 {{- if and (eq $v.policies.source "bundle") (not $v.opa.bundle.url) -}}
 {{- fail "policies.source=bundle needs opa.bundle.url" -}}
 {{- end -}}
-{{- if and (eq $v.mode "gateway") (not $v.config.auth.keys) -}}
-{{- fail "config.auth.keys is empty: gateway mode needs at least one issued key (sha256 from `llm-policy-proxy hash-key`)" -}}
+{{- if and (eq $v.mode "gateway") (not $v.config.auth.keys) (not $v.config.auth.keysFile.existingSecret) (not $v.config.auth.jwt) -}}
+{{- fail "config.auth.keys is empty: gateway mode needs at least one issued key (sha256 from `llm-policy-proxy hash-key`), config.auth.keysFile.existingSecret or config.auth.jwt.issuers" -}}
+{{- end -}}
+{{- if and (eq $v.mode "sidecar") (or $v.config.auth.keysFile.existingSecret $v.config.auth.jwt) -}}
+{{- fail "config.auth.keysFile and config.auth.jwt are for mode=gateway (a sidecar takes its identity from pod labels)" -}}
 {{- end -}}
 {{- if and (eq $v.mode "gateway") (eq $v.config.budget.store "sqlite") (or $v.autoscaling.enabled (gt (int $v.replicaCount) 1)) -}}
 {{- fail "config.budget.store=sqlite keeps budgets per pod: use redis with more than one replica or autoscaling" -}}

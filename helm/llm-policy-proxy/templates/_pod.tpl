@@ -152,6 +152,11 @@ The pod parts shared by the gateway Deployment and the sidecar templates. Each t
       mountPath: {{ include "llm-policy-proxy.policyPath" . }}
       readOnly: true
     {{- end }}
+    {{- if and (ne $v.mode "sidecar") $v.config.auth.keysFile.existingSecret }}
+    - name: llmpp-keys
+      mountPath: {{ include "llm-policy-proxy.keysPath" . }}
+      readOnly: true
+    {{- end }}
     - name: llmpp-state
       mountPath: {{ include "llm-policy-proxy.statePath" . }}
     - name: llmpp-tmp
@@ -240,6 +245,15 @@ The pod parts shared by the gateway Deployment and the sidecar templates. Each t
             - key: {{ . }}
               path: data/{{ . }}
             {{- end }}
+{{- end }}
+{{- if and (ne $v.mode "sidecar") $v.config.auth.keysFile.existingSecret }}
+{{- /* A whole-directory mount (not subPath), so the kubelet's updates reach the file and the proxy reloads it. */}}
+- name: llmpp-keys
+  secret:
+    secretName: {{ $v.config.auth.keysFile.existingSecret }}
+    items:
+      - key: {{ $v.config.auth.keysFile.key }}
+        path: {{ $v.config.auth.keysFile.key }}
 {{- end }}
 {{- if $v.opa.sidecar.enabled }}
 - name: llmpp-opa-config
