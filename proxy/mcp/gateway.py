@@ -176,8 +176,10 @@ class _Call:
         if response.status == 202 or (not exchange.verdicts and response.status < 300):
             return web.Response(status=response.status, headers=relayed_headers(response.headers, self.seal))
         if 200 <= response.status < 300 and content_type.startswith("text/event-stream"):
-            return await self.relay.stream(self.request, response, exchange,
-                                           self.upstream.config.timeouts.response_s, prefix=refusals)
+            streamed = await self.relay.stream(self.request, response, exchange,
+                                               self.upstream.config.timeouts.response_s, prefix=refusals)
+            self.record.client_disconnected = exchange.client_gone
+            return streamed
         if response.status in (401, 403, 407) or response.status >= 500 or response.status in (301, 302, 303, 307,
                                                                                                  308):
             raise UpstreamError(f"MCP server {self.upstream.name!r} answered HTTP {response.status}.",
@@ -229,8 +231,11 @@ class _Call:
             if kind == "terminate":
                 self.gateway.catalog.forget(self.upstream.name, self.session)
             if response.status == 200 and content_type.startswith("text/event-stream"):
-                return await self.relay.stream(self.request, response, Exchange.of([verdict]),
-                                               self.upstream.config.timeouts.listen_idle_s)
+                exchange = Exchange.of([verdict])
+                streamed = await self.relay.stream(self.request, response, exchange,
+                                                   self.upstream.config.timeouts.listen_idle_s)
+                self.record.client_disconnected = exchange.client_gone
+                return streamed
             if response.status in (401, 403, 407) or response.status >= 500:
                 return error_response(None, jsonrpc.UPSTREAM_ERROR, f"MCP server {self.upstream.name!r} answered "
                                       f"HTTP {response.status}.", f"upstream_status_{response.status}", status=502)

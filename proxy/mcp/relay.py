@@ -35,6 +35,9 @@ class Exchange:
     result_pii: dict[str, int] = field(default_factory=dict)
     redacted: dict[str, int] = field(default_factory=dict)
     hidden_tools: int = 0
+    # The client closed its side while events were still being relayed (an SDK ending its session
+    # closes the GET stream it listens on): not an error, nothing left to answer.
+    client_gone: bool = False
 
     @classmethod
     def of(cls, verdicts: list[Verdict]) -> Exchange:
@@ -111,7 +114,16 @@ class Relay:
         out.headers["Content-Type"] = "text/event-stream"
         out.headers["X-Accel-Buffering"] = "no"
         await out.prepare(request)
-        for message in prefix or ():
+        try:
+            await self._relay_events(out, response, exchange, idle_s, prefix or [])
+            await out.write_eof()
+        except ConnectionResetError:  # aiohttp's "Cannot write to closing transport" is one
+            exchange.client_gone = True
+        return out
+
+    async def _relay_events(self, out: web.StreamResponse, response: aiohttp.ClientResponse, exchange: Exchange,
+                            idle_s: float, prefix: list[dict[str, Any]]) -> None:
+        for message in prefix:
             await out.write(sse.encode(jsonrpc.dumps(message), b"message"))
         parser = sse.SSEParser()
         try:
@@ -127,8 +139,6 @@ class Relay:
                 error = jsonrpc.error_message(id_, jsonrpc.UPSTREAM_TIMEOUT if timeout else jsonrpc.UPSTREAM_ERROR,
                                               exc.message, {"code": exc.code})
                 await out.write(sse.encode(jsonrpc.dumps(error), b"message"))
-        await out.write_eof()
-        return out
 
     async def event(self, event: sse.Event, exchange: Exchange) -> bytes:
         if not event.data:

@@ -3,6 +3,7 @@ always a clear JSON-RPC error, within the configured timeout, never a 500 or a h
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import time
@@ -135,3 +136,39 @@ def test_without_a_proxy_key_nothing_is_forwarded(mcp_proxy: ProxyHandle, mcp_up
     response = httpx.post(f"{mcp_proxy.root}/mcp/crm", content=b'{"jsonrpc":"2.0","id":1,"method":"ping"}',
                           headers={"Authorization": f"Bearer {UPSTREAM_TOKEN}"}, timeout=10)
     assert response.status_code == 401 and mcp_upstream.seen.headers == []
+
+
+async def test_a_client_that_closes_its_listen_stream_is_a_disconnect_not_a_500(
+        make_proxy: ProxyFactory, mcp_upstream: McpServerThread) -> None:
+    # What an SDK does when its session ends: it drops the GET stream it listened on, then sends DELETE,
+    # and the server ends that stream: the proxy's next write finds the client gone.
+    import aiohttp
+    from structlog.testing import capture_logs
+
+    proxy = make_proxy(mcp=mcp_settings(mcp_upstream.url))
+    url = f"{proxy.root}/mcp/crm"
+    initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+    with capture_logs() as logs:
+        async with aiohttp.ClientSession(headers=AUTH) as http:
+            async with http.post(url, json=initialize) as started:
+                assert started.status == 200
+                session = {"mcp-session-id": started.headers["mcp-session-id"], "mcp-protocol-version": "2025-06-18"}
+                await started.read()
+            async with http.post(url, json={"jsonrpc": "2.0", "method": "notifications/initialized"},
+                                 headers=session) as notified:
+                assert notified.status == 202
+            listen = await http.get(url, headers={**session, "Accept": "text/event-stream"})
+            assert listen.status == 200
+            ending = asyncio.ensure_future(http.delete(url, headers=session))
+            await asyncio.sleep(0)  # the DELETE on its way: the server ends the stream as the client drops it
+            listen.close()
+            async with await ending as ended:
+                assert ended.status == 200
+        for _ in range(250):
+            if any(e["event"] == "request" and e.get("method") == "GET" for e in logs):
+                break
+            await asyncio.sleep(0.02)
+    [listened] = [e for e in logs if e["event"] == "request" and e.get("method") == "GET"]
+    assert listened["status"] == 499 and listened["client_disconnected"] is True  # 499: the client went away
+    assert not [e for e in logs if e["event"] == "unhandled_error"]
