@@ -13,8 +13,8 @@ import httpx
 import openai
 import pytest
 
+from proxy.components import COMPONENTS
 from proxy.policy.reload import PolicyReloader
-from proxy.services import SERVICES
 from tests.conftest import ProxyFactory, ProxyHandle, UpstreamHandle
 from tests.support.config import KEYS, REPO
 from tests.support.opa_rest_server import RunningOpa, start_opa_server
@@ -41,7 +41,7 @@ def engine_proxy(request: pytest.FixtureRequest, make_proxy: ProxyFactory) -> Pr
         return make_proxy()
     if request.param == "compiled":
         proxy = make_proxy(policy__compiled=True)
-        assert proxy.app[SERVICES].policy.engine.mode == "compiled"  # type: ignore[attr-defined]
+        assert proxy.app[COMPONENTS].policy.engine.mode == "compiled"  # type: ignore[attr-defined]
         return proxy
     running: RunningOpa = request.getfixturevalue("opa")
     return make_proxy(policy__engine="opa", policy__opa_url=running.url)
@@ -208,7 +208,7 @@ def test_hot_reload_under_traffic_never_serves_without_a_decision(make_proxy: Pr
 
 
 def reloader_of(proxy: ProxyHandle) -> PolicyReloader:
-    policy = proxy.app[SERVICES].policy
+    policy = proxy.app[COMPONENTS].policy
     assert isinstance(policy, PolicyReloader)
     return policy
 
