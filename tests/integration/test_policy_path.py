@@ -14,6 +14,7 @@ import openai
 import pytest
 
 from proxy.components import COMPONENTS
+from proxy.pipeline import body_user
 from proxy.policy.reload import PolicyReloader
 from tests.conftest import ProxyFactory, ProxyHandle, UpstreamHandle
 from tests.support.config import KEYS, REPO
@@ -274,7 +275,8 @@ def test_reload_under_load_rejects_every_broken_version_and_the_last_good_one_se
 def test_a_request_that_makes_the_policy_spin_fails_closed_and_the_proxy_recovers(
         make_proxy: ProxyFactory, tmp_path: Path, upstream: UpstreamHandle) -> None:
     policies = copy_policies(tmp_path)
-    slow_for_one_user(policies, "slowpoke")  # passes validation: no sample has this user
+    # Passes validation: no sample has this user (the policy sees a body's user as its digest).
+    slow_for_one_user(policies, body_user("slowpoke", None))
     proxy = make_proxy(policy__dir=str(policies), policy__timeout_ms=1000)
     client = proxy.client()
     started = time.monotonic()
