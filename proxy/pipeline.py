@@ -29,6 +29,7 @@ from .enforce import Effective, enforce
 from .errors import BadRequest, PayloadTooLarge, Unavailable, UnknownModel, UpstreamError
 from .identity import Identity
 from .observation import Observation
+from .pii import Scanner
 from .policy.decision import denial_error
 from .policy.errors import PolicyEngineError
 from .relay import Tally, relay_json, relay_stream
@@ -78,7 +79,8 @@ async def serve_model_call(request: web.Request, spec: EndpointSpec, parts: Comp
     # forward + relay, then settle: actual cost committed, the rest released, whatever happened
     tally, started = Tally(), time.perf_counter()
     try:
-        return await forward_and_relay(request, parts, call, effective, decided.decision.redact, headers, tally,
+        return await forward_and_relay(request, parts.upstreams[effective.entry.upstream], parts.tracing,
+                                       parts.scanner, call, effective, decided.decision.redact, headers, tally,
                                        observation)
     finally:
         first = tally.first_content_at
@@ -195,16 +197,15 @@ async def reserve(store: BudgetStore, decided: Decided, analysis: Analysis, effe
     return reservation
 
 
-async def forward_and_relay(request: web.Request, parts: Components, call: ModelCall, effective: Effective,
-                            redact_types: tuple[str, ...], headers: dict[str, str], tally: Tally,
-                            observation: Observation) -> web.StreamResponse:
-    upstream = parts.upstreams[effective.entry.upstream]
-    with parts.tracing.span(f"POST {upstream.name}", SpanKind.CLIENT,
-                            {"gen_ai.request.model": effective.entry.upstream_model,
-                             "server.address": upstream.config.base_url}):
-        response = await forward(request, call, effective, upstream, parts.tracing, observation)
+async def forward_and_relay(request: web.Request, upstream: Upstream, tracing: Tracing, scanner: Scanner,
+                            call: ModelCall, effective: Effective, redact_types: tuple[str, ...],
+                            headers: dict[str, str], tally: Tally, observation: Observation) -> web.StreamResponse:
+    with tracing.span(f"POST {upstream.name}", SpanKind.CLIENT,
+                      {"gen_ai.request.model": effective.entry.upstream_model,
+                       "server.address": upstream.config.base_url}):
+        response = await forward(request, call, effective, upstream, tracing, observation)
         try:
-            rules = OutputRules(parts.scanner, frozenset(redact_types), effective.placeholders)
+            rules = OutputRules(scanner, frozenset(redact_types), effective.placeholders)
             relayed = await relay(request, call, effective, upstream, response, rules, tally, headers)
             if call.stream and not tally.client_gone:
                 observation.completed(relayed.status)
