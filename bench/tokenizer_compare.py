@@ -36,7 +36,7 @@ if {variant!r} == "bpe-openai":
 else:
     import tiktoken
     from proxy.tokens.vocab import build_encoding, spec_for
-    from proxy.wiring import release_freed_memory
+    from proxy.components import release_freed_memory
     imported = rss()
     encoding = build_encoding(spec_for({encoding!r}))
     release_freed_memory()

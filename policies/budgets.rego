@@ -6,6 +6,14 @@ package llm.budgets
 # `else` when a body's lookup is undefined.
 limits_for(kind, name) := object.get(data.budgets.scopes, [kind, name], object.get(data.budgets.scopes, [kind, "*"], []))
 
+# The entry point data.llm.budgets.scopes (input: policies/schema/scopes_input.v1.json): the budget
+# limits of a call, from who calls and which model only. The proxy asks it before it reads the spend,
+# so the scopes whose state this package judges below are the scopes it then reserves on. In dry-run
+# (llm.budgets in data.config.audit_only) nothing is held.
+default scopes := []
+
+scopes := budgets if not "llm.budgets" in data.llm.main.audit_only
+
 budgets := [object.union(limit, {"scope": sprintf("%s:%s", [kind, name])}) |
 	some kind in ["team", "app", "user"]
 	name := input.identity[kind]

@@ -62,3 +62,18 @@ test_exhausted_budget_denied if {
 	budgets.exhausted == {"team:payments"} with input as spent("gpt-4o", 100) with data.budgets as config
 	not budgets.downgrade_to with input as spent("gpt-4o", 100) with data.budgets as config with data.models as catalogue
 }
+
+test_scopes_are_the_budgets_from_identity_alone if {
+	who := {"version": 1, "identity": {"app": "billing-api", "team": "payments", "user": null, "key_id": "k-1",
+		"source": "api_key"}, "request": {"endpoint": "chat.completions", "api": "openai", "model": "gpt-4o"}}
+	budgets.scopes == [
+		{"scope": "team:payments", "limit_usd": 500, "window": "month"},
+		{"scope": "app:billing-api", "limit_usd": 50, "window": "day"},
+	] with input as who with data.budgets as config
+}
+
+test_no_scopes_held_in_dry_run if {
+	who := {"version": 1, "identity": {"app": "a", "team": "payments", "user": null, "key_id": null, "source": "api_key"},
+		"request": {"endpoint": "chat.completions", "api": "openai", "model": "gpt-4o"}}
+	budgets.scopes == [] with input as who with data.budgets as config with data.config.audit_only as ["llm.budgets"]
+}

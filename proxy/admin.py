@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -10,13 +11,15 @@ from aiohttp import web
 
 from .budget import BudgetStore
 from .budget.store import ScopeUsage
+from .components import COMPONENTS
 from .egress.report import parse_since, shadow_ai_report
 from .errors import BadRequest, Forbidden
-from .services import AUTHENTICATOR, EVENT_LOG, IDENTITY, SERVICES
+from .identity import Identity
+from .observation import Observation
 
 
-def require_admin(request: web.Request) -> None:
-    if not request[IDENTITY].admin:
+def require_admin(identity: Identity) -> None:
+    if not identity.admin:
         raise Forbidden("This route needs an admin key or a token with the admin claim.", code="admin_required")
 
 
@@ -32,43 +35,44 @@ async def budget_usage(store: BudgetStore, prefix: str | None) -> list[dict[str,
     return usage_rows(await store.usage(prefix or None))
 
 
-async def get_budgets(request: web.Request) -> web.Response:
-    require_admin(request)
-    rows = await budget_usage(request.app[SERVICES].store, request.query.get("scope"))
+async def get_budgets(request: web.Request, observation: Observation, identity: Identity) -> web.Response:
+    require_admin(identity)
+    rows = await budget_usage(request.app[COMPONENTS].store, request.query.get("scope"))
     return web.Response(body=orjson.dumps({"object": "list", "data": rows}), content_type="application/json")
 
 
-async def reset_budget(request: web.Request) -> web.Response:
-    require_admin(request)
+async def reset_budget(request: web.Request, observation: Observation, identity: Identity) -> web.Response:
+    require_admin(identity)
     try:
         scope = (await request.json(loads=orjson.loads))["scope"]
     except (ValueError, KeyError, TypeError):
         raise BadRequest('Send {"scope": "team:payments"} to reset one scope.', param="scope") from None
     if not isinstance(scope, str) or ":" not in scope:
         raise BadRequest("scope must look like kind:name, e.g. team:payments", param="scope")
-    await request.app[SERVICES].store.reset(scope)
+    await request.app[COMPONENTS].store.reset(scope)
     return web.Response(body=orjson.dumps({"reset": scope}), content_type="application/json")
 
 
-async def get_shadow_ai(request: web.Request) -> web.Response:
-    require_admin(request)
+async def get_shadow_ai(request: web.Request, observation: Observation, identity: Identity) -> web.Response:
+    require_admin(identity)
     try:
         since = parse_since(request.query.get("since", "7d"))
     except ValueError as exc:
         raise BadRequest(f"since: {exc}", param="since") from None
-    rows = await shadow_ai_report(request.app[EVENT_LOG], since)
+    rows = await shadow_ai_report(request.app[COMPONENTS].event_log, since)
     return web.Response(body=orjson.dumps({"object": "list", "data": rows}), content_type="application/json")
 
 
-async def get_keys(request: web.Request) -> web.Response:
+async def get_keys(request: web.Request, observation: Observation, identity: Identity) -> web.Response:
     """Every issued key (never its hash) with status, and requests and last use as seen by this process."""
-    require_admin(request)
-    rows = request.app[AUTHENTICATOR].keys.rows()
+    require_admin(identity)
+    rows = request.app[COMPONENTS].authenticator.keys.rows()
     return web.Response(body=orjson.dumps({"object": "list", "data": rows}), content_type="application/json")
 
 
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/admin/keys", get_keys)
-    app.router.add_get("/admin/budgets", get_budgets)
-    app.router.add_get("/admin/shadow-ai", get_shadow_ai)
-    app.router.add_post("/admin/budgets/reset", reset_budget)
+ROUTES: tuple[tuple[str, str, Callable[[web.Request, Observation, Identity], Awaitable[web.Response]]], ...] = (
+    ("GET", "/admin/keys", get_keys),
+    ("GET", "/admin/budgets", get_budgets),
+    ("GET", "/admin/shadow-ai", get_shadow_ai),
+    ("POST", "/admin/budgets/reset", reset_budget),
+)

@@ -1,9 +1,10 @@
-"""The budget-state and decide stages: what the policy needs to know, its decision, and the decision log.
+"""The scopes, budget-state and decide stages: one policy evaluation per request, and its decision log.
 
-Budget limits come from the policy (its decision's `budgets`), yet the policy wants the budget state to
-decide. Limits depend only on who is calling, so they are remembered per identity and policy revision:
-the first request of an identity under a revision is decided twice (once to learn its scopes, once with
-their state); every later one once, after one store read.
+The budget scopes come first, from their own entry point (data.llm.budgets.scopes), whose input names only
+who is calling and which model: never the spend. They are cached per policy revision and those facts,
+their state is read, and the decision is asked once with it, so the scopes judged are the scopes reserved.
+A decision may still name `budgets` (policies written before that entry point): they are reserved too,
+though judged without their state.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +25,7 @@ from .endpoints.base import ModelCall
 from .identity import Identity
 from .ids import new_id
 from .policy import input as policy_input
-from .policy.decision import BudgetLimit, Decision
+from .policy.decision import BudgetLimit, Decision, parse_budgets
 from .policy.decision_log import decision_event
 from .policy.engine import PolicyEngine
 from .policy.errors import PolicyEngineError
@@ -32,6 +34,8 @@ from .telemetry.logging import get_logger
 
 decision_log = get_logger("decision_log")
 FAIL_OPEN = Decision(allow=True)
+DECISION = "data.llm.main.decision"
+SCOPES = "data.llm.budgets.scopes"
 _MAX_REMEMBERED = 10_000
 
 
@@ -41,32 +45,47 @@ class Decided:
     revision: str
     input: dict[str, Any]
     seconds: float
+    scopes: tuple[ScopeLimit, ...]  # what the reserve stage reserves on: the scopes this decision judged
     failed_open: bool = False
     budget_states: tuple[BudgetState, ...] = ()
 
 
-class ScopeMemory:
-    """Budget scopes per (policy revision, identity), bounded; a new revision starts afresh."""
+class ScopeCache:
+    """data.llm.budgets.scopes per (revision, identity, endpoint, model), bounded; a new revision starts
+    afresh."""
 
-    def __init__(self) -> None:
+    def __init__(self, size: int = _MAX_REMEMBERED) -> None:
         self._revision = ""
-        self._scopes: dict[Identity, tuple[ScopeLimit, ...]] = {}
+        self._size = size
+        self._known: OrderedDict[tuple[Identity, str, str], tuple[BudgetLimit, ...]] = OrderedDict()
 
-    def get(self, revision: str, identity: Identity) -> tuple[ScopeLimit, ...] | None:
+    async def scopes(self, engine: PolicyEngine, identity: Identity, call: ModelCall,
+                     entry: CatalogueEntry) -> tuple[BudgetLimit, ...]:
+        """Raises PolicyEngineError, like the decision: an ill-typed answer is an engine error."""
+        revision = engine.revision
         if revision != self._revision:
-            self._revision, self._scopes = revision, {}
-        return self._scopes.get(identity)
-
-    def put(self, revision: str, identity: Identity, scopes: tuple[ScopeLimit, ...]) -> None:
+            self._revision, self._known = revision, OrderedDict()
+        key = (identity, call.endpoint.name, entry.name)
+        if key in self._known:
+            return self._known[key]
+        answer = await engine.query(SCOPES, scopes_input(identity, call, entry))
+        limits = parse_budgets(answer if answer is not None else [], "scopes")
         if revision == self._revision:
-            if len(self._scopes) >= _MAX_REMEMBERED:
-                self._scopes.clear()
-            self._scopes[identity] = scopes
+            if len(self._known) >= self._size:
+                self._known.popitem(last=False)
+            self._known[key] = limits
+        return limits
+
+
+def scopes_input(identity: Identity, call: ModelCall, entry: CatalogueEntry) -> dict[str, Any]:
+    """The input of data.llm.budgets.scopes (policies/schema/scopes_input.v1.json)."""
+    return {"version": policy_input.INPUT_VERSION, "identity": policy_input.identity_input(identity),
+            "request": {"endpoint": call.endpoint.name, "api": call.endpoint.api, "model": entry.name}}
 
 
 @functools.lru_cache(maxsize=4096)
 def scope_limits(budgets: tuple[BudgetLimit, ...], identity: Identity) -> tuple[ScopeLimit, ...]:
-    """The decision's limits plus unlimited tracking scopes, so spend is recorded per key, app and team.
+    """The policy's limits plus unlimited tracking scopes, so spend is recorded per key, app and team.
     Pure and asked on every request with the same few inputs, hence the cache."""
     limits = [to_scope_limit(b) for b in budgets]
     named = {limit.scope for limit in limits}
@@ -127,34 +146,41 @@ def build_input(call: ModelCall, entry: CatalogueEntry, identity: Identity, anal
                                     prompt_text=prompt)
 
 
-async def decide(engine: PolicyEngine, store: BudgetStore, memory: ScopeMemory, call: ModelCall,
-                 entry: CatalogueEntry, identity: Identity, analysis: Analysis, *, fail_open: bool,
-                 request_id: str, include_prompt: bool = False) -> tuple[Decided, tuple[ScopeLimit, ...]]:
-    """The decision for this request and the budget scopes to reserve on. Raises PolicyEngineError
-    (the caller answers 503) unless the operator configured fail-open."""
-    now = time.time()
-    revision = engine.revision
-    scopes = memory.get(revision, identity)
-    states: dict[str, BudgetState] = {}
-    if scopes is None:
-        first = await _evaluate(engine, build_input(call, entry, identity, analysis, {}, now, include_prompt),
-                                fail_open, request_id)
-        scopes = scope_limits(first.decision.budgets, identity)
-        if not first.failed_open:
-            memory.put(revision, identity, scopes)
-        if not has_spend_limits(scopes):
-            return first, scopes
-    if has_spend_limits(scopes):
-        states = await store.state(scopes, now)
-    decided = await _evaluate(engine, build_input(call, entry, identity, analysis, states, now, include_prompt),
-                              fail_open, request_id)
-    decided = dataclasses.replace(decided, budget_states=tuple(states.values()))
-    if decided.decision.budgets:
-        scopes = scope_limits(decided.decision.budgets, identity)
-    return decided, scopes
+@dataclass(frozen=True, slots=True)
+class Decider:
+    """What the decide stage uses: the engine, the scope cache, the store to read state from, and the
+    operator's choices about failing open and showing the prompt."""
+
+    engine: PolicyEngine
+    scopes: ScopeCache
+    store: BudgetStore
+    fail_open: bool = False
+    include_prompt: bool = False
+
+    async def decide(self, call: ModelCall, entry: CatalogueEntry, identity: Identity, analysis: Analysis,
+                     request_id: str) -> Decided:
+        """Raises PolicyEngineError (the caller answers 503) unless the operator configured fail-open."""
+        now = time.time()
+        try:
+            named = await self.scopes.scopes(self.engine, identity, call, entry)
+        except PolicyEngineError as exc:
+            if not self.fail_open:
+                raise
+            decision_log.error("policy_fail_open", error=str(exc), revision=self.engine.revision)
+            named = ()
+        scopes = scope_limits(named, identity)
+        states = await self.store.state(scopes, now) if has_spend_limits(scopes) else {}
+        document = build_input(call, entry, identity, analysis, states, now, self.include_prompt)
+        decided = await evaluate(self.engine, document, self.fail_open, request_id, scopes,
+                                 tuple(states.values()))
+        extra = tuple(b for b in decided.decision.budgets if b not in named)
+        if extra:
+            return dataclasses.replace(decided, scopes=scope_limits(named + extra, identity))
+        return decided
 
 
-async def _evaluate(engine: PolicyEngine, document: dict[str, Any], fail_open: bool, request_id: str) -> Decided:
+async def evaluate(engine: PolicyEngine, document: dict[str, Any], fail_open: bool, request_id: str,
+                   scopes: tuple[ScopeLimit, ...], states: tuple[BudgetState, ...]) -> Decided:
     started = time.perf_counter_ns()
     revision = engine.revision
     try:
@@ -165,16 +191,18 @@ async def _evaluate(engine: PolicyEngine, document: dict[str, Any], fail_open: b
         if not fail_open:
             raise
         decision_log.error("policy_fail_open", error=str(exc), revision=revision)
-        return Decided(FAIL_OPEN, revision, document, elapsed / 1e9, failed_open=True)
+        return Decided(FAIL_OPEN, revision, document, elapsed / 1e9, scopes, failed_open=True,
+                       budget_states=states)
     elapsed = time.perf_counter_ns() - started
-    record_input(engine, "data.llm.main.decision", document)  # the next policy version is checked on it
+    record_input(engine, DECISION, document)  # the next policy version is checked on it
     log_decision(document, decision, revision, elapsed, request_id)
-    return Decided(decision, revision, document, elapsed / 1e9)
+    return Decided(decision, revision, document, elapsed / 1e9, scopes, budget_states=states)
 
 
 def log_decision(document: dict[str, Any], decision: Decision | None, revision: str, eval_ns: int,
                  request_id: str, error: str | None = None) -> None:
-    event = decision_event(decision_id=new_id(), entrypoint="data.llm.main.decision", input=document,
+    event = decision_event(decision_id=new_id(), entrypoint=DECISION, input=document,
                            result=None if decision is None else decision.as_dict(), revision=revision,
                            eval_ns=eval_ns, timestamp=time.time(), request_id=request_id, error=error)
-    decision_log.info("decision", **event)
+    # An engine error is an error: it answers 503 (or passes a request undecided).
+    (decision_log.error if error is not None else decision_log.info)("decision", **event)

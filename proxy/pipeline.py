@@ -1,29 +1,41 @@
-"""The one path every model call takes, stage by stage, top to bottom (see docs/architecture.md)."""
+"""The one path every model call takes, stage by stage, top to bottom (see docs/architecture.md).
+
+`serve_model_call` is the whole path; each stage below it takes only what it uses and returns a typed
+value, and reports what happened to the request's Observation (written once, when the request ends).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import hashlib
+import hmac
 import time
 
+import aiohttp
 import orjson
 from aiohttp import web
 from opentelemetry.trace import SpanKind
 
-from .analyse import analyse_off_loop
+from .analyse import Analysis, analyse_off_loop
 from .answer_transform import OutputRules
-from .audit import AuditRecord
-from .budget import BudgetExceeded, BudgetState, RateLimited, Reservation, cost_micros, rate_limit_headers
-from .catalogue import CatalogueEntry
-from .decide import decide
+from .budget import BudgetExceeded, BudgetStore, RateLimited, Reservation, cost_micros, rate_limit_headers
+from .catalogue import Catalogue, CatalogueEntry
+from .components import Components
+from .config import AuthConfig
+from .decide import Decided, Decider
 from .endpoints.base import EndpointSpec, Json, ModelCall, Usage, parse_call
 from .enforce import Effective, enforce
 from .errors import BadRequest, PayloadTooLarge, Unavailable, UnknownModel, UpstreamError
 from .identity import Identity
+from .observation import Observation
+from .pii import Scanner
 from .policy.decision import denial_error
 from .policy.errors import PolicyEngineError
 from .relay import Tally, relay_json, relay_stream
-from .services import AUDIT, DECIDED, IDENTITY, REQUEST_ID, SERVICES, Services
 from .telemetry.logging import get_logger
+from .telemetry.tracing import Tracing
+from .tokens import TokenEstimator
 from .upstream.adapters import adapter_for, check_translatable
 from .upstream.adapters.relay import relay_translated
 from .upstream.client import Upstream
@@ -31,203 +43,51 @@ from .upstream.client import Upstream
 log = get_logger("proxy.pipeline")
 
 
-async def serve_model_call(request: web.Request, spec: EndpointSpec) -> web.StreamResponse:
-    services = request.app[SERVICES]
-    record = request[AUDIT]
-    record.endpoint = spec.name
-    request_id = request[REQUEST_ID]
+async def serve_model_call(request: web.Request, spec: EndpointSpec, parts: Components, identity: Identity,
+                           observation: Observation) -> web.StreamResponse:
+    # parse: body -> typed call (400, 413); the end user named by a trusted header or the body
+    raw = await read_body(request, parts.config.server.max_body_bytes)
+    call = parse(spec, raw, parts.pseudonym_key)
+    observation.called(spec.name, call.model, call.stream)
+    identity = with_end_user(identity, call, request, parts.config.auth)
+    observation.identified(identity)
 
-    # parse: body -> typed call (400, 413)
-    raw = await read_body(request, services.config.server.max_body_bytes)
-    call = parse_call(spec, decode_json(raw))
-    record.model_requested, record.stream = call.model, call.stream
-    request[IDENTITY] = identity = with_end_user(request[IDENTITY], call, request, services)
+    # resolve: public model name -> catalogue entry (404), refused if its upstream's API cannot say it (400)
+    entry = resolve_model(parts.catalogue, call, parts.upstreams)
+    observation.resolved(entry)
 
-    # resolve: public model name -> catalogue entry (404)
-    entry = resolve_model(services, call)
-    record.model_used, record.upstream = entry.name, entry.upstream
-    # A request the upstream's API cannot express is refused before anything is decided (400).
-    check_translatable(call.endpoint, services.upstreams[entry.upstream].config.kind, call.body)
+    # analyse: prompt tokens, worst-case cost, PII findings (pure; big bodies off the loop)
+    with parts.tracing.stage("pii.scan"):
+        analysis = await analyse_off_loop(call, entry, parts.estimator, parts.scanner, len(raw),
+                                          parts.config.tokens.offload_bytes)
+    observation.analysed(analysis)
 
-    # estimate + scan: prompt tokens, worst-case cost, PII findings (pure; big bodies off the loop)
-    with services.tracing.stage("pii.scan"):
-        analysis = await analyse_off_loop(call, entry, services.estimator, services.scanner, len(raw),
-                                          services.config.tokens.offload_bytes)
-    record.input_tokens = analysis.prompt_tokens
-    record.pii_types = tuple(sorted(analysis.counts()))
+    # decide: budget scopes, their state, one policy evaluation (503 fail closed, 403 deny)
+    with parts.tracing.stage("policy.evaluate"):
+        decided = await decide(parts.decider, call, entry, identity, analysis, observation)
+    headers = allowed_or_denied(decided, observation.request_id)
 
-    # budget state + decide: the policy decision, with fail-closed on engine or store errors (503)
-    try:
-        with services.tracing.stage("policy.evaluate"):
-            decided, scopes = await decide(services.policy, services.store, services.scopes, call, entry,
-                                           identity, analysis, fail_open=services.config.policy.fail_open,
-                                           request_id=request_id,
-                                           include_prompt=services.config.policy.include_prompt)
-    except PolicyEngineError as exc:
-        record.decision = "error"
-        services.metrics.policy_failed(engine=services.config.policy.engine, fail_open=False)
-        raise Unavailable("The policy engine could not decide on this request, so it was not forwarded.",
-                          code="policy_unavailable") from exc
-    request[DECIDED] = decided
-    decision = decided.decision
-    observe_budgets(services, decided.budget_states)
-    record.policy_revision = decided.revision
-    record.reason_codes = tuple(r.code for r in decision.reasons)
-    record.audit_codes = tuple(r.code for r in decision.audit)
-    if decided.failed_open:
-        record.decision = "fail_open"
-        services.metrics.policy_failed(engine=services.config.policy.engine, fail_open=True)
-    else:
-        record.decision = "allow" if decision.allow else "deny"
-        services.metrics.policy_decided(allow=decision.allow, reasons=record.reason_codes, audit=record.audit_codes,
-                                        seconds=decided.seconds, engine=services.config.policy.engine)
-    headers = {"x-request-id": request_id, "x-policy-revision": decided.revision, **decision.headers}
-    pii_actions = {t: ("block" if not decision.allow else "redact" if t in decision.redact else "allow")
-                   for t in analysis.counts()}
-    services.metrics.pii_found(counts=analysis.counts(), action_of=pii_actions, direction="request")
-    if not decision.allow:
-        error = denial_error(decision, decided.revision)
-        error.headers.update(headers)
-        raise error
+    # enforce: model rewrite, max_tokens cap, request redaction (pure; 503 if it cannot be carried out)
+    effective = carry_out(call, entry, analysis, decided, parts.catalogue, parts.pseudonym_key, observation)
 
-    # enforce: model rewrite, max_tokens cap, request redaction (pure)
-    try:
-        effective = enforce(call, entry, analysis, decision, services.catalogue, services.pseudonym_key)
-    except PolicyEngineError as exc:
-        record.decision = "error"
-        raise Unavailable(f"The policy decision could not be carried out: {exc}.", code="policy_unavailable") \
-            from exc
-    record.model_used, record.upstream = effective.entry.name, effective.entry.upstream
-    record.extra["provider"] = effective.entry.provider
-    if effective.redacted:
-        record.pii_action = "redact"
-
-    # reserve: worst-case cost on every scope, atomically (429, 503)
-    try:
-        with services.tracing.stage("budget.reserve"):
-            reservation = await services.store.reserve(request_id, scopes, effective.cost_micros,
-                                                       analysis.prompt_tokens + effective.max_output_tokens)
-    except (BudgetExceeded, RateLimited) as exc:
-        kind = "budget" if isinstance(exc, BudgetExceeded) else "rate"
-        services.metrics.child(services.metrics.limited, kind, exc.scope.partition(":")[0]).inc()
-        record.extra["limited_scope"] = exc.scope
-        raise
+    # reserve: worst-case cost on every scope the decision judged, atomically (429, 503)
+    with parts.tracing.stage("budget.reserve"):
+        reservation = await reserve(parts.store, decided, analysis, effective, observation)
     if reservation.rate is not None:
         headers.update(rate_limit_headers(reservation.rate))
-    if reservation.local:
-        record.extra["budget_fail_open"] = True
-        services.metrics.child(services.metrics.fail_open, "budget_store").inc()
 
-    tally = Tally()
-    started = time.perf_counter()
-    upstream = services.upstreams[effective.entry.upstream]
+    # forward + relay, then settle: actual cost committed, the rest released, whatever happened
+    tally, started = Tally(), time.perf_counter()
     try:
-        with services.tracing.span(f"POST {upstream.name}", SpanKind.CLIENT,
-                                   {"gen_ai.request.model": effective.entry.upstream_model, "server.address":
-                                    upstream.config.base_url}):
-            return await forward_and_relay(request, services, call, effective, upstream, decision.redact, headers,
-                                           tally, record)
+        return await forward_and_relay(request, parts.upstreams[effective.entry.upstream], parts.tracing,
+                                       parts.scanner, call, effective, decided.decision.redact, headers, tally,
+                                       observation)
     finally:
-        # settle: actual cost committed, the rest released, whatever happened (shielded from cancellation)
-        record.upstream_seconds = time.perf_counter() - started
-        if tally.first_content_at is not None:
-            record.ttft_seconds = tally.first_content_at - started
-        await asyncio.shield(settle(services, call, effective, analysis.prompt_tokens, reservation, tally, record,
-                                    identity))
-
-
-async def forward_and_relay(request: web.Request, services: Services, call: ModelCall, effective: Effective,
-                            upstream: Upstream, redact_types: tuple[str, ...], headers: dict[str, str], tally: Tally,
-                            record: AuditRecord) -> web.StreamResponse:
-    # forward: effective request -> upstream response headers (502, 504); across APIs through an adapter
-    adapter = adapter_for(call.endpoint, upstream.config.kind)
-    upstream_headers = {"x-request-id": request[REQUEST_ID]}
-    path, body = call.endpoint.upstream_path, effective.body
-    if adapter is None:
-        upstream_headers.update({name: request.headers[name] for name in call.endpoint.forward_headers
-                                 if name in request.headers})
-    else:
-        path, body = adapter.upstream_path, adapter.translate_request(effective.body, effective.max_output_tokens)
-    services.tracing.inject(upstream_headers)
-    try:
-        response = await upstream.send(path, effective.entry.upstream_model, body, upstream_headers)
-    except UpstreamError as exc:
-        services.metrics.child(services.metrics.upstream_errors, upstream.name, exc.code or "error").inc()
-        raise
-    record.upstream_status = response.status
-    if response.status >= 500 or response.status == 429:
-        services.metrics.child(services.metrics.upstream_errors, upstream.name, f"status_{response.status}").inc()
-    try:
-        # relay: JSON or SSE back to the client, with the decision's response obligations
-        rules = OutputRules(services.scanner, frozenset(redact_types), effective.placeholders)
-        if adapter is not None:
-            return await relay_translated(request, adapter, call, upstream, response, rules, tally, headers, record)
-        if call.stream and response.status == 200 and response.content_type == "text/event-stream":
-            streamed = await relay_stream(request, call.endpoint, upstream, response, rules, tally, headers,
-                                          effective.hide_usage_chunk)
-            if not tally.client_gone:
-                record.completed_status = streamed.status
-            return streamed
-        return await relay_json(call.endpoint, upstream, response, rules, tally, headers)
-    finally:
-        response.close()
-
-
-def observe_budgets(services: Services, states: tuple[BudgetState, ...]) -> None:
-    # Per-user scopes are unbounded label values: exported only when the operator opts in.
-    for state in states:
-        if state.limit_micros is None or (state.scope.startswith("user:")
-                                          and not services.config.telemetry.metrics_user_label):
-            continue
-        services.metrics.budget_observed(scope=f"{state.scope}/{state.window}", spent_usd=state.spent_micros / 1e6,
-                                         limit_usd=state.limit_micros / 1e6)
-
-
-async def settle(services: Services, call: ModelCall, effective: Effective, prompt_estimate: int,
-                 reservation: Reservation, tally: Tally, record: AuditRecord, identity: Identity) -> None:
-    usage = final_usage(services, call, effective.entry, prompt_estimate, tally, record)
-    cost = cost_micros(usage.input_tokens, usage.cached_input_tokens, usage.output_tokens,
-                       effective.entry.micro_prices, usage.cache_write_input_tokens) if usage is not None else 0
-    record.cost_usd = cost / 1_000_000
-    if tally.stream_error:
-        record.extra["stream_error"] = tally.stream_error
-        services.metrics.child(services.metrics.upstream_errors, effective.entry.upstream, tally.stream_error).inc()
-    if tally.client_gone:
-        record.client_disconnected = True
-    if tally.response_pii:
-        record.extra["response_pii"] = dict(tally.response_pii)
-        services.metrics.pii_found(counts=tally.response_pii, action_of={t: "redact" for t in tally.response_pii},
-                                   direction="response")
-    try:
-        with services.tracing.stage("budget.settle"):
-            await services.store.settle(reservation, cost, usage.input_tokens + usage.output_tokens if usage else 0)
-    except Exception:  # settle must never fail the request; the ledger-backed store already kept the record
-        log.exception("settle_failed", reservation=reservation.id)
-    if usage is not None:
-        services.metrics.tokens_used(model=effective.entry.name, team=identity.team, app=identity.app,
-                                     input_tokens=usage.input_tokens, cached_input_tokens=usage.cached_input_tokens,
-                                     output_tokens=usage.output_tokens, cost_usd=record.cost_usd)
-    services.metrics.upstream_finished(operation=call.endpoint.name, model=effective.entry.name,
-                                       provider=effective.entry.provider, upstream=effective.entry.upstream,
-                                       seconds=record.upstream_seconds, ttft=record.ttft_seconds)
-
-
-def final_usage(services: Services, call: ModelCall, entry: CatalogueEntry, prompt_estimate: int, tally: Tally,
-                record: AuditRecord) -> Usage | None:
-    """Reported usage when there is some; else the estimate plus the streamed text actually generated."""
-    if tally.usage is not None:
-        usage = tally.usage
-    elif record.upstream_status != 200:
-        return None  # an upstream error: nothing generated, the reservation is released
-    else:
-        output = services.estimator.output(entry.encoding, tally.output_texts(call.endpoint))
-        usage = Usage(prompt_estimate, output, 0)
-        record.extra["usage_source"] = "estimated"
-    record.input_tokens, record.output_tokens = usage.input_tokens, usage.output_tokens
-    record.cached_input_tokens = usage.cached_input_tokens
-    if usage.cache_write_input_tokens:
-        record.extra["cache_write_input_tokens"] = usage.cache_write_input_tokens
-    return usage
+        first = tally.first_content_at
+        observation.relayed(tally, time.perf_counter() - started, None if first is None else first - started)
+        with parts.tracing.stage("budget.settle"):
+            await asyncio.shield(settle(parts.store, parts.estimator, call, effective, analysis.prompt_tokens,
+                                        reservation, tally, observation))
 
 
 async def read_body(request: web.Request, limit: int) -> bytes:
@@ -252,23 +112,163 @@ def decode_json(raw: bytes) -> Json:
     return value
 
 
-def with_end_user(identity: Identity, call: ModelCall, request: web.Request, services: Services) -> Identity:
-    sidecar = services.config.auth.sidecar
+def parse(spec: EndpointSpec, raw: bytes, pseudonym_key: bytes | None) -> ModelCall:
+    call = parse_call(spec, decode_json(raw))
+    if call.user is None:
+        return call
+    # The body's end user is whatever the caller chose (often an e-mail address): the policy, the budgets
+    # and the logs see only a stable digest of it (the body forwarded upstream is left as it came).
+    return dataclasses.replace(call, user=body_user(call.user, pseudonym_key))
+
+
+def body_user(user: str, key: bytes | None) -> str:
+    """Keyed with the pseudonym key when one is configured, so a digest cannot be matched to a guess."""
+    digest = hmac.new(key, user.encode(), "sha256") if key is not None else hashlib.sha256(user.encode())
+    return "u-" + digest.hexdigest()[:24]
+
+
+def with_end_user(identity: Identity, call: ModelCall, request: web.Request, auth: AuthConfig) -> Identity:
+    sidecar = auth.sidecar
     if sidecar is not None and sidecar.user_header:
         header_user = request.headers.get(sidecar.user_header)
         if header_user:
             return identity.with_user(header_user)
-    if services.config.auth.user_from_body and call.user:
+    if auth.user_from_body and call.user:
         return identity.with_user(call.user)
     return identity
 
 
-def resolve_model(services: Services, call: ModelCall) -> CatalogueEntry:
-    entry = services.catalogue.resolve(call.model)
+def resolve_model(catalogue: Catalogue, call: ModelCall, upstreams: dict[str, Upstream]) -> CatalogueEntry:
+    entry = catalogue.resolve(call.model)
     if entry is None:
         raise UnknownModel(f"The model `{call.model}` does not exist or you do not have access to it.",
                            param="model")
     if call.endpoint.name not in entry.endpoints:
         raise BadRequest(f"The model `{call.model}` is not available on {call.endpoint.route}.",
                          param="model", code="model_not_supported")
+    # A request the upstream's API cannot express is refused before anything is decided (400).
+    check_translatable(call.endpoint, upstreams[entry.upstream].config.kind, call.body)
     return entry
+
+
+async def decide(decider: Decider, call: ModelCall, entry: CatalogueEntry, identity: Identity, analysis: Analysis,
+                 observation: Observation) -> Decided:
+    try:
+        decided = await decider.decide(call, entry, identity, analysis, observation.request_id)
+    except PolicyEngineError as exc:
+        observation.policy_failed()
+        raise Unavailable("The policy engine could not decide on this request, so it was not forwarded.",
+                          code="policy_unavailable") from exc
+    observation.decided(decided)
+    return decided
+
+
+def allowed_or_denied(decided: Decided, request_id: str) -> dict[str, str]:
+    """The headers every answer to an allowed request carries; a denied one is a 403 with them."""
+    headers = {"x-request-id": request_id, "x-policy-revision": decided.revision, **decided.decision.headers}
+    if not decided.decision.allow:
+        error = denial_error(decided.decision, decided.revision)
+        error.headers.update(headers)
+        raise error
+    return headers
+
+
+def carry_out(call: ModelCall, entry: CatalogueEntry, analysis: Analysis, decided: Decided, catalogue: Catalogue,
+              pseudonym_key: bytes | None, observation: Observation) -> Effective:
+    try:
+        effective = enforce(call, entry, analysis, decided.decision, catalogue, pseudonym_key)
+    except PolicyEngineError as exc:
+        observation.policy_failed()
+        raise Unavailable(f"The policy decision could not be carried out: {exc}.", code="policy_unavailable") \
+            from exc
+    observation.enforced(effective.entry, bool(effective.redacted))
+    return effective
+
+
+async def reserve(store: BudgetStore, decided: Decided, analysis: Analysis, effective: Effective,
+                  observation: Observation) -> Reservation:
+    try:
+        reservation = await store.reserve(observation.request_id, decided.scopes, effective.cost_micros,
+                                          analysis.prompt_tokens + effective.max_output_tokens)
+    except (BudgetExceeded, RateLimited) as exc:
+        observation.limited("budget" if isinstance(exc, BudgetExceeded) else "rate", exc.scope)
+        raise
+    observation.reserved(reservation)
+    return reservation
+
+
+async def forward_and_relay(request: web.Request, upstream: Upstream, tracing: Tracing, scanner: Scanner,
+                            call: ModelCall, effective: Effective, redact_types: tuple[str, ...],
+                            headers: dict[str, str], tally: Tally, observation: Observation) -> web.StreamResponse:
+    with tracing.span(f"POST {upstream.name}", SpanKind.CLIENT,
+                      {"gen_ai.request.model": effective.entry.upstream_model,
+                       "server.address": upstream.config.base_url}):
+        response = await forward(request, call, effective, upstream, tracing, observation)
+        try:
+            rules = OutputRules(scanner, frozenset(redact_types), effective.placeholders)
+            relayed = await relay(request, call, effective, upstream, response, rules, tally, headers)
+            if call.stream and not tally.client_gone:
+                observation.completed(relayed.status)
+            return relayed
+        finally:
+            response.close()
+
+
+async def forward(request: web.Request, call: ModelCall, effective: Effective, upstream: Upstream, tracing: Tracing,
+                  observation: Observation) -> aiohttp.ClientResponse:
+    """The effective request to the upstream, across APIs through an adapter; returns at its headers."""
+    adapter = adapter_for(call.endpoint, upstream.config.kind)
+    upstream_headers = {"x-request-id": observation.request_id}
+    path, body = call.endpoint.upstream_path, effective.body
+    if adapter is None:
+        upstream_headers.update({name: request.headers[name] for name in call.endpoint.forward_headers
+                                 if name in request.headers})
+    else:
+        path, body = adapter.upstream_path, adapter.translate_request(effective.body, effective.max_output_tokens)
+    tracing.inject(upstream_headers)
+    try:
+        response = await upstream.send(path, effective.entry.upstream_model, body, upstream_headers)
+    except UpstreamError as exc:
+        observation.upstream_failed(exc.code or "error")
+        raise
+    observation.forwarded(response.status)
+    return response
+
+
+async def relay(request: web.Request, call: ModelCall, effective: Effective, upstream: Upstream,
+                response: aiohttp.ClientResponse, rules: OutputRules, tally: Tally,
+                headers: dict[str, str]) -> web.StreamResponse:
+    """JSON or SSE back to the client, in the caller's API, with the decision's response obligations."""
+    adapter = adapter_for(call.endpoint, upstream.config.kind)
+    if adapter is not None:
+        return await relay_translated(request, adapter, call, upstream, response, rules, tally, headers)
+    if call.stream and response.status == 200 and response.content_type == "text/event-stream":
+        return await relay_stream(request, call.endpoint, upstream, response, rules, tally, headers,
+                                  effective.hide_usage_chunk)
+    return await relay_json(call.endpoint, upstream, response, rules, tally, headers)
+
+
+async def settle(store: BudgetStore, estimator: TokenEstimator, call: ModelCall, effective: Effective,
+                 prompt_estimate: int, reservation: Reservation, tally: Tally, observation: Observation) -> None:
+    """Never raises: the ledger-backed store already kept the record of a settle that failed."""
+    usage, estimated = final_usage(estimator, call, effective.entry, prompt_estimate, tally,
+                                   observation.upstream_status)
+    cost = cost_micros(usage.input_tokens, usage.cached_input_tokens, usage.output_tokens,
+                       effective.entry.micro_prices, usage.cache_write_input_tokens) if usage is not None else 0
+    observation.settled(usage, estimated, cost)
+    try:
+        await store.settle(reservation, cost, usage.input_tokens + usage.output_tokens if usage else 0)
+    except Exception:
+        log.exception("settle_failed", reservation=reservation.id)
+
+
+def final_usage(estimator: TokenEstimator, call: ModelCall, entry: CatalogueEntry, prompt_estimate: int,
+                tally: Tally, upstream_status: int | None) -> tuple[Usage | None, bool]:
+    """Reported usage when there is some; else the estimate plus the streamed text actually generated
+    (and True: estimated); None after an upstream error, when nothing was generated."""
+    if tally.usage is not None:
+        return tally.usage, False
+    if upstream_status != 200:
+        return None, False
+    return Usage(prompt_estimate, estimator.output(entry.encoding, tally.output_texts(call.endpoint)), 0), True
+

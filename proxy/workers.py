@@ -17,7 +17,7 @@ from aiohttp import web
 
 from .app import build_app
 from .config import Config, ServerConfig
-from .runtime import tune_runtime
+from .gc_tuning import tune_runtime
 from .telemetry.logging import configure_logging, get_logger
 from .telemetry.metrics import multiprocess_dir
 

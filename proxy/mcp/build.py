@@ -6,8 +6,6 @@ from __future__ import annotations
 from contextlib import AsyncExitStack
 from pathlib import Path
 
-from aiohttp import web
-
 from proxy.budget import BudgetStore
 from proxy.pii import Scanner
 from proxy.policy.engine import PolicyEngine
@@ -20,8 +18,6 @@ from .judge import Judge, ScopeMemory
 from .observe import Observer
 from .sessions import SessionSeal
 from .upstream import McpUpstream
-
-MCP_GATEWAY = web.AppKey("mcp_gateway", McpGateway)
 
 
 async def open_gateway(config: McpConfig, base_dir: Path, stack: AsyncExitStack, *, policy: PolicyEngine,

@@ -13,9 +13,9 @@ import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
 
-from proxy.audit import AuditRecord
 from proxy.errors import UpstreamError, UpstreamTimeout
 from proxy.identity import Identity
+from proxy.observation import Observation
 from proxy.pii import Scanner
 from proxy.telemetry.tracing import Tracing
 
@@ -47,8 +47,8 @@ class McpGateway:
     catalog: ToolCatalog = field(default_factory=ToolCatalog)
 
     async def serve(self, request: web.Request, identity: Identity, request_id: str,
-                    record: AuditRecord) -> web.StreamResponse:
-        record.endpoint = "mcp"
+                    record: Observation) -> web.StreamResponse:
+        record.called("mcp")
         name = request.match_info.get("server", "")
         upstream = self.upstreams.get(name)
         if upstream is None:
@@ -58,7 +58,7 @@ class McpGateway:
         call = _Call(self, upstream, request, identity, request_id, record)
         if call.unknown_session:
             # Not issued to this caller for this server (or forged): to the client, no such session.
-            record.extra["mcp_error"] = "unknown_session"
+            record.mcp_error = "unknown_session"
             return error_response(None, jsonrpc.INVALID_REQUEST, "Session not found; start a new one with "
                                   "initialize.", "unknown_session", status=404)
         if request.method == "POST":
@@ -81,7 +81,7 @@ class _Call:
     """One HTTP request to the gateway, from decision to the last byte relayed."""
 
     def __init__(self, gateway: McpGateway, upstream: McpUpstream, request: web.Request, identity: Identity,
-                 request_id: str, record: AuditRecord) -> None:
+                 request_id: str, record: Observation) -> None:
         self.gateway, self.upstream, self.request = gateway, upstream, request
         self.identity, self.request_id, self.record = identity, request_id, record
         self.version = request.headers.get(VERSION)
@@ -117,7 +117,7 @@ class _Call:
                 jsonrpc.check_headers(body.messages[0], self.request.headers.get("mcp-method"),
                                       self.request.headers.get("mcp-name"))
         except jsonrpc.InvalidMessage as exc:
-            self.record.extra["mcp_error"] = "invalid_message"
+            self.record.mcp_error = "invalid_message"
             status = 200 if exc.id is not None else 400
             return error_response(exc.id, exc.code, exc.message, "invalid_message", status=status)
         verdicts = [await self.decided(message) for message in body.messages]
@@ -196,7 +196,7 @@ class _Call:
 
     def failed(self, exc: UpstreamError, exchange: Exchange, refusals: list[dict[str, Any]]) -> web.Response:
         timeout = isinstance(exc, UpstreamTimeout)
-        self.record.extra["mcp_error"] = exc.code
+        self.record.mcp_error = exc.code
         errors = []
         for id_ in exchange.verdicts:
             exchange.outcomes[id_] = "timeout" if timeout else "upstream_error"

@@ -143,7 +143,8 @@ class Judge:
                                    result=None if decision is None else decision.as_dict(), revision=revision,
                                    eval_ns=time.perf_counter_ns() - started, timestamp=time.time(),
                                    request_id=request_id, error=error)
-            decision_log.info("decision", **event)
+            # An engine error is an error (the message is refused), not a routine decision.
+            (decision_log.info if error is None else decision_log.error)("decision", **event)
 
     async def take(self, scopes: tuple[ScopeLimit, ...], request_id: str) -> Refusal | None:
         """One call counted on every scope (cost 0, one unit as "tokens"), committed at once."""

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from proxy.audit import AuditRecord
 from proxy.identity import Identity
+from proxy.observation import Observation
 from proxy.telemetry.logging import get_logger
 from proxy.telemetry.metrics import Metrics
 
@@ -35,7 +35,7 @@ class Observer:
         return tool if tool is not None and tool in self._known.get(server, frozenset()) else "other"
 
     def message(self, verdict: Verdict, outcome: str, seconds: float, identity: Identity, request_id: str,
-                session: str | None, exchange: Exchange | None, record: AuditRecord) -> None:
+                session: str | None, exchange: Exchange | None, record: Observation) -> None:
         facts, decision = verdict.facts, verdict.decision_label
         method = facts.method if facts.method in METHODS else ("other" if facts.method else facts.kind)
         self._metrics.mcp_message(server=facts.server, method=method, decision=decision)
@@ -66,7 +66,7 @@ class Observer:
             result_pii=result_pii or None, policy_revision=verdict.revision, duration_ms=round(seconds * 1000, 3))
 
     @staticmethod
-    def record(record: AuditRecord, verdict: Verdict, method: str) -> None:
+    def record(record: Observation, verdict: Verdict, method: str) -> None:
         decision = verdict.decision_label
         if _DECISION_RANK.get(decision, 0) >= _DECISION_RANK.get(record.decision, -1):
             record.decision = decision
@@ -75,9 +75,9 @@ class Observer:
         record.pii_types = tuple(sorted(set(record.pii_types) | set(verdict.findings.counts())))
         if verdict.redacted:
             record.pii_action = "redact"
-        record.extra["mcp_server"] = verdict.facts.server
-        record.extra["mcp_method"] = method
+        record.mcp_server = verdict.facts.server
+        record.mcp_method = method
         if verdict.tool is not None:
-            record.extra["mcp_tool"] = verdict.tool.name
+            record.mcp_tool = verdict.tool.name
         if verdict.refusal is not None:
-            record.extra["error_code"] = verdict.refusal.name
+            record.error_code = verdict.refusal.name

@@ -16,9 +16,23 @@ import jsonschema
 from referencing import Registry, Resource
 
 from proxy.policy.bundle import declares, default_policy_dir
-from proxy.policy.decision import parse_allowed_models, parse_decision, parse_egress_decision, parse_mcp_decision
+from proxy.policy.decision import (
+    parse_allowed_models,
+    parse_budgets,
+    parse_decision,
+    parse_egress_decision,
+    parse_mcp_decision,
+)
 from proxy.policy.errors import PolicyEngineError
-from proxy.policy.samples import Sample, decision_samples, egress_samples, enum_samples, mcp_samples, models_samples
+from proxy.policy.samples import (
+    Sample,
+    decision_samples,
+    egress_samples,
+    enum_samples,
+    mcp_samples,
+    models_samples,
+    scopes_samples,
+)
 
 SCHEMA_DIR = default_policy_dir() / "schema"
 PROMPT = ("request", "prompt")
@@ -50,6 +64,9 @@ class Entrypoint:
 ENTRYPOINTS: tuple[Entrypoint, ...] = (
     Entrypoint("data.llm.main.decision", "input.v1.json", "decision.v1.json", decision_samples,
                check=lambda _, result: parse_decision(result)),
+    # Asked before the budget state is read, and cached per revision, identity, endpoint and model.
+    Entrypoint("data.llm.budgets.scopes", "scopes_input.v1.json", "scopes_input.v1.json#/$defs/result",
+               scopes_samples, check=lambda _, result: parse_budgets(result, "scopes")),
     Entrypoint("data.llm.models.allowed_models", "models_input.v1.json", "models_input.v1.json#/$defs/result",
                models_samples, check=lambda doc, result: parse_allowed_models(result, doc["models"])),
     Entrypoint("data.llm.egress.decision", "egress_input.v1.json", "egress_decision.v1.json", egress_samples,

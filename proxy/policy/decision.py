@@ -125,7 +125,7 @@ def parse_mcp_decision(obj: object) -> McpDecision:
         redact_arguments=_names(doc.get("redact_arguments", []), "redact_arguments"),
         redact_results=_names(doc.get("redact_results", []), "redact_results"),
         restore=_bool(doc.get("restore", False), "restore"),
-        budgets=tuple(_budget(b, f"budgets[{i}]") for i, b in enumerate(_list(doc.get("budgets", []), "budgets"))),
+        budgets=parse_budgets(doc.get("budgets", [])),
     )
 
 
@@ -139,9 +139,14 @@ def parse_decision(obj: object) -> Decision:
         max_tokens=_optional(doc, "max_tokens", _positive_int),
         redact=_names(doc.get("redact", []), "redact"),
         restore=_bool(doc.get("restore", False), "restore"),
-        budgets=tuple(_budget(b, f"budgets[{i}]") for i, b in enumerate(_list(doc.get("budgets", []), "budgets"))),
+        budgets=parse_budgets(doc.get("budgets", [])),
         headers=_headers(doc.get("headers", {})),
     )
+
+
+def parse_budgets(obj: object, what: str = "budgets") -> tuple[BudgetLimit, ...]:
+    """A list of budget limits: the decision's `budgets`, or what data.llm.budgets.scopes answers."""
+    return tuple(_budget(b, f"{what}[{i}]") for i, b in enumerate(_list(obj, what)))
 
 
 def parse_egress_decision(obj: object) -> EgressDecision:

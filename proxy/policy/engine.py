@@ -12,16 +12,17 @@ from proxy.policy.decision import Decision, EgressDecision, McpDecision
 
 @dataclass(frozen=True, slots=True)
 class EntryPoints:
-    """Rule paths the proxy asks; the three in all() must exist in a policy version. The MCP gateway's is
+    """Rule paths the proxy asks; the four in all() must exist in a policy version. The MCP gateway's is
     optional: a policy version without it answers every MCP message with an engine error, a deny."""
 
     decision: str = "data.llm.main.decision"
+    scopes: str = "data.llm.budgets.scopes"
     allowed_models: str = "data.llm.models.allowed_models"
     egress: str = "data.llm.egress.decision"
     mcp: str = "data.llm.mcp.decision"
 
-    def all(self) -> tuple[str, str, str]:
-        return (self.decision, self.allowed_models, self.egress)
+    def all(self) -> tuple[str, str, str, str]:
+        return (self.decision, self.scopes, self.allowed_models, self.egress)
 
     def served(self, modules: Sequence[tuple[str, str]]) -> tuple[str, ...]:
         """The entry points a version with these modules (name, source) serves: all(), and the MCP one

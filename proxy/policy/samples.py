@@ -24,6 +24,7 @@ from proxy.policy.input import (
     build_egress_input,
     build_input,
     build_models_input,
+    identity_input,
 )
 
 NOW = 1_795_000_000.0  # a Wednesday, 08:53 UTC
@@ -149,6 +150,14 @@ def mcp_samples() -> list[Sample]:
                               build_mcp_input(facts, IDENTITIES[who], ToolFacts("send_mail", MCP_TOOLS[tool]),
                                               () if listing else findings, () if listing else states, NOW)))
     return samples
+
+
+def scopes_samples() -> list[Sample]:
+    calls = (("chat.completions", "openai"), ("embeddings", "openai"), ("messages", "anthropic"))
+    return [Sample(f"builtin:scopes/{who}/{endpoint}/{model}", {
+        "version": 1, "identity": identity_input(IDENTITIES[who]),
+        "request": {"endpoint": endpoint, "api": api, "model": model}})
+        for who, (endpoint, api), model in itertools.product(IDENTITIES, calls, ("gpt-4o", "o1"))]
 
 
 def models_samples() -> list[Sample]:

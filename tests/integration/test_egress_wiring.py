@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from proxy.__main__ import main
-from proxy.app import EGRESS
+from proxy.components import COMPONENTS
 from tests.conftest import ProxyFactory, ProxyHandle
 from tests.support.config import KEYS, config_document
 
@@ -37,7 +37,7 @@ def report_rows(proxy: ProxyHandle) -> list[tuple[str, str, str, int]]:
 
 def test_enabled_egress_refuses_providers_and_reports_them(make_proxy: ProxyFactory) -> None:
     proxy = make_proxy(egress=SETTINGS)
-    reply = exchange(proxy.app[EGRESS].port,
+    reply = exchange(proxy.app[COMPONENTS].egress.port,
                      b"CONNECT api.openai.com:443 HTTP/1.1\r\nHost: api.openai.com:443\r\n"
                      b"Proxy-Authorization: Bearer " + KEYS["payments"].encode() + b"\r\n\r\n").decode()
     assert reply.startswith("HTTP/1.1 403")
@@ -50,7 +50,7 @@ def test_enabled_egress_refuses_providers_and_reports_them(make_proxy: ProxyFact
 
 def test_the_proxy_api_is_not_reachable_through_its_own_egress_listener(make_proxy: ProxyFactory) -> None:
     proxy = make_proxy(egress=SETTINGS)
-    egress_port = proxy.app[EGRESS].port
+    egress_port = proxy.app[COMPONENTS].egress.port
     for target in (f"127.0.0.1:{proxy.port}", f"2130706433:{proxy.port}", f"[::ffff:127.0.0.1]:{egress_port}",
                    "169.254.169.254:80"):
         reply = exchange(egress_port, f"CONNECT {target} HTTP/1.1\r\n\r\n".encode()).decode()
@@ -67,11 +67,11 @@ def test_the_proxy_api_is_not_reachable_through_its_own_egress_listener(make_pro
 def test_shadow_ai_report_command_reads_the_store(make_proxy: ProxyFactory, tmp_path: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     proxy = make_proxy(egress=SETTINGS)
-    reply = exchange(proxy.app[EGRESS].port,
+    reply = exchange(proxy.app[COMPONENTS].egress.port,
                      b"CONNECT api.anthropic.com:443 HTTP/1.1\r\nHost: api.anthropic.com:443\r\n"
                      b"Proxy-Authorization: Bearer " + KEYS["research"].encode() + b"\r\n\r\n")
     assert reply.startswith(b"HTTP/1.1 403")
-    exchange(proxy.app[EGRESS].port, b"CONNECT metadata.google.internal:80 HTTP/1.1\r\n\r\n")
+    exchange(proxy.app[COMPONENTS].egress.port, b"CONNECT metadata.google.internal:80 HTTP/1.1\r\n\r\n")
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump(config_document("http://127.0.0.1:1/v1", tmp_path)))
     assert main(["shadow-ai", "report", "--config", str(config), "--since", "1h"]) == 0

@@ -15,7 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from proxy.app import EGRESS
+from proxy.components import COMPONENTS
+from proxy.pipeline import body_user
 from tests.conftest import ProxyFactory, ProxyHandle, UpstreamHandle
 from tests.support.config import KEYS, REPO
 from tests.support.jwks_server import JwksServer, claims_for, forge, mint, signing_key
@@ -34,9 +35,9 @@ deny contains {"code": "group_required", "message": "gpt-4o is for members of ml
 }
 
 deny contains {"code": "user_blocked", "message": "this user may not call models"} if {
-	input.identity.user == "mallory@example.com"
+	input.identity.user in {"mallory@example.com", "MALLORY_DIGEST"}
 }
-"""
+""".replace("MALLORY_DIGEST", body_user("mallory@example.com", None))  # a body's user reaches policy as its digest
 
 
 @pytest.fixture
@@ -124,7 +125,7 @@ def test_the_tokens_user_wins_over_the_bodys(jwt_proxy: ProxyHandle, idp: JwksSe
     reply = jwt_proxy.client(token(idp, ENGINEER)).chat.completions.create(
         model="gpt-4o-mini", messages=HELLO, user="mallory@example.com")
     assert reply.choices
-    # With an API key the body's user is taken, which the policy sees (and blocks).
+    # With an API key the body's user is taken, which the policy sees as its digest (and blocks).
     with pytest.raises(openai.PermissionDeniedError) as caught:
         jwt_proxy.client(KEYS["research"]).chat.completions.create(model="gpt-4o-mini", messages=HELLO,
                                                                    user="mallory@example.com")
@@ -145,7 +146,7 @@ def test_admin_routes_by_claim_show_key_usage(jwt_proxy: ProxyHandle, idp: JwksS
 
 
 def test_the_egress_proxy_knows_a_caller_by_its_jwt(jwt_proxy: ProxyHandle, idp: JwksServer) -> None:
-    with socket.create_connection(("127.0.0.1", jwt_proxy.app[EGRESS].port), timeout=5) as sock:
+    with socket.create_connection(("127.0.0.1", jwt_proxy.app[COMPONENTS].egress.port), timeout=5) as sock:
         sock.sendall(b"CONNECT api.openai.com:443 HTTP/1.1\r\nHost: api.openai.com:443\r\n"
                      b"Proxy-Authorization: Bearer " + token(idp, ENGINEER).encode() + b"\r\n\r\n")
         assert sock.recv(4096).startswith(b"HTTP/1.1 403")

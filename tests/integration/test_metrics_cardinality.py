@@ -6,7 +6,7 @@ import httpx
 import openai
 import pytest
 
-from proxy.app import METRICS
+from proxy.components import COMPONENTS
 from tests.conftest import ProxyFactory, ProxyHandle
 from tests.support.config import KEYS
 
@@ -40,5 +40,6 @@ def test_metrics_switched_off_serve_no_endpoint_and_record_nothing(make_proxy: P
     traffic(proxy, range(0, 3))
     response = httpx.get(proxy.root + "/metrics")
     assert response.status_code == 404 and response.json()["error"]["type"] == "invalid_request_error"
-    assert not any(sample.value for metric in proxy.app[METRICS].registry.collect() for sample in metric.samples
+    registry = proxy.app[COMPONENTS].metrics.registry
+    assert not any(sample.value for metric in registry.collect() for sample in metric.samples
                    if not sample.name.endswith("_created"))

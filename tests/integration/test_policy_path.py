@@ -13,8 +13,9 @@ import httpx
 import openai
 import pytest
 
+from proxy.components import COMPONENTS
+from proxy.pipeline import body_user
 from proxy.policy.reload import PolicyReloader
-from proxy.services import SERVICES
 from tests.conftest import ProxyFactory, ProxyHandle, UpstreamHandle
 from tests.support.config import KEYS, REPO
 from tests.support.opa_rest_server import RunningOpa, start_opa_server
@@ -41,7 +42,7 @@ def engine_proxy(request: pytest.FixtureRequest, make_proxy: ProxyFactory) -> Pr
         return make_proxy()
     if request.param == "compiled":
         proxy = make_proxy(policy__compiled=True)
-        assert proxy.app[SERVICES].policy.engine.mode == "compiled"  # type: ignore[attr-defined]
+        assert proxy.app[COMPONENTS].policy.engine.mode == "compiled"  # type: ignore[attr-defined]
         return proxy
     running: RunningOpa = request.getfixturevalue("opa")
     return make_proxy(policy__engine="opa", policy__opa_url=running.url)
@@ -208,7 +209,7 @@ def test_hot_reload_under_traffic_never_serves_without_a_decision(make_proxy: Pr
 
 
 def reloader_of(proxy: ProxyHandle) -> PolicyReloader:
-    policy = proxy.app[SERVICES].policy
+    policy = proxy.app[COMPONENTS].policy
     assert isinstance(policy, PolicyReloader)
     return policy
 
@@ -274,7 +275,8 @@ def test_reload_under_load_rejects_every_broken_version_and_the_last_good_one_se
 def test_a_request_that_makes_the_policy_spin_fails_closed_and_the_proxy_recovers(
         make_proxy: ProxyFactory, tmp_path: Path, upstream: UpstreamHandle) -> None:
     policies = copy_policies(tmp_path)
-    slow_for_one_user(policies, "slowpoke")  # passes validation: no sample has this user
+    # Passes validation: no sample has this user (the policy sees a body's user as its digest).
+    slow_for_one_user(policies, body_user("slowpoke", None))
     proxy = make_proxy(policy__dir=str(policies), policy__timeout_ms=1000)
     client = proxy.client()
     started = time.monotonic()

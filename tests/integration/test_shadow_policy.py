@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from proxy.__main__ import main
+from proxy.components import COMPONENTS
 from proxy.policy.reload import PolicyReloader
-from proxy.services import SERVICES
 from tests.conftest import ProxyFactory, UpstreamHandle
 from tests.support.config import KEYS, REPO
 from tests.support.policy_versions import conflicting_rules
@@ -66,7 +66,7 @@ def test_shadow_reloads_are_validated_and_reported_like_live_ones(
     candidate = tmp_path / "candidate"
     shutil.copytree(REPO / "policies", candidate)
     proxy = make_proxy(policy__shadow_dir=str(candidate), policy__reload_interval_s=0.05)
-    shadow = proxy.app[SERVICES].shadow
+    shadow = proxy.app[COMPONENTS].reporter.shadow
     assert shadow is not None and isinstance(shadow.candidate, PolicyReloader)
     before = shadow.candidate.revision
     conflicting_rules(candidate)

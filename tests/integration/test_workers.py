@@ -36,7 +36,7 @@ def test_two_workers_share_the_port_and_drain_on_sigterm(upstream: UpstreamHandl
         total = sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
                     if line.startswith("llm_proxy_requests_total{"))
         assert total == 8
-        # Every worker observes its garbage-collector pauses (proxy/runtime.py).
+        # Every worker observes its garbage-collector pauses (proxy/gc_tuning.py).
         assert 'llm_proxy_gc_pause_seconds_count{generation="2"}' in metrics
 
         # A slow stream in flight when SIGTERM arrives still finishes.

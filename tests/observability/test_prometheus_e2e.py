@@ -22,7 +22,7 @@ import openai
 import pytest
 import yaml
 
-from proxy.app import EGRESS
+from proxy.components import COMPONENTS
 from proxy.identity import hash_key
 from proxy.identity.config import ApiKey
 from proxy.identity.keyfile import write_keys
@@ -113,7 +113,7 @@ def degraded_call(degraded: ProxyHandle, upstream: UpstreamHandle) -> None:
 
 
 def shadow_ai_attempt(proxy: ProxyHandle) -> None:
-    with socket.create_connection(("127.0.0.1", proxy.app[EGRESS].port), timeout=5) as sock:
+    with socket.create_connection(("127.0.0.1", proxy.app[COMPONENTS].egress.port), timeout=5) as sock:
         sock.sendall(b"CONNECT api.openai.com:443 HTTP/1.1\r\nHost: api.openai.com:443\r\n"
                      b"Proxy-Authorization: Bearer " + KEYS["payments"].encode() + b"\r\n\r\n")
         assert sock.recv(4096).startswith(b"HTTP/1.1 403")

@@ -51,6 +51,12 @@ def restore_line(root: Path) -> int:
     return next(number for number, line in enumerate(lines, 1) if line.startswith("restore :="))
 
 
+def decision_line(root: Path) -> int:
+    """Where the shipped llm.main.decision is defined (what a contract break is reported against)."""
+    lines = (root / "main.rego").read_text().splitlines()
+    return next(number for number, line in enumerate(lines, 1) if line.startswith("decision :="))
+
+
 def conflicting_rules(root: Path) -> Undo:
     # The shipped llm.pii.restore plus a second definition with another value: both apply to email.
     return _new_file(root / "zz_conflict.rego", 'package llm.pii\n\nrestore := false if "email" in input.pii.types\n')

@@ -1,17 +1,23 @@
-"""The decide stage's pure parts: the policy input it builds and the budget scopes it derives."""
+"""The decide stage: the policy input it builds, the budget scopes it derives, one evaluation per request."""
 
 from __future__ import annotations
 
+from contextlib import AsyncExitStack
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from proxy.analyse import analyse
 from proxy.catalogue import Catalogue
-from proxy.decide import build_input, scope_limits
+from proxy.components import open_store
+from proxy.decide import Decider, ScopeCache, build_input, scope_limits
 from proxy.endpoints import CHAT
 from proxy.endpoints.base import parse_call
 from proxy.identity import Identity
 from proxy.pii import Scanner
-from proxy.policy.decision import BudgetLimit
+from proxy.policy.bundle import default_policy_dir, load_bundle
+from proxy.policy.decision import BudgetLimit, Decision
+from proxy.policy.embedded import EmbeddedRego
 from proxy.tokens import TokenEstimator, Vocab
 from tests.support.config import make_config
 
@@ -41,3 +47,60 @@ def test_scope_limits_add_tracking_scopes_without_duplicating_named_ones() -> No
     limits = scope_limits((BudgetLimit("team:payments", limit_usd=5.0, window="day"),), IDENTITY)
     assert [(limit.scope, str(limit.window), limit.limit_micros) for limit in limits] == [
         ("team:payments", "day", 5_000_000), ("app:billing-api", "month", None), ("key:k-1", "month", None)]
+
+
+class Counting(EmbeddedRego):
+    """The shipped policies on the real embedded engine, counting what the decide stage asks of them."""
+
+    def __init__(self) -> None:
+        super().__init__(load_bundle(default_policy_dir()))
+        self.asked: list[str] = []
+
+    async def evaluate(self, input: dict[str, Any]) -> Decision:
+        self.asked.append("decision")
+        return await super().evaluate(input)
+
+    async def query(self, rule: str, input: dict[str, Any]) -> Any:
+        self.asked.append(rule)
+        return await super().query(rule, input)
+
+
+async def test_one_evaluation_per_request_and_the_scopes_judged_are_the_scopes_reserved(tmp_path: Path) -> None:
+    call, entry, analysis = facts()
+    engine = Counting()
+    async with AsyncExitStack() as stack:
+        store = await open_store(make_config("http://127.0.0.1:1/v1", tmp_path), stack)
+        decider = Decider(engine, ScopeCache(), store)
+        first = await decider.decide(call, entry, IDENTITY, analysis, "r-1")  # type: ignore[arg-type]
+        assert engine.asked == ["data.llm.budgets.scopes", "decision"]
+        again = await decider.decide(call, entry, IDENTITY, analysis, "r-2")  # type: ignore[arg-type]
+        assert engine.asked[2:] == ["decision"]  # the scopes are cached for this identity and model
+        other = await decider.decide(call, entry, replace(IDENTITY, app="notebook"), analysis,  # type: ignore[arg-type]
+                                     "r-3")
+        assert engine.asked[3:] == ["data.llm.budgets.scopes", "decision"]
+    limited = {limit.scope for limit in first.scopes if limit.limit_micros is not None}
+    assert limited == {"team:payments", "app:billing-api", "user:u-1"}
+    # The state read into the input is that of the scopes reserved (with the unlimited key scope tracked).
+    assert set(first.input["budget"]) == {limit.scope for limit in first.scopes} == limited | {"key:k-1"}
+    assert again.scopes == first.scopes
+    assert {limit.scope for limit in other.scopes if limit.limit_micros is not None} == {"team:payments", "user:u-1"}
+    assert first.decision.budgets == ()
+
+
+async def test_a_decision_that_still_names_budgets_has_them_reserved_too(tmp_path: Path) -> None:
+    # A policy written before data.llm.budgets.scopes: its decision names the limits.
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    (folder / "main.rego").write_text('package llm.main\n\ndecision := {"allow": true, "reasons": [], "budgets": '
+                                      '[{"scope": "team:legacy", "limit_usd": 5, "window": "day"}]}\n')
+    (folder / "budgets.rego").write_text("package llm.budgets\n\nscopes := []\n")
+    (folder / "models.rego").write_text("package llm.models\n\nallowed_models := []\n")
+    (folder / "egress.rego").write_text('package llm.egress\n\ndecision := {"allow": true, "reasons": []}\n')
+    call, entry, analysis = facts()
+    async with AsyncExitStack() as stack:
+        store = await open_store(make_config("http://127.0.0.1:1/v1", tmp_path), stack)
+        decided = await Decider(EmbeddedRego.from_dir(folder), ScopeCache(), store).decide(
+            call, entry, IDENTITY, analysis, "r-1")  # type: ignore[arg-type]
+    assert [(limit.scope, limit.limit_micros) for limit in decided.scopes if limit.limit_micros] == [
+        ("team:legacy", 5_000_000)]
+    assert decided.input["budget"] == {}  # judged without its state: nothing named it before the decision

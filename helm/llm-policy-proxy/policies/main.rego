@@ -36,11 +36,6 @@ budget_obligations := {"model": data.llm.budgets.downgrade_to, "headers": data.l
 	data.llm.budgets.downgrade_to
 } else := {}
 
-budget_limits := {"budgets": data.llm.budgets.budgets} if {
-	not "llm.budgets" in audit_only
-	count(data.llm.budgets.budgets) > 0
-} else := {}
-
 limit_obligations := {"max_tokens": data.llm.limits.max_tokens} if {
 	not "llm.limits" in audit_only
 	data.llm.limits.max_tokens
@@ -55,7 +50,8 @@ pii_obligations := {"redact": data.llm.pii.redact, "restore": true} if {
 	count(data.llm.pii.redact) > 0
 } else := {}
 
-obligations := object.union_n([budget_obligations, budget_limits, limit_obligations, pii_obligations])
+# Budget limits are not part of the decision: data.llm.budgets.scopes names them, before the state is read.
+obligations := object.union_n([budget_obligations, limit_obligations, pii_obligations])
 
 decision := object.union(
 	{"allow": count(reasons) == 0, "reasons": reasons, "audit": audit},

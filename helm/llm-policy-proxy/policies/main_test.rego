@@ -29,7 +29,7 @@ test_clean_request_allowed_with_obligations if {
 	d.audit == []
 	every type in ["card", "email", "phone", "github_token"] { type in d.redact } # blocked types: in answers
 	d.restore == true
-	count(d.budgets) > 0
+	not d.budgets # named by data.llm.budgets.scopes, asked before the decision
 }
 
 test_deny_reasons_collected if {

@@ -10,4 +10,4 @@
 - pii.json
 {{- end -}}
 
-{{- define "llm-policy-proxy.policyDigest" -}}64aeacd30511701a0dc634796860f4652be64c8fa5a96025773629135ca2b4b0{{- end -}}
+{{- define "llm-policy-proxy.policyDigest" -}}ccbd0b52d7efef618767e31d80e744ac64a24ae0f0670f29106408f55ae16313{{- end -}}

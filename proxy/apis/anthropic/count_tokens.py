@@ -12,20 +12,21 @@ import asyncio
 import orjson
 from aiohttp import web
 
+from ...components import COMPONENTS
 from ...errors import BadRequest, Unavailable, UnknownModel
+from ...identity import Identity
+from ...observation import Observation
 from ...pipeline import decode_json, read_body
 from ...policy.errors import PolicyEngineError
 from ...policy.input import identity_input
-from ...services import AUDIT, IDENTITY, SERVICES
 from .messages import MESSAGES
 
 COUNT_TOKENS_ROUTE = "/v1/messages/count_tokens"
 
 
-async def count_tokens(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
-    record = request[AUDIT]
-    record.endpoint = "messages.count_tokens"
+async def count_tokens(request: web.Request, record: Observation, identity: Identity) -> web.Response:
+    services = request.app[COMPONENTS]
+    record.called("messages.count_tokens")
     raw = await read_body(request, services.config.server.max_body_bytes)
     body = decode_json(raw)
     model = body.get("model")
@@ -33,7 +34,7 @@ async def count_tokens(request: web.Request) -> web.Response:
         raise BadRequest("model: Field required", param="model", code="missing_required_parameter")
     # The Messages rules, less max_tokens: a count has no output.
     MESSAGES.validate({**body, "max_tokens": 1})
-    record.model_requested = model
+    record.called("messages.count_tokens", model)
     entry = services.catalogue.resolve(model)
     if entry is None:
         raise UnknownModel(f"model: {model}", param="model")
@@ -41,16 +42,16 @@ async def count_tokens(request: web.Request) -> web.Response:
         raise BadRequest(f"The model `{model}` is not available on {MESSAGES.route}.", param="model",
                          code="model_not_supported")
     try:
-        allowed = await services.policy.allowed_models(identity_input(request[IDENTITY]), [entry.name])
+        allowed = await services.policy.allowed_models(identity_input(identity), [entry.name])
     except PolicyEngineError as exc:
         raise Unavailable("The policy engine could not decide which models you may use.",
                           code="policy_unavailable") from exc
     if entry.name not in allowed:
         raise UnknownModel(f"model: {model}", param="model")
-    record.model_used = entry.name
+    record.resolved(entry)
     if len(raw) <= services.config.tokens.offload_bytes:
         tokens = services.estimator.prompt(MESSAGES.name, entry.encoding, body)
     else:
         tokens = await asyncio.to_thread(services.estimator.prompt, MESSAGES.name, entry.encoding, body)
-    record.input_tokens = tokens
+    record.counted(tokens)
     return web.Response(body=orjson.dumps({"input_tokens": tokens}), content_type="application/json")

@@ -14,7 +14,6 @@ import orjson
 from aiohttp import web
 
 from ...answer_transform import OutputRules
-from ...audit import AuditRecord
 from ...endpoints.base import EventRewriter, Json, ModelCall
 from ...errors import ProxyError, UpstreamError
 from ...relay import Tally, event_rewriter, relayed_headers
@@ -25,17 +24,14 @@ from . import Adapter
 
 async def relay_translated(request: web.Request, adapter: Adapter, call: ModelCall, upstream: Upstream,
                            response: aiohttp.ClientResponse, rules: OutputRules, tally: Tally,
-                           headers: dict[str, str], record: AuditRecord) -> web.StreamResponse:
+                           headers: dict[str, str]) -> web.StreamResponse:
     if response.status != 200:
         payload = await upstream.read_body(response)
         return web.Response(body=adapter.error(response.status, payload), status=response.status,
                             content_type="application/json",
                             headers={**_without_type(relayed_headers(response)), **headers})
     if call.stream:
-        streamed = await _stream(request, adapter, call, upstream, response, rules, tally, headers)
-        if not tally.client_gone:
-            record.completed_status = streamed.status
-        return streamed
+        return await _stream(request, adapter, call, upstream, response, rules, tally, headers)
     document = _object(await upstream.read_body(response), f"Upstream {upstream.name!r} returned a body")
     tally.usage = adapter.upstream_spec.usage(document)
     answer = adapter.answer(document)

@@ -7,7 +7,7 @@ import pytest
 
 from proxy.policy.contract import ENTRYPOINTS, Entrypoint, builtin_samples, complete, input_errors, result_error
 
-DECISION, MODELS, EGRESS, MCP = ENTRYPOINTS
+DECISION, SCOPES, MODELS, EGRESS, MCP = ENTRYPOINTS
 
 
 @pytest.mark.parametrize("row", ENTRYPOINTS, ids=lambda row: row.path)
@@ -58,3 +58,21 @@ def test_a_partial_test_input_is_completed_into_the_entry_point_it_fits() -> Non
     egress = {"host": "api.openai.com", "port": 443, "identity": {"app": "web"}}
     assert complete(DECISION, egress) is None
     assert complete(EGRESS, egress) is not None
+
+
+@pytest.mark.parametrize(("result", "expected"), [
+    (None, "data.llm.budgets.scopes is undefined for this input"),
+    ({"scope": "team:a", "limit_usd": 1}, "is not of type 'array'"),
+    ([{"scope": "team:a"}], "is not valid under any of the given schemas"),
+    ([{"scope": "team:a", "limit_usd": 1, "window": "week"}], "'week' is not one of"),
+])
+def test_scopes_outside_the_schema_are_errors(result: object, expected: str) -> None:
+    problem = result_error(SCOPES, builtin_samples(SCOPES)[0].input, result)
+    assert problem is not None and expected in problem
+
+
+def test_scopes_input_names_no_spend() -> None:
+    doc = builtin_samples(SCOPES)[0].input
+    assert set(doc) == {"version", "identity", "request"} and set(doc["request"]) == {"endpoint", "api", "model"}
+    assert result_error(SCOPES, doc, [{"scope": "team:a", "limit_usd": 1, "window": "day"}]) is None
+    assert input_errors(SCOPES, {**doc, "budget": {}}) != []

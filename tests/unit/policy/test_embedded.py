@@ -59,6 +59,7 @@ async def test_undefined_decision_is_an_engine_error(tmp_path: Path) -> None:
     never = 'package llm.main\n\ndecision := {"allow": true, "reasons": []} if input.never\n'
     (tmp_path / "main.rego").write_text(never)
     (tmp_path / "models.rego").write_text("package llm.models\n\nallowed_models := []\n")
+    (tmp_path / "budgets.rego").write_text("package llm.budgets\n\nscopes := []\n")
     (tmp_path / "egress.rego").write_text('package llm.egress\n\ndecision := {"allow": true, "reasons": []}\n')
     engine = EmbeddedRego.from_dir(tmp_path)
     with pytest.raises(PolicyEngineError, match="undefined"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from proxy.identity import Identity
-from proxy.policy.decision import BudgetLimit
+from proxy.policy.decision import BudgetLimit, parse_budgets
 from proxy.policy.engine import PolicyEngine
 from proxy.policy.input import PiiFinding, build_egress_input, identity_input
 from tests.unit.policy.conftest import PAYMENTS, RESEARCH, make_input, spend
@@ -25,8 +25,18 @@ async def test_allowed_request_carries_obligations(engine: PolicyEngine) -> None
     assert decision.restore is True
     assert decision.model is None
     assert decision.max_tokens is None
-    assert BudgetLimit(scope="team:payments", limit_usd=500.0, window="month") in decision.budgets
-    assert BudgetLimit(scope="app:billing-api", limit_usd=50.0, window="day") in decision.budgets
+    assert decision.budgets == ()  # named by data.llm.budgets.scopes, asked before the decision
+
+
+def scopes_input(identity: Identity) -> dict[str, object]:
+    return {"version": 1, "identity": identity_input(identity),
+            "request": {"endpoint": "chat.completions", "api": "openai", "model": "gpt-4o"}}
+
+
+async def test_budget_scopes_come_from_the_identity(engine: PolicyEngine) -> None:
+    scopes = parse_budgets(await engine.query("data.llm.budgets.scopes", scopes_input(PAYMENTS)))
+    assert BudgetLimit(scope="team:payments", limit_usd=500.0, window="month") in scopes
+    assert BudgetLimit(scope="app:billing-api", limit_usd=50.0, window="day") in scopes
 
 
 async def test_model_outside_team_list_is_denied(engine: PolicyEngine) -> None:
@@ -119,8 +129,8 @@ async def test_reasons_from_several_packages_in_package_order(engine: PolicyEngi
 
 
 async def test_user_scope_budget_for_identified_user(engine: PolicyEngine) -> None:
-    decision = await engine.evaluate(make_input(identity=RESEARCH))
-    assert BudgetLimit(scope="user:u-42", limit_usd=10.0, window="day") in decision.budgets
+    scopes = parse_budgets(await engine.query("data.llm.budgets.scopes", scopes_input(RESEARCH)))
+    assert BudgetLimit(scope="user:u-42", limit_usd=10.0, window="day") in scopes
 
 
 async def test_allowed_models_lists_only_permitted_in_catalogue_order(engine: PolicyEngine) -> None:

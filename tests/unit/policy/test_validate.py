@@ -11,7 +11,7 @@ import pytest
 from proxy.policy.bundle import default_policy_dir, load_bundle
 from proxy.policy.samples import Sample, decision_input
 from proxy.policy.validate import Limits, Verdict, VersionRejected, check_folder, validate
-from tests.support.policy_versions import BROKEN, REASONS, conflicting_rules, restore_line
+from tests.support.policy_versions import BROKEN, REASONS, conflicting_rules, decision_line, restore_line
 
 # Generous for versions that should pass (a busy machine must not fail them); short for one that never ends.
 FAST = Limits(timeout_ms=5000, slack_s=2.0)
@@ -47,7 +47,7 @@ async def test_broken_version_is_rejected_with_its_reason_and_location(policy_co
         "syntax": f"{policy_copy / 'zz_broken.rego'}:3:1: error:",
         "data": f"{policy_copy / 'data' / 'zz_broken.json'}:1:22: invalid JSON",
         "contract": "allow: 'yes' is not of type 'boolean' [data.llm.main.decision at "
-                    f"{policy_copy / 'main.rego'}:60; sample builtin:",
+                    f"{policy_copy / 'main.rego'}:{decision_line(policy_copy)}; sample builtin:",
         "conflict": f"{policy_copy / 'zz_conflict.rego'}:3:1: error: rule conflicts with rule at "
                     f"{policy_copy / 'pii.rego'}:{restore_line(policy_copy)}:1",
         "timeout": "did not finish within 250 ms (policy.timeout_ms) [data.llm.main.decision at",

@@ -29,10 +29,10 @@ from opentelemetry.trace import (
     set_span_in_context,
 )
 
+from proxy.components import tracer_provider_from_env
 from proxy.config import ConfigError
 from proxy.telemetry.otlp_json import OtlpJsonSpanExporter, encode_spans, headers_from_env, timeout_from_env
 from proxy.telemetry.tracing import EXPORT_BATCH_SIZE, otlp_provider
-from proxy.wiring import tracer_provider_from_env
 from tests.support.servers import ServerThread
 
 REMOTE_PARENT = SpanContext(0x4BF92F3577B34DA6A3CE929D0E0E4736, 0x00F067AA0BA902B7, is_remote=True,

@@ -1,20 +1,33 @@
-"""Builds each runtime component from its config section; the app opens and closes them in order."""
+"""Builds each runtime component from its config section, and keeps them: the app opens and closes them in order."""
 
 from __future__ import annotations
 
 import asyncio
 import ctypes
 import functools
-from collections.abc import Callable
+import socket
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
 from opentelemetry.sdk.trace import TracerProvider
 
 from .budget import BudgetStore
 from .budget.build import build_store
+from .catalogue import Catalogue
 from .config import Config, ConfigError, environment_flag
+from .decide import Decider, ScopeCache
+from .egress.server import EgressServer, start_egress
+from .eventlog import EventLog, open_event_log
+from .gc_tuning import PauseRecorder
+from .identity.authenticator import Authenticator
+from .identity.build import open_authenticator
+from .mcp.build import open_gateway
+from .mcp.gateway import McpGateway
+from .observation import Reporter
 from .pii import CustomType, Scanner
 from .policy.engine import PolicyEngine
 from .policy.reload import PolicyReloader
@@ -24,11 +37,96 @@ from .policy.validate import Limits
 from .sighup import on_sighup
 from .telemetry.logging import get_logger
 from .telemetry.metrics import Metrics
-from .telemetry.tracing import PROTOCOLS, otlp_provider
+from .telemetry.tracing import PROTOCOLS, Tracing, otlp_provider
 from .tokens import TokenEstimator, Vocab
 from .tokens.claude import tiktoken_name
+from .upstream.client import Upstream
 
-log = get_logger("proxy.wiring")
+log = get_logger("proxy.components")
+
+
+@dataclass(frozen=True, slots=True)
+class Components:
+    """The runtime objects, built from the config once per app; each stage is handed only what it uses."""
+
+    config: Config
+    catalogue: Catalogue
+    upstreams: dict[str, Upstream]
+    metrics: Metrics
+    tracing: Tracing
+    reporter: Reporter
+    estimator: TokenEstimator
+    scanner: Scanner
+    policy: PolicyEngine
+    store: BudgetStore
+    decider: Decider
+    pseudonym_key: bytes | None
+    authenticator: Authenticator
+    event_log: EventLog
+    egress: EgressServer | None = None
+    mcp: McpGateway | None = None
+
+
+COMPONENTS = web.AppKey("components", Components)
+
+
+def components_ctx(config: Config, metrics: Metrics, tracing: Tracing, reporter: Reporter,
+                   egress_sock: socket.socket | None, listening: Sequence[tuple[str, int]]
+                   ) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Every component opened in order, and closed in the reverse order, in one exit stack."""
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            app[COMPONENTS] = await open_components(config, metrics, tracing, reporter, stack, egress_sock,
+                                                    listening)
+            yield
+    return ctx
+
+
+async def open_components(config: Config, metrics: Metrics, tracing: Tracing, reporter: Reporter,
+                          stack: AsyncExitStack, egress_sock: socket.socket | None = None,
+                          listening: Sequence[tuple[str, int]] = ()) -> Components:
+    authenticator = await open_authenticator(config, metrics, stack)
+    if metrics.enabled:
+        pauses = stack.enter_context(PauseRecorder(metrics.gc_pause))
+        stack.push_async_callback(cancelled, asyncio.get_running_loop().create_task(pauses.drain_every(1.0)))
+    stack.push_async_callback(tracing.shutdown)
+    # First: building an encoding briefly holds its ranks twice (Python dict and Rust tables), and
+    # that moment is the process's peak RSS; the less else is allocated by then, the lower it is.
+    estimator = await open_estimator(config)
+    upstreams = {name: Upstream(name, cfg, cfg.resolved_key()) for name, cfg in config.upstreams.items()}
+    for upstream in upstreams.values():
+        await upstream.start()
+        stack.push_async_callback(upstream.close)
+    policy = await open_policy(config, metrics, stack)
+    store = await open_store(config, stack, metrics)
+    scanner, key = build_scanner(config), pseudonym_key(config)
+    reporter.shadow = await open_shadow(config, metrics, stack)
+    events = open_event_log(config)
+    stack.push_async_callback(events.close)
+    mcp = None
+    if config.mcp.servers:
+        mcp = await open_gateway(config.mcp, config.base_dir, stack, policy=policy, store=store, scanner=scanner,
+                                 metrics=metrics, tracing=tracing, fail_open=config.policy.fail_open,
+                                 pseudonym_key=key)
+    egress = None
+    if config.egress.enabled:
+        # Opened after (and closed before) the components it uses.
+        egress = await start_egress(config.egress, lambda: policy, events, metrics,
+                                    authenticator.identify_credential, sock=egress_sock,
+                                    listening=[(config.server.host, config.server.port), *listening])
+        stack.push_async_callback(egress.close)
+    return Components(
+        config=config, catalogue=Catalogue.from_config(config), upstreams=upstreams, metrics=metrics,
+        tracing=tracing, reporter=reporter, estimator=estimator, scanner=scanner, policy=policy, store=store,
+        decider=Decider(policy, ScopeCache(), store, fail_open=config.policy.fail_open,
+                        include_prompt=config.policy.include_prompt),
+        pseudonym_key=key, authenticator=authenticator, event_log=events, egress=egress, mcp=mcp)
+
+
+async def cancelled(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with suppress(asyncio.CancelledError):
+        await task
 
 
 @functools.cache
