@@ -103,8 +103,10 @@ def otlp_sink(directory: Path) -> contextlib.AbstractContextManager[Service]:
 
 
 def proxy_config(directory: Path, upstream_port: int, store: str, port: int, prefix: str,
-                 log_level: str = "info", server_options: str = "", telemetry_options: str = "") -> Path:
-    """The shipped stack as in proxy/examples/demo.yaml: embedded Rego, PII, budgets, metrics, info logs."""
+                 log_level: str = "info", server_options: str = "", telemetry_options: str = "",
+                 policy_dir: Path | None = None) -> Path:
+    """The shipped stack as in proxy/examples/demo.yaml: embedded Rego, PII, budgets, metrics, info logs.
+    `policy_dir` replaces the shipped policies/ (e.g. bench/policies/allow-all for the minimal config)."""
     state = directory / f"state-{prefix}"
     state.mkdir()
     store_lines = (f"  store: redis\n  redis_url: {REDIS_URL}\n  key_prefix: {prefix}\n"
@@ -132,7 +134,7 @@ models:
   text-embedding-3-small:
     {{upstream: demo, upstream_model: demo-embedding, aliases: [demo-embedding], prices: {{input: 0.02}},
      context_window: 8191, encoding: cl100k_base, endpoints: [embeddings]}}
-policy: {{engine: embedded, compiled: true, dir: {REPO / "policies"}}}
+policy: {{engine: embedded, compiled: true, dir: {policy_dir or REPO / "policies"}}}
 budget:
 {store_lines}  sqlite_path: {state}/budget.sqlite3
   ledger_path: {state}/ledger.jsonl
@@ -144,7 +146,7 @@ telemetry: {{log_level: {log_level}{telemetry_options}}}
 @contextlib.contextmanager
 def proxy(directory: Path, upstream_port: int, sink_port: int | None, store: str, workers: int,
           log_level: str = "info", server_options: str = "", telemetry_options: str = "",
-          env_extra: dict[str, str] | None = None) -> Iterator[Service]:
+          env_extra: dict[str, str] | None = None, policy_dir: Path | None = None) -> Iterator[Service]:
     """The proxy with its own budget state: a fresh SQLite file, or a Redis key prefix deleted afterwards.
 
     Traces go to the sink on `sink_port` (None: no OTLP endpoint, so no export). `server_options` is
@@ -152,7 +154,8 @@ def proxy(directory: Path, upstream_port: int, sink_port: int | None, store: str
     `telemetry` mapping, e.g. ", metrics: false". `env_extra` is added to the proxy's environment."""
     port = free_port()
     prefix = f"bench-{os.getpid()}-{time.time_ns()}"
-    config = proxy_config(directory, upstream_port, store, port, prefix, log_level, server_options, telemetry_options)
+    config = proxy_config(directory, upstream_port, store, port, prefix, log_level, server_options, telemetry_options,
+                          policy_dir)
     command = pinned(PROXY_CPUS if workers == 1 else None,
                      [str(BIN / "llm-policy-proxy"), "serve", "--config", str(config), "--workers", str(workers)])
     env = {key: value for key, value in os.environ.items()
