@@ -187,7 +187,7 @@ def observe_request(metrics: Metrics, tracing: Tracing) -> Middleware:
         request_id = incoming if _REQUEST_ID.match(incoming) else new_id()
         request[REQUEST_ID] = request_id
         request[AUDIT] = record = AuditRecord()
-        structlog.contextvars.bind_contextvars(request_id=request_id, **trace_ids(span))
+        structlog.contextvars.bind_contextvars(request_id=request_id, **trace_ids(span, request.headers))
         status = 500
         try:
             response = await handler(request)
