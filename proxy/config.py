@@ -172,6 +172,9 @@ class PolicyConfig(_Frozen):
     fail_open: bool = False
     reload_interval_s: float = Field(2.0, ge=0)
     include_prompt: bool = False
+    # compact: a clean allow is logged with its result and only the input's request and identity; denials,
+    # audit findings, obligations, PII and engine errors keep the whole input. full: every decision whole.
+    decision_log: Literal["compact", "full"] = "compact"
     shadow_dir: Path | None = None
     shadow_log: Path | None = None
 

@@ -24,7 +24,7 @@ from .identity import Identity
 from .ids import new_id
 from .policy import input as policy_input
 from .policy.decision import BudgetLimit, Decision
-from .policy.decision_log import decision_event
+from .policy.decision_log import Detail, decision_event, write
 from .policy.engine import PolicyEngine
 from .policy.errors import PolicyEngineError
 from .policy.recent import record_input
@@ -129,7 +129,8 @@ def build_input(call: ModelCall, entry: CatalogueEntry, identity: Identity, anal
 
 async def decide(engine: PolicyEngine, store: BudgetStore, memory: ScopeMemory, call: ModelCall,
                  entry: CatalogueEntry, identity: Identity, analysis: Analysis, *, fail_open: bool,
-                 request_id: str, include_prompt: bool = False) -> tuple[Decided, tuple[ScopeLimit, ...]]:
+                 request_id: str, include_prompt: bool = False,
+                 decision_log: Detail = "compact") -> tuple[Decided, tuple[ScopeLimit, ...]]:
     """The decision for this request and the budget scopes to reserve on. Raises PolicyEngineError
     (the caller answers 503) unless the operator configured fail-open."""
     now = time.time()
@@ -138,7 +139,7 @@ async def decide(engine: PolicyEngine, store: BudgetStore, memory: ScopeMemory, 
     states: dict[str, BudgetState] = {}
     if scopes is None:
         first = await _evaluate(engine, build_input(call, entry, identity, analysis, {}, now, include_prompt),
-                                fail_open, request_id)
+                                fail_open, request_id, decision_log)
         scopes = scope_limits(first.decision.budgets, identity)
         if not first.failed_open:
             memory.put(revision, identity, scopes)
@@ -147,34 +148,35 @@ async def decide(engine: PolicyEngine, store: BudgetStore, memory: ScopeMemory, 
     if has_spend_limits(scopes):
         states = await store.state(scopes, now)
     decided = await _evaluate(engine, build_input(call, entry, identity, analysis, states, now, include_prompt),
-                              fail_open, request_id)
+                              fail_open, request_id, decision_log)
     decided = dataclasses.replace(decided, budget_states=tuple(states.values()))
     if decided.decision.budgets:
         scopes = scope_limits(decided.decision.budgets, identity)
     return decided, scopes
 
 
-async def _evaluate(engine: PolicyEngine, document: dict[str, Any], fail_open: bool, request_id: str) -> Decided:
+async def _evaluate(engine: PolicyEngine, document: dict[str, Any], fail_open: bool, request_id: str,
+                    detail: Detail = "compact") -> Decided:
     started = time.perf_counter_ns()
     revision = engine.revision
     try:
         decision = await engine.evaluate(document)
     except PolicyEngineError as exc:
         elapsed = time.perf_counter_ns() - started
-        log_decision(document, None, revision, elapsed, request_id, error=str(exc))
+        log_decision(document, None, revision, elapsed, request_id, error=str(exc), detail=detail)
         if not fail_open:
             raise
         decision_log.error("policy_fail_open", error=str(exc), revision=revision)
         return Decided(FAIL_OPEN, revision, document, elapsed / 1e9, failed_open=True)
     elapsed = time.perf_counter_ns() - started
     record_input(engine, "data.llm.main.decision", document)  # the next policy version is checked on it
-    log_decision(document, decision, revision, elapsed, request_id)
+    log_decision(document, decision, revision, elapsed, request_id, detail=detail)
     return Decided(decision, revision, document, elapsed / 1e9)
 
 
 def log_decision(document: dict[str, Any], decision: Decision | None, revision: str, eval_ns: int,
-                 request_id: str, error: str | None = None) -> None:
+                 request_id: str, error: str | None = None, detail: Detail = "compact") -> None:
     event = decision_event(decision_id=new_id(), entrypoint="data.llm.main.decision", input=document,
                            result=None if decision is None else decision.as_dict(), revision=revision,
-                           eval_ns=eval_ns, timestamp=time.time(), request_id=request_id, error=error)
-    decision_log.info("decision", **event)
+                           eval_ns=eval_ns, timestamp=time.time(), request_id=request_id, error=error, detail=detail)
+    write(decision_log, event)

@@ -62,7 +62,8 @@ async def serve_model_call(request: web.Request, spec: EndpointSpec) -> web.Stre
             decided, scopes = await decide(services.policy, services.store, services.scopes, call, entry,
                                            identity, analysis, fail_open=services.config.policy.fail_open,
                                            request_id=request_id,
-                                           include_prompt=services.config.policy.include_prompt)
+                                           include_prompt=services.config.policy.include_prompt,
+                                           decision_log=services.config.policy.decision_log)
     except PolicyEngineError as exc:
         record.decision = "error"
         services.metrics.policy_failed(engine=services.config.policy.engine, fail_open=False)
