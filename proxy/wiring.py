@@ -44,7 +44,7 @@ async def open_estimator(config: Config) -> TokenEstimator:
     # Verifying and parsing the vocab takes ~0.5 s: once, at start-up, off the loop.
     await asyncio.to_thread(vocab.load_all, needed)
     release_freed_memory()
-    return TokenEstimator(vocab)
+    return TokenEstimator(vocab, prompt_bound=config.tokens.prompt_estimate == "bound")
 
 
 def release_freed_memory() -> None:
