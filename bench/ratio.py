@@ -47,9 +47,12 @@ class Case:
     kind: str  # "relay" or "proxy"
     telemetry: str = ""
     server: str = ""
+    policy: str = ""
+    tokens: str = ""
     traces: bool = True
     policy_dir: Path | None = None
     env: dict[str, str] = field(default_factory=dict)
+    checkout: Path | None = None
 
 
 @dataclass
@@ -70,22 +73,25 @@ def shipped_cases() -> list[Case]:
 
 
 def parse_ablation(text: str) -> Case:
-    """NAME=key:value,key:value: `telemetry.` and `server.` keys go into the config, `env.` ones into the
-    environment, `traces:off` drops the OTLP endpoint, `policy:allow-all` the shipped policies."""
+    """NAME=key:value,key:value: `telemetry.`, `server.`, `policy.` and `tokens.` keys go into the config
+    (e.g. tokens.prompt_estimate:bound), `env.` ones into the
+    environment, `traces:off` drops the OTLP endpoint, `policy:allow-all` the shipped policies,
+    `checkout:DIR` runs another checkout's proxy (e.g. main, for before and after in one run)."""
     name, _, spec = text.partition("=")
     case = Case(name, "proxy")
     for item in filter(None, spec.split(",")):
         key, _, value = item.partition(":")
-        if key.startswith("telemetry."):
-            case.telemetry += f", {key.removeprefix('telemetry.')}: {value}"
-        elif key.startswith("server."):
-            case.server += f", {key.removeprefix('server.')}: {value}"
+        section, _, name = key.partition(".")
+        if section in ("telemetry", "server", "policy", "tokens") and name:
+            setattr(case, section, getattr(case, section) + f", {name}: {value}")
         elif key.startswith("env."):
             case.env[key.removeprefix("env.")] = value
         elif key == "traces":
             case.traces = value != "off"
         elif key == "policy" and value == "allow-all":
             case.policy_dir = ALLOW_ALL
+        elif key == "checkout":
+            case.checkout = Path(value)
         else:
             sys.exit(f"--ablate {text}: unknown item {item!r}")
     return case
@@ -99,7 +105,8 @@ def start(case: Case, directory: Path, upstream: stack.Service, sink: stack.Serv
         return
     with stack.proxy(directory, upstream.port, sink.port if case.traces else None, "sqlite", 1,
                      server_options=case.server, telemetry_options=case.telemetry, env_extra=case.env,
-                     policy_dir=case.policy_dir) as server:
+                     policy_dir=case.policy_dir, policy_options=case.policy, tokens_options=case.tokens,
+                     checkout=case.checkout) as server:
         stack.reset_budget(server)
         yield server
 
