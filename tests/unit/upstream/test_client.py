@@ -119,27 +119,21 @@ async def stalling_stream(scripted: Scripted, request: web.Request) -> web.Strea
     return response
 
 
-async def test_a_stream_that_goes_quiet_for_the_idle_bound_is_a_timeout(server: tuple[Scripted, str]) -> None:
+@pytest.mark.parametrize("whole", [False, True], ids=["streamed", "whole_body"])
+async def test_a_body_that_goes_quiet_for_the_idle_bound_is_a_timeout(server: tuple[Scripted, str],
+                                                                     whole: bool) -> None:
     scripted, base = server
     scripted.handler = lambda request: stalling_stream(scripted, request)
     upstream = await started(base, first_byte_s=30, idle_s=0.2)
     try:
         response = await upstream.send("chat/completions", "m", b"{}", {})
-        assert await upstream.read_chunk(response) == b"data: first\n\n"
-        with pytest.raises(UpstreamTimeout, match=r"sent nothing for 0\.2s"):
-            await asyncio.wait_for(upstream.read_chunk(response), 10)
-    finally:
-        await upstream.close()
-
-
-async def test_a_body_that_stalls_for_the_idle_bound_is_a_timeout(server: tuple[Scripted, str]) -> None:
-    scripted, base = server
-    scripted.handler = lambda request: stalling_stream(scripted, request)
-    upstream = await started(base, first_byte_s=30, idle_s=0.2)
-    try:
-        response = await upstream.send("chat/completions", "m", b"{}", {})
-        with pytest.raises(UpstreamTimeout, match="stalled"):
-            await asyncio.wait_for(upstream.read_body(response), 10)
+        if whole:
+            with pytest.raises(UpstreamTimeout, match="stalled"):
+                await asyncio.wait_for(upstream.read_body(response), 10)
+        else:
+            assert await upstream.read_chunk(response) == b"data: first\n\n"
+            with pytest.raises(UpstreamTimeout, match=r"sent nothing for 0\.2s"):
+                await asyncio.wait_for(upstream.read_chunk(response), 10)
     finally:
         await upstream.close()
 
