@@ -109,7 +109,8 @@ def configure_logging(level: str = "info", stream: Any = None) -> None:
     root = logging.getLogger()
     if not any(isinstance(handler, LibraryRecords) for handler in root.handlers):
         root.addHandler(LibraryRecords(logging.WARNING))
-    root.setLevel(min(logging.WARNING, _LEVELS[level]))
+    # Libraries' own debug and info (urllib3's connections, asyncio's) stay out even at log_level debug.
+    root.setLevel(max(logging.WARNING, _LEVELS[level]))
 
 
 def _factory(file: BinaryIO) -> Any:
