@@ -42,12 +42,21 @@ def serve_relay(port: int, upstream_port: int, parse: bool, tuned: bool) -> None
         yield
         await app["session"].close()
 
-    async def relay(request: web.Request) -> web.Response:
+    async def relay(request: web.Request) -> web.StreamResponse:
         body = await request.read()
         if parse:
             body = orjson.dumps(orjson.loads(body))
         async with request.app["session"].post(target, data=body,
                                                headers={"Content-Type": "application/json"}) as upstream:
+            if upstream.content_type == "text/event-stream":
+                # A stream is relayed chunk by chunk as it arrives, for bench/ratio.py's TTFT figure.
+                response = web.StreamResponse(status=upstream.status,
+                                              headers={"Content-Type": "text/event-stream"})
+                await response.prepare(request)
+                async for chunk in upstream.content.iter_any():
+                    await response.write(chunk)
+                await response.write_eof()
+                return response
             payload = await upstream.read()
             return web.Response(body=payload, status=upstream.status, content_type="application/json")
 

@@ -49,6 +49,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--server-options", default="",
                         help='added to the config\'s server mapping, e.g. ", gc_freeze: false"')
+    parser.add_argument("--minimal", action="store_true",
+                        help="bench/ratio.py's minimal config: allow-all policy, metrics off, no traces")
+    parser.add_argument("--telemetry-options", default="",
+                        help='added to the config\'s telemetry mapping, e.g. ", log_level: warning"')
     parser.add_argument("--no-spy", action="store_true", help="only measure (req/s, CPU per request), no sampling")
     parser.add_argument("--out", type=Path, default=stack.REPO / "bench" / "results" / "profile.collapsed")
     return parser.parse_args()
@@ -63,7 +67,7 @@ def short(frame: str) -> str:
     # py-spy frames look like "function (path/to/module.py:123)"; drop the line and the site-packages prefix.
     name, _, where = frame.partition(" (")
     path = where.rsplit(":", 1)[0]
-    for marker in ("site-packages/", "/work/main/", "lib/python3"):
+    for marker in ("site-packages/", f"{stack.REPO}/", "lib/python3"):
         if marker in path:
             path = path.split(marker, 1)[1]
     return f"{name} ({path})"
@@ -100,10 +104,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="llmpp-profile-") as tmp:
         directory = Path(tmp)
         body = stack.write_body(directory, 1024, args.stream)
+        telemetry = args.telemetry_options + (", metrics: false" if args.minimal else "")
+        policy_dir = stack.REPO / "bench" / "policies" / "allow-all" if args.minimal else None
         with (stack.upstream(directory, 0.0, 0.0, 10.0, 64) as upstream,
               stack.otlp_sink(directory) as sink,
-              stack.proxy(directory, upstream.port, None if args.no_traces else sink.port, args.store, 1,
-                          server_options=args.server_options) as proxy):
+              stack.proxy(directory, upstream.port, None if args.no_traces or args.minimal else sink.port,
+                          args.store, 1, server_options=args.server_options, telemetry_options=telemetry,
+                          policy_dir=policy_dir) as proxy):
             ready_peak_mb = procfs.status_kb(proxy.pid, "VmHWM") / 1024
             stack.reset_budget(proxy)
             run = measure.loadgen if args.stream else measure.wrk

@@ -103,8 +103,11 @@ def otlp_sink(directory: Path) -> contextlib.AbstractContextManager[Service]:
 
 
 def proxy_config(directory: Path, upstream_port: int, store: str, port: int, prefix: str,
-                 log_level: str = "info", server_options: str = "", telemetry_options: str = "") -> Path:
-    """The shipped stack as in proxy/examples/demo.yaml: embedded Rego, PII, budgets, metrics, info logs."""
+                 log_level: str = "info", server_options: str = "", telemetry_options: str = "",
+                 policy_dir: Path | None = None, policy_options: str = "", tokens_options: str = "") -> Path:
+    """The shipped stack as in proxy/examples/demo.yaml: embedded Rego, PII, budgets, metrics, info logs.
+    `policy_dir` replaces the shipped policies/ (e.g. bench/policies/allow-all for the minimal config);
+    `policy_options` and `tokens_options` are added to those mappings, e.g. ", decision_log: full"."""
     state = directory / f"state-{prefix}"
     state.mkdir()
     store_lines = (f"  store: redis\n  redis_url: {REDIS_URL}\n  key_prefix: {prefix}\n"
@@ -132,7 +135,8 @@ models:
   text-embedding-3-small:
     {{upstream: demo, upstream_model: demo-embedding, aliases: [demo-embedding], prices: {{input: 0.02}},
      context_window: 8191, encoding: cl100k_base, endpoints: [embeddings]}}
-policy: {{engine: embedded, compiled: true, dir: {REPO / "policies"}}}
+policy: {{engine: embedded, compiled: true, dir: {policy_dir or REPO / "policies"}{policy_options}}}
+tokens: {{offload_bytes: 16384{tokens_options}}}
 budget:
 {store_lines}  sqlite_path: {state}/budget.sqlite3
   ledger_path: {state}/ledger.jsonl
@@ -144,17 +148,21 @@ telemetry: {{log_level: {log_level}{telemetry_options}}}
 @contextlib.contextmanager
 def proxy(directory: Path, upstream_port: int, sink_port: int | None, store: str, workers: int,
           log_level: str = "info", server_options: str = "", telemetry_options: str = "",
-          env_extra: dict[str, str] | None = None) -> Iterator[Service]:
+          env_extra: dict[str, str] | None = None, policy_dir: Path | None = None, policy_options: str = "",
+          tokens_options: str = "", checkout: Path | None = None) -> Iterator[Service]:
     """The proxy with its own budget state: a fresh SQLite file, or a Redis key prefix deleted afterwards.
 
     Traces go to the sink on `sink_port` (None: no OTLP endpoint, so no export). `server_options` is
     appended to the config's `server` mapping, e.g. ", gc_freeze: false"; `telemetry_options` to its
-    `telemetry` mapping, e.g. ", metrics: false". `env_extra` is added to the proxy's environment."""
+    `telemetry` mapping, e.g. ", metrics: false". `env_extra` is added to the proxy's environment.
+    `checkout`: run another checkout's proxy (its .venv), e.g. main beside this branch."""
     port = free_port()
     prefix = f"bench-{os.getpid()}-{time.time_ns()}"
-    config = proxy_config(directory, upstream_port, store, port, prefix, log_level, server_options, telemetry_options)
+    config = proxy_config(directory, upstream_port, store, port, prefix, log_level, server_options, telemetry_options,
+                          policy_dir, policy_options, tokens_options)
     command = pinned(PROXY_CPUS if workers == 1 else None,
-                     [str(BIN / "llm-policy-proxy"), "serve", "--config", str(config), "--workers", str(workers)])
+                     [str((checkout / ".venv" / "bin" if checkout else BIN) / "llm-policy-proxy"), "serve",
+                      "--config", str(config), "--workers", str(workers)])
     env = {key: value for key, value in os.environ.items()
            if not key.startswith("OTEL_") and key != "PROMETHEUS_MULTIPROC_DIR"}
     env |= env_extra or {}

@@ -172,6 +172,9 @@ class PolicyConfig(_Frozen):
     fail_open: bool = False
     reload_interval_s: float = Field(2.0, ge=0)
     include_prompt: bool = False
+    # compact: a clean allow is logged with its result and only the input's request and identity; denials,
+    # audit findings, obligations, PII and engine errors keep the whole input. full: every decision whole.
+    decision_log: Literal["compact", "full"] = "compact"
     shadow_dir: Path | None = None
     shadow_log: Path | None = None
 
@@ -209,6 +212,10 @@ class TokensConfig(_Frozen):
     vocab_dir: Path | None = None
     # Bodies larger than this are tokenized and scanned in a worker thread, off the event loop.
     offload_bytes: int = Field(16 * 1024, ge=0)
+    # exact: prompts tokenized with the model's encoding (the policy input's estimate is what the model
+    # will count). bound: each text counted as its UTF-8 length, a safe upper bound, for policies that do
+    # not read input.estimate: reservations hold a little more, no prompt is tokenized.
+    prompt_estimate: Literal["exact", "bound"] = "exact"
 
 
 class CustomPiiType(_Frozen):

@@ -26,7 +26,7 @@ from .identity import Identity
 from .ids import new_id
 from .policy import input as policy_input
 from .policy.decision import BudgetLimit, Decision, parse_budgets
-from .policy.decision_log import decision_event
+from .policy.decision_log import Detail, decision_event, write
 from .policy.engine import PolicyEngine
 from .policy.errors import PolicyEngineError
 from .policy.recent import record_input
@@ -156,6 +156,7 @@ class Decider:
     store: BudgetStore
     fail_open: bool = False
     include_prompt: bool = False
+    decision_log: Detail = "compact"
 
     async def decide(self, call: ModelCall, entry: CatalogueEntry, identity: Identity, analysis: Analysis,
                      request_id: str) -> Decided:
@@ -172,7 +173,7 @@ class Decider:
         states = await self.store.state(scopes, now) if has_spend_limits(scopes) else {}
         document = build_input(call, entry, identity, analysis, states, now, self.include_prompt)
         decided = await evaluate(self.engine, document, self.fail_open, request_id, scopes,
-                                 tuple(states.values()))
+                                 tuple(states.values()), self.decision_log)
         extra = tuple(b for b in decided.decision.budgets if b not in named)
         if extra:
             return dataclasses.replace(decided, scopes=scope_limits(named + extra, identity))
@@ -180,14 +181,15 @@ class Decider:
 
 
 async def evaluate(engine: PolicyEngine, document: dict[str, Any], fail_open: bool, request_id: str,
-                   scopes: tuple[ScopeLimit, ...], states: tuple[BudgetState, ...]) -> Decided:
+                   scopes: tuple[ScopeLimit, ...], states: tuple[BudgetState, ...],
+                   detail: Detail = "compact") -> Decided:
     started = time.perf_counter_ns()
     revision = engine.revision
     try:
         decision = await engine.evaluate(document)
     except PolicyEngineError as exc:
         elapsed = time.perf_counter_ns() - started
-        log_decision(document, None, revision, elapsed, request_id, error=str(exc))
+        log_decision(document, None, revision, elapsed, request_id, error=str(exc), detail=detail)
         if not fail_open:
             raise
         decision_log.error("policy_fail_open", error=str(exc), revision=revision)
@@ -195,14 +197,13 @@ async def evaluate(engine: PolicyEngine, document: dict[str, Any], fail_open: bo
                        budget_states=states)
     elapsed = time.perf_counter_ns() - started
     record_input(engine, DECISION, document)  # the next policy version is checked on it
-    log_decision(document, decision, revision, elapsed, request_id)
+    log_decision(document, decision, revision, elapsed, request_id, detail=detail)
     return Decided(decision, revision, document, elapsed / 1e9, scopes, budget_states=states)
 
 
 def log_decision(document: dict[str, Any], decision: Decision | None, revision: str, eval_ns: int,
-                 request_id: str, error: str | None = None) -> None:
+                 request_id: str, error: str | None = None, detail: Detail = "compact") -> None:
     event = decision_event(decision_id=new_id(), entrypoint=DECISION, input=document,
                            result=None if decision is None else decision.as_dict(), revision=revision,
-                           eval_ns=eval_ns, timestamp=time.time(), request_id=request_id, error=error)
-    # An engine error is an error: it answers 503 (or passes a request undecided).
-    (decision_log.error if error is not None else decision_log.info)("decision", **event)
+                           eval_ns=eval_ns, timestamp=time.time(), request_id=request_id, error=error, detail=detail)
+    write(decision_log, event)

@@ -69,7 +69,8 @@ def observe(handler: Observed, reporter: Reporter, tracing: Tracing, *, public: 
 
     async def observed(request: web.Request, observation: Observation) -> web.StreamResponse:
         reporter.metrics.in_flight.inc()
-        structlog.contextvars.bind_contextvars(request_id=observation.request_id, **trace_ids(observation.span))
+        structlog.contextvars.bind_contextvars(request_id=observation.request_id,
+                                               **trace_ids(observation.span, request.headers))
         status = 500
         try:
             response = await handler(request, observation)

@@ -40,6 +40,7 @@ from proxy.budget.store import (
     ScopeUsage,
     check_limits,
     make_reservation,
+    needs_reservation,
 )
 from proxy.ids import new_id
 
@@ -89,6 +90,8 @@ class LedgeredStore:
         now: float | None = None,
     ) -> Reservation:
         self._start()
+        if not needs_reservation(limits):
+            return _record_on_settle(request_id, limits, cost_micros, tokens, now)
         if not self.breaker.closed:
             return self._unavailable(request_id, limits, cost_micros, tokens, now, _circuit_open())
         rid = new_id()
@@ -148,6 +151,10 @@ class LedgeredStore:
 
     async def settle(self, reservation: Reservation, cost_micros: int, tokens: int) -> None:
         """Never raises: what the store does not take goes to the ledger."""
+        if reservation.record_on_settle is not None:
+            if reservation.record_on_settle:
+                await self.record(reservation.record_on_settle, cost_micros, tokens, reservation.reserved_at)
+            return
         self._live.pop(reservation.id, None)
         if await self._attempt("settle", lambda: self.inner.settle(reservation, cost_micros, tokens)):
             return
@@ -349,3 +356,12 @@ class LedgeredStore:
 
 def _circuit_open() -> StoreUnavailable:
     return StoreUnavailable("The budget store is not answering; requests are refused until it does.")
+
+
+def _record_on_settle(request_id: str, limits: Sequence[ScopeLimit], cost_micros: int, tokens: int,
+                      now: float | None) -> Reservation:
+    """Scopes with no limit and no rate only track spend: nothing to check or hold before the call, so
+    the store is not touched until the settle records the actual spend, in the windows current now."""
+    check_limits(limits)
+    at = time.time() if now is None else now
+    return Reservation(new_id(), request_id, cost_micros, tokens, at, at, (), record_on_settle=tuple(limits))

@@ -98,6 +98,9 @@ class Reservation:
     rate: RateLimitStatus | None = None
     # Made without the store (fail-open during an outage): nothing is held for it in the store.
     local: bool = False
+    # No limit or rate applied, so nothing was held: the settle records the spend on these scopes instead
+    # (one store write per request, not two). None for a reservation held in the store.
+    record_on_settle: tuple[ScopeLimit, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -17,7 +17,7 @@ from proxy.identity import Identity
 from proxy.ids import new_id
 from proxy.pii import Placeholders, Scanner
 from proxy.policy.decision import McpDecision
-from proxy.policy.decision_log import decision_event
+from proxy.policy.decision_log import decision_event, write
 from proxy.policy.engine import PolicyEngine
 from proxy.policy.errors import PolicyEngineError
 from proxy.telemetry.logging import get_logger
@@ -143,8 +143,7 @@ class Judge:
                                    result=None if decision is None else decision.as_dict(), revision=revision,
                                    eval_ns=time.perf_counter_ns() - started, timestamp=time.time(),
                                    request_id=request_id, error=error)
-            # An engine error is an error (the message is refused), not a routine decision.
-            (decision_log.info if error is None else decision_log.error)("decision", **event)
+            write(decision_log, event)
 
     async def take(self, scopes: tuple[ScopeLimit, ...], request_id: str) -> Refusal | None:
         """One call counted on every scope (cost 0, one unit as "tokens"), committed at once."""

@@ -6,22 +6,37 @@ import asyncio
 import contextlib
 import logging
 import sys
+import time
 from collections.abc import MutableMapping
 from typing import Any, BinaryIO
 
 import orjson
 import structlog
 
+from proxy.telemetry.clock import rfc3339
+
 # Keys that must never reach a log line, whatever a caller passes by mistake.
 _FORBIDDEN_KEYS = frozenset({"authorization", "api_key", "api-key", "proxy-authorization", "password",
                              "prompt", "messages", "content"})
 
+# As structlog's add_log_level names them.
+_LEVEL_NAMES = {"warn": "warning", "exception": "error"}
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
 
 def _drop_secrets(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key in _FORBIDDEN_KEYS.intersection(event):
         event[key] = "[removed]"
+    return event
+
+
+def _stamp(_: Any, method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Level, timestamp and the secret filter in one step: each structlog processor is a call per line,
+    and structlog's TimeStamper builds a datetime per line (together ~4 us of a ~13 us line)."""
+    event["level"] = _LEVEL_NAMES.get(method, method)
+    event["ts"] = rfc3339(time.time())
+    if not _FORBIDDEN_KEYS.isdisjoint(event):
+        _drop_secrets(None, method, event)
     return event
 
 
@@ -65,13 +80,25 @@ class LoopFlushedLogger:
     log = debug = info = warning = warn = error = critical = exception = fatal = msg
 
 
+class LibraryRecords(logging.Handler):
+    """Standard-library log records (the OpenTelemetry SDK's exporters and batch processor, asyncio) as JSON
+    events like the proxy's own, instead of Python's plain-text last-resort lines on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            event = "otlp_export_failed" if record.name.startswith("opentelemetry.exporter") else "library_log"
+            extra = {"exc_info": record.exc_info} if record.exc_info else {}
+            structlog.get_logger(record.name).log(record.levelno, event, logger=record.name,
+                                                  message=record.getMessage(), **extra)
+        except Exception:
+            self.handleError(record)
+
+
 def configure_logging(level: str = "info", stream: Any = None) -> None:
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
-            _drop_secrets,
+            _stamp,
             structlog.processors.format_exc_info,
             structlog.processors.JSONRenderer(serializer=_dumps),
         ],
@@ -79,6 +106,11 @@ def configure_logging(level: str = "info", stream: Any = None) -> None:
         logger_factory=_factory(stream if stream is not None else sys.stdout.buffer),
         cache_logger_on_first_use=True,
     )
+    root = logging.getLogger()
+    if not any(isinstance(handler, LibraryRecords) for handler in root.handlers):
+        root.addHandler(LibraryRecords(logging.WARNING))
+    # Libraries' own debug and info (urllib3's connections, asyncio's) stay out even at log_level debug.
+    root.setLevel(max(logging.WARNING, _LEVELS[level]))
 
 
 def _factory(file: BinaryIO) -> Any:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import gzip
-import logging
 import math
 import random
 import threading
@@ -21,6 +20,7 @@ from typing import Any
 from urllib.parse import unquote
 
 import orjson
+import structlog
 import urllib3
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
@@ -29,7 +29,7 @@ from opentelemetry.trace import SpanContext, SpanKind
 
 from proxy.config import environment_flag
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 _KIND = {SpanKind.INTERNAL: 1, SpanKind.SERVER: 2, SpanKind.CLIENT: 3, SpanKind.PRODUCER: 4, SpanKind.CONSUMER: 5}
 # Worth another try (OTLP/HTTP spec): throttled or the receiver briefly unavailable.
@@ -163,7 +163,7 @@ def timeout_from_env() -> float:
     try:
         value = float(raw) if raw else _DEFAULT_TIMEOUT_S
     except ValueError:
-        log.warning("invalid OTLP timeout %r, using %s seconds", raw, _DEFAULT_TIMEOUT_S)
+        log.warning("otlp_timeout_invalid", value=raw, using_s=_DEFAULT_TIMEOUT_S)
         return _DEFAULT_TIMEOUT_S
     return value if value > 0 and math.isfinite(value) else _DEFAULT_TIMEOUT_S
 
@@ -226,8 +226,8 @@ class OtlpJsonSpanExporter(SpanExporter):
             # Never past the deadline; shutdown() cuts the wait short.
             if self._shutdown.wait(min(max(0.0, deadline - time.monotonic()), wait)):
                 break
-        log.warning("trace export to %s failed (%s); %d spans dropped", self.endpoint,
-                    reason if status is None else f"status {status}", len(spans))
+        log.warning("otlp_export_failed", endpoint=self.endpoint, reason=reason, status=status,
+                    spans_dropped=len(spans))
         return SpanExportResult.FAILURE
 
     def shutdown(self) -> None:

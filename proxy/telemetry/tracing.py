@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import re
 import threading
 import time
 from collections.abc import Mapping, MutableMapping
@@ -164,6 +165,8 @@ class Tracing:
 # out, because the proxy does not use it: events, links, span limits (the proxy's spans carry a fixed set of
 # ~25 attributes, well inside the default 128) and SpanProcessor.on_start.
 SCOPE = InstrumentationScope("llm-policy-proxy", "")
+# version 00 (or a later one, read the same way), trace id, parent span id, flags: all lowercase hex.
+_TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}(?:-.*)?")
 
 
 class _Recorder:
@@ -355,11 +358,16 @@ def finish_server_span(span: Span | None, status: int, attributes: dict[str, Any
         span.set_status(Status(StatusCode.ERROR))
 
 
-def ids(span: Span | None) -> dict[str, str]:
-    if span is None:
+def ids(span: Span | None, headers: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The ids for log lines: the request's span when tracing records one, else the caller's W3C
+    `traceparent` (its trace and span), so logs join the caller's trace even with no OTLP export."""
+    if span is not None:
+        ctx = span.get_span_context()
+        return {"trace_id": format(ctx.trace_id, "032x"), "span_id": format(ctx.span_id, "016x")}
+    carried = _TRACEPARENT.fullmatch(headers.get("traceparent", "")) if headers else None
+    if carried is None or carried[1] == "0" * 32 or carried[2] == "0" * 16:
         return {}
-    ctx = span.get_span_context()
-    return {"trace_id": format(ctx.trace_id, "032x"), "span_id": format(ctx.span_id, "016x")}
+    return {"trace_id": carried[1], "span_id": carried[2]}
 
 
 __all__ = ["OPERATIONS", "PROTOCOLS", "Tracing", "finish_server_span", "ids", "otlp_provider", "trace"]

@@ -26,11 +26,19 @@ _LONGEST_ROLE = max(map(len, _ROLES))
 
 
 class TokenEstimator:
-    """Prompt-token estimates; `encoding` is the name the model catalogue gives for the model."""
+    """Prompt-token estimates; `encoding` is the name the model catalogue gives for the model.
 
-    def __init__(self, vocab: Vocab) -> None:
+    With `prompt_bound`, prompts are not tokenized: each text counts as its UTF-8 length, a safe upper
+    bound (every token of a byte-level BPE covers at least one byte), with the same per-message, tool
+    and image costs. For a deployment whose policy does not read the estimate: a reservation then holds
+    a little more (settle commits the provider's usage), and no prompt costs tiktoken's ~45 us per KB.
+    Output counted when the provider reports no usage stays exact.
+    """
+
+    def __init__(self, vocab: Vocab, *, prompt_bound: bool = False) -> None:
         self._vocab = vocab
         self._counters: dict[str, Count] = {}
+        self.prompt_bound = prompt_bound
 
     def counter(self, encoding: str) -> Count:
         count = self._counters.get(encoding)
@@ -42,26 +50,35 @@ class TokenEstimator:
             self._counters[encoding] = count
         return count
 
+    def prompt_counter(self, encoding: str) -> Count:
+        """What prompt texts are counted with: the encoding, or with `prompt_bound` their UTF-8 length."""
+        if not self.prompt_bound:
+            return self.counter(encoding)
+        if encoding in CLAUDE_COSTS:
+            return scaled(utf8_length, CLAUDE_COSTS[encoding].scale)
+        return utf8_length
+
     def text(self, encoding: str, text: str) -> int:
         return self.counter(encoding)(text)
 
     def chat(self, encoding: str, body: Mapping[str, Any], images: TileCosts = GPT_4O_TILES) -> int:
-        return chat_tokens(self.counter(encoding), TOOL_OVERHEADS[tiktoken_name(encoding)], images, body)
+        return chat_tokens(self.prompt_counter(encoding), TOOL_OVERHEADS[tiktoken_name(encoding)], images, body)
 
     def responses(self, encoding: str, body: Mapping[str, Any], images: TileCosts = GPT_4O_TILES) -> int:
-        return responses_tokens(self.counter(encoding), TOOL_OVERHEADS[tiktoken_name(encoding)], images, body)
+        return responses_tokens(self.prompt_counter(encoding), TOOL_OVERHEADS[tiktoken_name(encoding)], images,
+                                body)
 
     def messages(self, encoding: str, body: Mapping[str, Any]) -> int:
         """Anthropic's Messages API: the Claude estimate (proxy/tokens/claude.py)."""
-        return messages_tokens(self.counter(encoding), costs_for(encoding), body)
+        return messages_tokens(self.prompt_counter(encoding), costs_for(encoding), body)
 
     def completions(self, encoding: str, body: Mapping[str, Any]) -> int:
-        count = self.counter(encoding)
+        count = self.prompt_counter(encoding)
         suffix = body.get("suffix")
         return prompt_tokens(count, body.get("prompt")) + (count(suffix) if isinstance(suffix, str) else 0)
 
     def embeddings(self, encoding: str, body: Mapping[str, Any]) -> int:
-        return prompt_tokens(self.counter(encoding), body.get("input"))
+        return prompt_tokens(self.prompt_counter(encoding), body.get("input"))
 
     def prompt(self, endpoint: str, encoding: str, body: Mapping[str, Any]) -> int:
         """The estimate for `endpoint` (named as in the config: "chat.completions", "completions",
@@ -82,6 +99,11 @@ class TokenEstimator:
         """Tokens of streamed output when the upstream reports no usage: the deltas are joined
         first, because a token can span two chunks and per-chunk counts would overcount."""
         return self.counter(encoding)("".join(texts))
+
+
+def utf8_length(text: str) -> int:
+    """An upper bound on any byte-level BPE's token count of `text`, at a tiny fraction of encoding it."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
 def _make_counter(core: tiktoken.Encoding) -> Count:

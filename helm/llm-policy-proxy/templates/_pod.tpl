@@ -83,6 +83,14 @@ The pod parts shared by the gateway Deployment and the sidecar templates. Each t
       value: {{ $v.otel.protocol | quote }}
     - name: OTEL_SERVICE_NAME
       value: {{ $v.otel.serviceName | quote }}
+    {{- with $v.otel.sampler }}
+    - name: OTEL_TRACES_SAMPLER
+      value: {{ . | quote }}
+    {{- end }}
+    {{- with $v.otel.samplerArg }}
+    - name: OTEL_TRACES_SAMPLER_ARG
+      value: {{ . | quote }}
+    {{- end }}
     - name: OTEL_RESOURCE_ATTRIBUTES
       {{- $attrs := list "k8s.pod.name=$(K8S_POD_NAME)" "k8s.namespace.name=$(K8S_NAMESPACE)" "k8s.node.name=$(K8S_NODE_NAME)" }}
       {{- range $key, $value := $v.otel.resourceAttributes }}

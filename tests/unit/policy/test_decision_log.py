@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from proxy.policy.decision import Decision
-from proxy.policy.decision_log import decision_event, rfc3339
+import pytest
+from structlog.testing import capture_logs
+
+from proxy.policy.decision import Decision, Reason
+from proxy.policy.decision_log import decision_event, rfc3339, write
+from proxy.telemetry.logging import get_logger
 from tests.unit.policy.conftest import make_input
 
 
@@ -49,3 +53,45 @@ def test_timestamps_match_datetime_to_the_microsecond() -> None:
         stamp = rng.choice([rng.uniform(0, 4e9), rng.randint(0, 4 * 10**9) + rng.choice([0.5, 0.9999995, 5e-7])])
         moment = dt.datetime.fromtimestamp(stamp, tz=dt.UTC)
         assert rfc3339(stamp) == moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond:06d}Z", stamp
+
+
+def event_for(result: dict[str, object] | None, detail: str = "compact", **changes: object) -> dict[str, object]:
+    doc = make_input() | changes
+    return decision_event(decision_id="d", entrypoint="data.llm.main.decision", input=doc, result=result,
+                          revision="r", eval_ns=1, timestamp=0, detail=detail)  # type: ignore[arg-type]
+
+
+def test_a_clean_allow_is_compact_with_the_request_and_identity_only() -> None:
+    event = event_for(Decision(allow=True, max_tokens=512).as_dict())
+    doc = make_input()
+    assert event["input"] == {"request": doc["request"], "identity": doc["identity"]}
+    assert event["detail"] == "compact" and event["result"] == {"allow": True, "reasons": [], "audit": [],
+                                                                 "max_tokens": 512}
+
+
+@pytest.mark.parametrize("result", [
+    Decision(allow=False, reasons=(Reason("model_not_allowed", "no"),)),
+    Decision(allow=True, audit=(Reason("pii_email", "would deny"),)),
+    Decision(allow=True, redact=("email",)),
+    Decision(allow=True, restore=True),
+    Decision(allow=True, model="gpt-4o-mini"),  # a rewrite: the input asked for another model
+], ids=["deny", "audit", "redact", "restore", "model_rewrite"])
+def test_anything_but_a_clean_allow_keeps_the_whole_input(result: Decision) -> None:
+    event = event_for(result.as_dict())
+    assert event["input"] == make_input() and "detail" not in event
+
+
+def test_pii_found_or_an_engine_error_keeps_the_whole_input_and_full_keeps_it_always() -> None:
+    found = {"types": ["email"], "findings": [{"type": "email", "count": 1, "path": "messages[0].content"}]}
+    assert event_for(Decision(allow=True).as_dict(), pii=found)["input"]["pii"] == found  # type: ignore[index]
+    assert "detail" not in event_for(None)
+    assert event_for(Decision(allow=True).as_dict(), detail="full")["input"] == make_input()
+    same_model = make_input()["request"]["model"]
+    assert event_for(Decision(allow=True, model=same_model).as_dict())["detail"] == "compact"
+
+
+def test_an_engine_error_is_written_at_error_and_a_decision_at_info() -> None:
+    with capture_logs() as logs:
+        write(get_logger("decision_log"), event_for(None) | {"error": {"code": "policy_engine_error"}})
+        write(get_logger("decision_log"), event_for(Decision(allow=True).as_dict()))
+    assert [(line["event"], line["log_level"]) for line in logs] == [("decision", "error"), ("decision", "info")]

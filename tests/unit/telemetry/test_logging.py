@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import os
+import re
 import threading
 from collections.abc import Iterator
 
@@ -88,3 +90,26 @@ def test_a_loop_closed_with_a_flush_pending_does_not_hold_later_lines(raw: Count
 
     asyncio.run(later())
     assert [line["event"] for line in lines(raw)] == ["last_on_old_loop", "on_new_loop"]
+
+
+def test_library_warnings_become_json_events_with_the_proxy_s_fields(raw: CountingRaw) -> None:
+    configure_logging("info", io.BufferedWriter(raw))
+    logging.getLogger("opentelemetry.exporter.otlp.proto.http.trace_exporter").warning(
+        "Failed to export batch code: %s", 503)
+    logging.getLogger("asyncio").error("Task was destroyed but it is pending!")
+    logging.getLogger("asyncio").info("below the library threshold")
+    first, second = lines(raw)
+    assert first["event"] == "otlp_export_failed" and first["level"] == "warning"
+    assert first["message"] == "Failed to export batch code: 503"
+    assert first["logger"] == "opentelemetry.exporter.otlp.proto.http.trace_exporter"
+    assert second["event"] == "library_log" and second["level"] == "error" and "ts" in second
+
+
+def test_lines_carry_level_and_an_rfc3339_utc_timestamp(raw: CountingRaw) -> None:
+    configure_logging("debug", io.BufferedWriter(raw))
+    log = get_logger("test")
+    log.warn("old_name")
+    log.debug("fine")
+    warned, debugged = lines(raw)
+    assert warned["level"] == "warning" and debugged["level"] == "debug"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", str(warned["ts"]))

@@ -28,6 +28,7 @@ from opentelemetry.trace import (
     TraceFlags,
     set_span_in_context,
 )
+from structlog.testing import capture_logs
 
 from proxy.components import tracer_provider_from_env
 from proxy.config import ConfigError
@@ -132,7 +133,13 @@ def test_exporter_retries_what_the_spec_calls_retryable_and_gives_up_on_the_rest
 def test_exporter_gives_up_within_its_timeout_when_nothing_listens(unused_tcp_port: int) -> None:
     exporter = OtlpJsonSpanExporter(endpoint=f"http://127.0.0.1:{unused_tcp_port}/v1/traces", headers={},
                                     timeout_s=0.5)
-    assert exporter.export(sample_spans()) == SpanExportResult.FAILURE
+    with capture_logs() as logs:
+        assert exporter.export(sample_spans()) == SpanExportResult.FAILURE
+    # One JSON event, not a plain-text line; the reason names the error (refused, or timed out on a slow day).
+    [event] = logs
+    assert event.pop("reason") in ("NewConnectionError", "ConnectTimeoutError", "timed out")
+    assert event == {"event": "otlp_export_failed", "log_level": "warning", "status": None, "spans_dropped": 2,
+                     "endpoint": f"http://127.0.0.1:{unused_tcp_port}/v1/traces"}
 
 
 def test_headers_and_endpoint_follow_the_traces_specific_variables(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -28,7 +28,7 @@ from opentelemetry.sdk.trace.sampling import (
 from opentelemetry.trace import SpanKind, StatusCode, set_span_in_context
 from structlog.testing import capture_logs
 
-from proxy.telemetry.tracing import Tracing, finish_server_span
+from proxy.telemetry.tracing import Tracing, finish_server_span, ids
 
 
 class Blackhole(SpanExporter):
@@ -217,3 +217,28 @@ def test_under_a_span_recorded_but_not_sampled_the_sampler_decides_for_the_child
     with tracing.server_span("POST /v1/chat/completions", {}, {}) as server, tracing.span("POST demo") as client:
         assert server.is_recording() and not client.is_recording()  # ParentBased: local unsampled parent
     assert ended.names == ["POST /v1/chat/completions"]
+
+
+@pytest.mark.parametrize(("header", "expected"), [
+    ("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+     {"trace_id": "4bf92f3577b34da6a3ce929d0e0e4736", "span_id": "00f067aa0ba902b7"}),
+    ("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00",  # not sampled: still a trace context
+     {"trace_id": "4bf92f3577b34da6a3ce929d0e0e4736", "span_id": "00f067aa0ba902b7"}),
+    ("00-00000000000000000000000000000000-00f067aa0ba902b7-01", {}),  # all-zero ids are invalid
+    ("00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", {}),  # upper case is invalid
+    ("garbage", {}),
+    ("", {}),
+])
+def test_log_ids_come_from_the_caller_s_context_when_no_span_is_recorded(header: str,
+                                                                        expected: dict[str, str]) -> None:
+    assert ids(None, {"traceparent": header}) == expected
+
+
+def test_log_ids_are_the_request_span_s_when_tracing_records_one() -> None:
+    tracing = Tracing(TracerProvider(sampler=ALWAYS_OFF))
+    caller = {"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
+    with tracing.server_span("POST /v1/chat/completions", caller, {}) as span:
+        found = ids(span, caller)
+    # The proxy's own span in the caller's trace, even when the sampler drops it.
+    assert found["trace_id"] == "4bf92f3577b34da6a3ce929d0e0e4736" and found["span_id"] != "00f067aa0ba902b7"
+    assert ids(None, None) == {}

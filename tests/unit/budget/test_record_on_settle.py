@@ -1,0 +1,50 @@
+"""Scopes with no limit and no rate: the reserve touches no store, the settle records the spend once."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from proxy.budget.ledger import Ledger
+from proxy.budget.ledgered import LedgeredStore
+from proxy.budget.sqlite import SqliteStore
+from proxy.budget.store import ScopeLimit
+
+TRACKED = (ScopeLimit("team:research"), ScopeLimit("app:notebook"))
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[LedgeredStore]:
+    ledgered = LedgeredStore(SqliteStore(tmp_path / "budget.sqlite3"), Ledger(tmp_path / "ledger.jsonl"))
+    yield ledgered
+    await ledgered.close()
+
+
+async def spent(store: LedgeredStore) -> dict[str, tuple[int, int, int]]:
+    return {u.limit.scope: (u.state.spent_micros, u.state.reserved_micros, u.state.tokens) for u in await store.usage()}
+
+
+async def test_tracking_scopes_are_not_held_and_the_settle_records_the_actual_spend(store: LedgeredStore) -> None:
+    reservation = await store.reserve("req-1", TRACKED, cost_micros=5_000, tokens=900)
+    assert reservation.record_on_settle == TRACKED
+    assert await spent(store) == {}  # nothing reached the store before the upstream call
+    await store.settle(reservation, cost_micros=1_200, tokens=300)
+    assert await spent(store) == {"team:research": (1_200, 0, 300), "app:notebook": (1_200, 0, 300)}
+
+
+async def test_a_limit_on_any_scope_holds_on_all_of_them(store: LedgeredStore) -> None:
+    limited = (ScopeLimit("team:research", limit_micros=1_000_000), ScopeLimit("app:notebook"))
+    reservation = await store.reserve("req-2", limited, cost_micros=5_000, tokens=900)
+    assert reservation.record_on_settle is None
+    assert await spent(store) == {"team:research": (0, 5_000, 0), "app:notebook": (0, 5_000, 0)}
+    await store.settle(reservation, cost_micros=1_200, tokens=300)
+    assert await spent(store) == {"team:research": (1_200, 0, 300), "app:notebook": (1_200, 0, 300)}
+
+
+async def test_a_rate_alone_still_reserves(store: LedgeredStore) -> None:
+    rated = (ScopeLimit("team:research", requests_per_minute=10),)
+    reservation = await store.reserve("req-3", rated, cost_micros=5_000, tokens=900)
+    assert reservation.record_on_settle is None
+    assert reservation.rate is not None and reservation.rate.remaining_requests == 9

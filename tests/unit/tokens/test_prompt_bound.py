@@ -1,0 +1,67 @@
+"""The prompt bound: never below the exact estimate, for every endpoint and encoding, on varied text."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+
+from proxy.tokens import TokenEstimator, Vocab
+from proxy.tokens.estimate import utf8_length
+
+TEXTS = [
+    "",
+    "hello",
+    "The quarterly report covers revenue, churn and hiring plans across all regions. " * 30,
+    "naïve café — “quoted” résumé, 東京都 千代田区, emoji 🙂🚀, ελληνικά, русский текст",
+    "    indented\n\t\tcode();\n" * 20,
+    "<|endoftext|> typed by a user",
+    "a" * 5000,  # one long run: a few tokens exactly, 5,000 bounded
+    "".join(chr(c) for c in range(0x20, 0x2FF)),
+]
+
+
+def rng_texts(seed: int, n: int) -> list[str]:
+    rng = random.Random(seed)
+    alphabet = "abc XYZ 0123 .,;!?\n\té漢🙂ß"
+    return ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 400))) for _ in range(n)]
+
+
+def bodies(text: str) -> dict[str, dict[str, Any]]:
+    return {
+        "chat.completions": {"messages": [{"role": "system", "content": "terse"},
+                                          {"role": "user", "name": "ann", "content": text}],
+                             "tools": [{"type": "function", "function": {"name": "f", "description": text[:50],
+                                                                          "parameters": {"type": "object"}}}]},
+        "responses": {"input": [{"role": "user", "content": [{"type": "input_text", "text": text}]}],
+                      "instructions": text[:30]},
+        "completions": {"prompt": [text, text[:10]], "suffix": text[:5]},
+        "embeddings": {"input": [text, "second"]},
+        "messages": {"system": "terse", "messages": [{"role": "user", "content": text}]},
+    }
+
+
+@pytest.fixture(scope="module")
+def bound(vocab: Vocab) -> TokenEstimator:
+    return TokenEstimator(vocab, prompt_bound=True)
+
+
+@pytest.mark.parametrize("encoding", ["o200k_base", "cl100k_base", "claude-3"])
+def test_the_bound_is_never_below_the_exact_estimate(estimator: TokenEstimator, bound: TokenEstimator,
+                                                     encoding: str) -> None:
+    endpoints = ["messages"] if encoding.startswith("claude") else [
+        "chat.completions", "responses", "completions", "embeddings"]
+    for text in TEXTS + rng_texts(7, 60):
+        for endpoint in endpoints:
+            body = bodies(text)[endpoint]
+            exact, upper = estimator.prompt(endpoint, encoding, body), bound.prompt(endpoint, encoding, body)
+            assert upper >= exact, (endpoint, encoding, text[:40])
+
+
+def test_the_bound_of_a_text_is_its_utf8_length_and_output_stays_exact(estimator: TokenEstimator,
+                                                                       bound: TokenEstimator) -> None:
+    assert utf8_length("abc") == 3 and utf8_length("é🙂") == 2 + 4
+    prose = TEXTS[2]
+    assert bound.prompt("embeddings", "o200k_base", {"input": prose}) == len(prose)
+    assert bound.output("o200k_base", [prose]) == estimator.output("o200k_base", [prose]) < len(prose) // 3
