@@ -237,7 +237,7 @@ async def fault_through_the_proxy(store: Store, upstream: UpstreamHandle, tmp_pa
     budget = {**store.budget, "fail_open": fail_open, "ledger_path": str(ledger),
               "breaker": {"failures": 3, "cooldown_s": COOLDOWN_S}}
     document = config_document(upstream.url, tmp_path, budget=budget, telemetry={"log_level": "warning"},
-                               policy={"dir": str(policies(tmp_path)), "reload_interval_s": 0})
+                               policy={"dir": str(policies(tmp_path)), "reload_interval_s": 0, "timeout_ms": 5000})
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump(document))
     log = tmp_path / "proxy.log"  # its warnings (breaker transitions, ledgered settles) show if it fails
