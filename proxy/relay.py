@@ -16,7 +16,8 @@ from aiohttp import web
 
 from .answer_transform import OutputRules, event_transformer
 from .endpoints.base import EndpointSpec, EventRewriter, Usage
-from .errors import ProxyError, UpstreamError
+from .errors import UpstreamError
+from .stream_end import Drain, stream_guard
 from .upstream import sse
 from .upstream.client import RELAYED_HEADERS, Upstream
 
@@ -33,6 +34,7 @@ class Tally:
     response_pii: dict[str, int] = field(default_factory=dict)
     stream_error: str | None = None
     client_gone: bool = False
+    drained: bool = False  # the client went away and the upstream was read on without it
 
     def output_texts(self, spec: EndpointSpec) -> list[str]:
         texts = list(self.texts)
@@ -77,45 +79,41 @@ async def relay_stream(request: web.Request, spec: EndpointSpec, upstream: Upstr
     await out.prepare(request)
     parser = sse.SSEParser()
     transform = event_rewriter(spec, rules, tally) if rules.active else None
-    try:
+
+    def take(event: sse.Event, pieces: list[bytes]) -> None:
+        data = event.data
+        if data is None or data == sse.DONE:
+            pieces.append(event.raw)
+            return
+        document = sse.event_object(data, upstream.name)
+        usage = spec.stream_usage(document) if document is not None and b'"usage"' in data else None
+        if usage is not None:
+            tally.usage = usage if tally.usage is None else tally.usage.merged(usage)
+            if hide_usage_chunk and not document.get("choices"):  # type: ignore[union-attr]
+                return  # the usage-only chunk the client did not ask for
+        if transform is None or document is None:
+            tally.events.append(data)
+            pieces.append(event.raw)
+        else:
+            pieces.extend(transform(document, event.name))
+
+    async with stream_guard(out, spec, Drain(upstream, response, parser, spec), tally):
         while chunk := await upstream.read_chunk(response):
-            pieces = []
-            for event in parser.feed(chunk):
-                data = event.data
-                if data is None or data == sse.DONE:
-                    pieces.append(event.raw)
-                    continue
-                if transform is None and b'"usage"' not in data:
-                    tally.events.append(data)
-                    pieces.append(event.raw)
-                    continue
-                document = orjson.loads(data)
-                if not isinstance(document, dict):
-                    pieces.append(event.raw)
-                    continue
-                usage = spec.stream_usage(document)
-                if usage is not None:
-                    tally.usage = usage if tally.usage is None else tally.usage.merged(usage)
-                    if hide_usage_chunk and not document.get("choices"):
-                        continue  # the usage-only chunk the client did not ask for
-                if transform is None:
-                    tally.events.append(data)
-                    pieces.append(event.raw)
-                else:
-                    pieces.extend(transform(document, event.name))
-            if pieces:
-                if tally.first_content_at is None:
-                    tally.first_content_at = time.perf_counter()
-                await out.write(b"".join(pieces))
-    except ProxyError as exc:
-        # Headers are gone already: the error becomes an SSE error event and the stream ends.
-        tally.stream_error = exc.code
-        await out.write(spec.stream_error(exc))
-    except ConnectionResetError:
-        tally.client_gone = True
-        return out
-    await out.write_eof()
+            pieces: list[bytes] = []
+            try:
+                for event in parser.feed(chunk):
+                    take(event, pieces)
+            finally:
+                await flush(out, pieces, tally)  # events before a broken one still go, ahead of the error
+        await out.write_eof()
     return out
+
+
+async def flush(out: web.StreamResponse, pieces: list[bytes], tally: Tally) -> None:
+    if pieces:
+        if tally.first_content_at is None:
+            tally.first_content_at = time.perf_counter()
+        await out.write(b"".join(pieces))
 
 
 def event_rewriter(spec: EndpointSpec, rules: OutputRules, tally: Tally) -> EventRewriter:

@@ -27,6 +27,7 @@ class Faults:
     first_byte_delay_s: float = 0.0
     reset_after_events: int | None = None  # abort the connection after this many stream events
     chunk_delay_s: float = 0.0
+    malformed_after_events: int | None = None  # send `data: {"usage": oops` after this many events, then end
     strip_usage: bool = False  # behave like a server that never reports stream usage
     hold: threading.Event | None = None  # answer nothing until the test sets it
 
@@ -95,6 +96,10 @@ class TestUpstream(DemoModel):
                 if self.faults.reset_after_events is not None and sent >= self.faults.reset_after_events:
                     assert request.transport is not None
                     request.transport.abort()
+                    return response
+                if self.faults.malformed_after_events is not None and sent >= self.faults.malformed_after_events:
+                    await response.write(b'data: {"usage": oops\n\n')
+                    await response.write_eof()
                     return response
                 if self.faults.chunk_delay_s:
                     await asyncio.sleep(self.faults.chunk_delay_s)
