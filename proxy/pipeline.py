@@ -16,6 +16,7 @@ from .budget import BudgetExceeded, BudgetState, RateLimited, Reservation, cost_
 from .catalogue import CatalogueEntry
 from .decide import decide
 from .endpoints.base import EndpointSpec, Json, ModelCall, Usage, parse_call
+from .endpoints.bounds import check_context
 from .enforce import Effective, enforce
 from .errors import BadRequest, PayloadTooLarge, Unavailable, UnknownModel, UpstreamError
 from .identity import Identity
@@ -55,6 +56,7 @@ async def serve_model_call(request: web.Request, spec: EndpointSpec) -> web.Stre
                                           services.config.tokens.offload_bytes)
     record.input_tokens = analysis.prompt_tokens
     record.pii_types = tuple(sorted(analysis.counts()))
+    check_context(call.endpoint.api, analysis.prompt_tokens, entry.context_window)  # 400, before the policy
 
     # budget state + decide: the policy decision, with fail-closed on engine or store errors (503)
     try:

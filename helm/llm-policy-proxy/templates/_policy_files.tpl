@@ -10,4 +10,4 @@
 - pii.json
 {{- end -}}
 
-{{- define "llm-policy-proxy.policyDigest" -}}64aeacd30511701a0dc634796860f4652be64c8fa5a96025773629135ca2b4b0{{- end -}}
+{{- define "llm-policy-proxy.policyDigest" -}}7d3499566f7267fbb59eb1362540cc6e161451d8579156567020833ceb4084b5{{- end -}}
