@@ -20,6 +20,7 @@ from .endpoints.bounds import check_context
 from .enforce import Effective, enforce
 from .errors import BadRequest, PayloadTooLarge, Unavailable, UnknownModel, UpstreamError
 from .identity import Identity
+from .limit_signals import denial_headers
 from .policy.decision import denial_error
 from .policy.errors import PolicyEngineError
 from .relay import Tally, relay_json, relay_stream
@@ -90,6 +91,7 @@ async def serve_model_call(request: web.Request, spec: EndpointSpec) -> web.Stre
     if not decision.allow:
         error = denial_error(decision, decided.revision)
         error.headers.update(headers)
+        error.headers.update(denial_headers(decision, decided.budget_states, time.time()))
         raise error
 
     # enforce: model rewrite, max_tokens cap, request redaction (pure)

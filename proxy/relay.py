@@ -48,10 +48,21 @@ class Tally:
         return texts
 
 
-def relayed_headers(response: aiohttp.ClientResponse) -> dict[str, str]:
+# The provider's own limit state goes to the client as the provider sent it (SDKs back off on it); the
+# proxy's limits on a relayed answer go under names of their own, so neither hides the other.
+PROVIDER_LIMIT_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-")
+OWN_LIMIT_PREFIX = "x-llm-proxy-ratelimit-"
+
+
+def relayed_headers(response: aiohttp.ClientResponse, own: dict[str, str]) -> dict[str, str]:
+    """The headers of a relayed answer: the provider's useful ones, then the proxy's own (renamed limits)."""
     headers = {name: response.headers[name] for name in RELAYED_HEADERS if name in response.headers}
+    headers.update((name.lower(), value) for name, value in response.headers.items()
+                   if name.lower().startswith(PROVIDER_LIMIT_PREFIXES))
     if "x-request-id" in headers:
         headers["x-upstream-request-id"] = headers.pop("x-request-id")
+    for name, value in own.items():
+        headers[OWN_LIMIT_PREFIX + name[len("x-ratelimit-"):] if name.startswith("x-ratelimit-") else name] = value
     return headers
 
 
@@ -68,14 +79,13 @@ async def relay_json(spec: EndpointSpec, upstream: Upstream, response: aiohttp.C
             if rules.active and rules.apply(spec, document, tally):
                 payload = orjson.dumps(document)
     # Upstream errors pass through unchanged: the SDK raises the same class it would against the provider.
-    return web.Response(body=payload, status=response.status, headers={**relayed_headers(response), **headers})
+    return web.Response(body=payload, status=response.status, headers=relayed_headers(response, headers))
 
 
 async def relay_stream(request: web.Request, spec: EndpointSpec, upstream: Upstream,
                        response: aiohttp.ClientResponse, rules: OutputRules, tally: Tally,
                        headers: dict[str, str], hide_usage_chunk: bool) -> web.StreamResponse:
-    out = web.StreamResponse(status=200, headers={**relayed_headers(response), **headers,
-                                                  "Cache-Control": "no-cache"})
+    out = web.StreamResponse(status=200, headers={**relayed_headers(response, headers), "Cache-Control": "no-cache"})
     await out.prepare(request)
     parser = sse.SSEParser()
     transform = event_rewriter(spec, rules, tally) if rules.active else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -24,6 +24,7 @@ class Received:
 @dataclass
 class Faults:
     status: int | None = None  # answer every call with this status and an OpenAI error body
+    headers: dict[str, str] = field(default_factory=dict)  # ...and these headers (Retry-After, x-ratelimit-*)
     first_byte_delay_s: float = 0.0
     reset_after_events: int | None = None  # abort the connection after this many stream events
     chunk_delay_s: float = 0.0
@@ -74,7 +75,8 @@ class TestUpstream(DemoModel):
             await asyncio.to_thread(self.faults.hold.wait, 60)
         if self.faults.status is not None:
             kind = "server_error" if self.faults.status >= 500 else "invalid_request_error"
-            return web.Response(status=self.faults.status, content_type="application/json", body=orjson.dumps(
+            return web.Response(status=self.faults.status, content_type="application/json", headers=self.faults.headers,
+                                body=orjson.dumps(
                 {"error": {"message": f"injected upstream error {self.faults.status}", "type": kind,
                            "param": None, "code": "injected"}}))
         return await handler(request)

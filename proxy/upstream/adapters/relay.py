@@ -29,7 +29,7 @@ async def relay_translated(request: web.Request, adapter: Adapter, call: ModelCa
         payload = await upstream.read_body(response)
         return web.Response(body=adapter.error(response.status, payload), status=response.status,
                             content_type="application/json",
-                            headers={**_without_type(relayed_headers(response)), **headers})
+                            headers=_without_type(relayed_headers(response, headers)))
     if call.stream:
         streamed = await _stream(request, adapter, call, upstream, response, rules, tally, headers)
         if not tally.client_gone:
@@ -42,13 +42,13 @@ async def relay_translated(request: web.Request, adapter: Adapter, call: ModelCa
         for _, text, slot, key in list(call.endpoint.output_texts(answer)):
             slot[key] = rules.whole(text, tally)  # type: ignore[index]
     return web.Response(body=orjson.dumps(answer), content_type="application/json",
-                        headers={**_without_type(relayed_headers(response)), **headers})
+                        headers=_without_type(relayed_headers(response, headers)))
 
 
 async def _stream(request: web.Request, adapter: Adapter, call: ModelCall, upstream: Upstream,
                   response: aiohttp.ClientResponse, rules: OutputRules, tally: Tally,
                   headers: dict[str, str]) -> web.StreamResponse:
-    out = web.StreamResponse(status=200, headers={**_without_type(relayed_headers(response)), **headers,
+    out = web.StreamResponse(status=200, headers={**_without_type(relayed_headers(response, headers)),
                                                   "Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
     await out.prepare(request)
     parser = sse.SSEParser()
