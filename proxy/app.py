@@ -28,6 +28,7 @@ from .decide import Decided, ScopeMemory
 from .egress.server import EgressServer, start_egress
 from .endpoints import MODEL_ENDPOINTS, EndpointSpec
 from .eventlog import open_event_log
+from .http_errors import use_json_parser_errors
 from .identity import Identity
 from .identity.build import open_authenticator
 from .ids import new_id
@@ -70,6 +71,7 @@ def build_app(config: Config, registry: CollectorRegistry | None = None, egress_
               tracer_provider: TracerProvider | None = None,
               listening: Sequence[tuple[str, int]] = ()) -> web.Application:
     """`listening`: where the API listens, when not config.server's host and port (the egress proxy refuses it)."""
+    use_json_parser_errors()  # the parser's own 400s: OpenAI JSON that never echoes the request
     metrics = Metrics(registry, enabled=config.telemetry.metrics)
     tracing = Tracing(tracer_provider if tracer_provider is not None else wiring.tracer_provider_from_env(),
                       stage_spans=config.telemetry.stage_spans)

@@ -43,8 +43,8 @@ def test_chat_stream_with_an_event_that_is_not_json_raises_api_error_and_ends(
         proxy: ProxyHandle, upstream: UpstreamHandle, logs: list[dict[str, Any]]) -> None:
     upstream.model.faults.malformed_after_events = 2
     received = []
-    with pytest.raises(openai.APIError) as caught:
-        for chunk in proxy.client().chat.completions.create(model="demo-model", messages=HELLO, stream=True):
+    with proxy.client() as client, pytest.raises(openai.APIError) as caught:
+        for chunk in client.chat.completions.create(model="demo-model", messages=HELLO, stream=True):
             received.append(chunk)
     assert len(received) == 2
     assert "not JSON" in caught.value.message
@@ -57,8 +57,8 @@ def test_chat_stream_with_an_event_that_is_not_json_raises_api_error_and_ends(
 def test_responses_stream_with_an_event_that_is_not_json_raises_api_error(proxy: ProxyHandle,
                                                                          upstream: UpstreamHandle) -> None:
     upstream.model.faults.malformed_after_events = 3
-    with pytest.raises(openai.APIError) as caught:
-        for _ in proxy.client().responses.create(model="demo-model", input="Hi", stream=True):
+    with proxy.client() as client, pytest.raises(openai.APIError) as caught:
+        for _ in client.responses.create(model="demo-model", input="Hi", stream=True):
             pass
     assert "not JSON" in caught.value.message
 
@@ -67,8 +67,8 @@ def test_broken_event_after_the_usage_chunk_still_charges_the_usage(proxy: Proxy
                                                                      logs: list[dict[str, Any]]) -> None:
     # Usage rides in a late chunk: a break before it is charged by counting what was streamed.
     upstream.model.faults.malformed_after_events = 2
-    with pytest.raises(openai.APIError):
-        for _ in proxy.client().chat.completions.create(model="demo-model", messages=HELLO, stream=True):
+    with proxy.client() as client, pytest.raises(openai.APIError):
+        for _ in client.chat.completions.create(model="demo-model", messages=HELLO, stream=True):
             pass
     line = asyncio.run(request_line(logs))
     assert line["output_tokens"] > 0 and line["cost_usd"] > 0
@@ -87,8 +87,9 @@ async def cut_after_first_event(proxy: ProxyHandle) -> None:
 async def test_client_gone_mid_stream_is_charged_what_the_upstream_reported(
         proxy: ProxyHandle, upstream: UpstreamHandle, logs: list[dict[str, Any]]) -> None:
     upstream.model.reply_override = LONG_REPLY
-    whole = [chunk async for chunk in await proxy.async_client().chat.completions.create(
-        model="gpt-4o", messages=HELLO, stream=True, stream_options={"include_usage": True})]
+    async with proxy.async_client() as client:
+        whole = [chunk async for chunk in await client.chat.completions.create(
+            model="gpt-4o", messages=HELLO, stream=True, stream_options={"include_usage": True})]
     reported = whole[-1].usage
     assert reported is not None and reported.completion_tokens > 20
     await request_line(logs)

@@ -18,8 +18,8 @@ def test_messages_stream_with_an_event_that_is_not_json_raises_in_the_anthropic_
         make_claude_proxy: ProxyFactory, claude_upstream: ClaudeUpstreamHandle) -> None:
     proxy = make_claude_proxy()
     claude_upstream.model.faults.malformed_after_events = 3
-    with pytest.raises(anthropic.APIStatusError) as caught, \
-            sdk(proxy).messages.stream(model=CLAUDE, max_tokens=100, messages=HELLO) as stream:  # type: ignore[arg-type]
+    with sdk(proxy) as client, pytest.raises(anthropic.APIStatusError) as caught, \
+            client.messages.stream(model=CLAUDE, max_tokens=100, messages=HELLO) as stream:  # type: ignore[arg-type]
         for _ in stream:
             pass
     assert "not JSON" in str(caught.value)
@@ -29,14 +29,13 @@ def test_translated_streams_with_an_event_that_is_not_json_raise_in_both_sdks(
         make_claude_proxy: ProxyFactory, claude_upstream: ClaudeUpstreamHandle, upstream: UpstreamHandle) -> None:
     proxy = make_claude_proxy()
     claude_upstream.model.faults.malformed_after_events = 3
-    with pytest.raises(openai.APIError) as from_claude:
-        for _ in proxy.client(key=KEYS["research"]).chat.completions.create(model=CLAUDE, messages=HELLO,
-                                                                           stream=True):
+    with proxy.client(key=KEYS["research"]) as openai_client, pytest.raises(openai.APIError) as from_claude:
+        for _ in openai_client.chat.completions.create(model=CLAUDE, messages=HELLO, stream=True):  # type: ignore[arg-type]
             pass
     assert "not JSON" in from_claude.value.message
     upstream.model.faults.malformed_after_events = 2
-    with pytest.raises(anthropic.APIStatusError) as from_openai, \
-            sdk(proxy).messages.stream(model="demo-model", max_tokens=100, messages=HELLO) as stream:  # type: ignore[arg-type]
+    with sdk(proxy) as client, pytest.raises(anthropic.APIStatusError) as from_openai, \
+            client.messages.stream(model="demo-model", max_tokens=100, messages=HELLO) as stream:  # type: ignore[arg-type]
         for _ in stream:
             pass
     assert "not JSON" in str(from_openai.value)
