@@ -56,21 +56,20 @@ def integer(body: dict[str, Any], bounds: IntRange) -> int | None:
 
 
 def check_depth(body: dict[str, Any]) -> None:
-    """Refuses a body nested deeper than MAX_DEPTH, naming the top-level parameter (walked without recursion)."""
+    """Refuses a body nested deeper than MAX_DEPTH, naming the top-level parameter (walked level by level,
+    without recursion: no stack to exhaust, one depth count per level)."""
     for key, value in body.items():
-        stack: list[tuple[Any, int]] = [(value, 2)]
-        while stack:
-            node, depth = stack.pop()
-            if isinstance(node, dict):
-                children: Any = node.values()
-            elif isinstance(node, list):
-                children = node
-            else:
-                continue
+        level = [value] if isinstance(value, dict | list) else []
+        depth = 2  # the body itself is level 1
+        while level:
             if depth > MAX_DEPTH:
                 raise BadRequest(f"Invalid '{key}': nested more than {MAX_DEPTH} levels deep.", param=key,
                                  code="invalid_value")
-            stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+            below: list[Any] = []
+            for node in level:
+                below.extend(child for child in (node.values() if isinstance(node, dict) else node)
+                             if isinstance(child, dict | list))
+            level, depth = below, depth + 1
 
 
 def check_end_user(user: str | None, param: str) -> str | None:
