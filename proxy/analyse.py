@@ -10,7 +10,6 @@ from .catalogue import CatalogueEntry
 from .endpoints.base import ModelCall
 from .pii import Finding, Match, Scanner, scan_texts, summarize
 from .tokens import TokenEstimator
-from .tokens.estimate import requested_choices
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,9 +29,7 @@ class Analysis:
 
 def analyse(call: ModelCall, entry: CatalogueEntry, estimator: TokenEstimator, scanner: Scanner) -> Analysis:
     prompt_tokens = estimator.prompt(call.endpoint.name, entry.encoding, call.body)
-    max_output = (call.max_output_tokens or entry.max_output_tokens) * requested_choices(call.body)
-    if not call.endpoint.streams:  # embeddings produce no output tokens
-        max_output = 0
+    max_output = call.worst_case_output(entry.max_output_tokens)
     matches = scan_texts(scanner, call.endpoint.texts(call.body))
     return Analysis(prompt_tokens, max_output, worst_case_micros(prompt_tokens, max_output, entry.micro_prices),
                     matches, tuple(summarize(matches.items())))

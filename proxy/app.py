@@ -15,12 +15,14 @@ from .observation import Reporter
 from .routes import add_routes
 from .telemetry.metrics import Metrics
 from .telemetry.tracing import Tracing
+from .http_errors import use_json_parser_errors
 
 
 def build_app(config: Config, registry: CollectorRegistry | None = None, egress_sock: socket.socket | None = None,
               tracer_provider: TracerProvider | None = None,
               listening: Sequence[tuple[str, int]] = ()) -> web.Application:
     """`listening`: where the API listens, when not config.server's host and port (the egress proxy refuses it)."""
+    use_json_parser_errors()  # the parser's own 400s: OpenAI JSON that never echoes the request
     metrics = Metrics(registry, enabled=config.telemetry.metrics)
     tracing = Tracing(tracer_provider if tracer_provider is not None else tracer_provider_from_env(),
                       stage_spans=config.telemetry.stage_spans)

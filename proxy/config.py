@@ -92,6 +92,8 @@ class Timeouts(_Frozen):
     connect_s: float = Field(5.0, gt=0)
     first_byte_s: float = Field(120.0, gt=0)
     idle_s: float = Field(60.0, gt=0)
+    # A client gone mid-stream: how long the upstream is read on to count what it generated (0: close at once).
+    drain_on_disconnect_s: float = Field(3.0, ge=0)
 
 
 class UpstreamConfig(_Frozen):

@@ -41,13 +41,17 @@ def enforce(call: ModelCall, entry: CatalogueEntry, analysis: Analysis, decision
     if entry.upstream_model != call.model:
         changes["model"] = entry.upstream_model
 
-    max_output = analysis.max_output_tokens
+    max_output = call.worst_case_output(entry.max_output_tokens)
     if decision.max_tokens is not None and call.endpoint.max_output_keys:
         requested = call.max_output_tokens
         if requested is None or requested > decision.max_tokens:
-            key = next((k for k in call.endpoint.max_output_keys if k in call.body), call.endpoint.max_output_keys[-1])
-            changes[key] = decision.max_tokens
-            max_output = min(max_output, decision.max_tokens)
+            # Every cap the caller sent above it is lowered: the upstream may honour any one of them.
+            keys = call.endpoint.max_output_keys
+            sent = [k for k in keys if call.body.get(k) is not None]
+            for key in [k for k in sent if call.body[k] > decision.max_tokens] if sent else keys[-1:]:
+                changes[key] = decision.max_tokens
+            # The cap is per choice: n choices of capped length are still n times the output.
+            max_output = call.worst_case_output(entry.max_output_tokens, decision.max_tokens)
 
     hide_usage = False
     if call.stream and call.endpoint.usage_opt_in:

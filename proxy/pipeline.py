@@ -25,9 +25,11 @@ from .components import Components
 from .config import AuthConfig
 from .decide import Decided, Decider
 from .endpoints.base import EndpointSpec, Json, ModelCall, Usage, parse_call
+from .endpoints.bounds import check_context
 from .enforce import Effective, enforce
 from .errors import BadRequest, PayloadTooLarge, Unavailable, UnknownModel, UpstreamError
 from .identity import Identity
+from .limit_signals import denial_headers
 from .observation import Observation
 from .pii import Scanner
 from .policy.decision import denial_error
@@ -61,6 +63,7 @@ async def serve_model_call(request: web.Request, spec: EndpointSpec, parts: Comp
         analysis = await analyse_off_loop(call, entry, parts.estimator, parts.scanner, len(raw),
                                           parts.config.tokens.offload_bytes)
     observation.analysed(analysis)
+    check_context(call.endpoint.api, analysis.prompt_tokens, entry.context_window)  # 400, before the policy
 
     # decide: budget scopes, their state, one policy evaluation (503 fail closed, 403 deny)
     with parts.tracing.stage("policy.evaluate"):
@@ -169,6 +172,7 @@ def allowed_or_denied(decided: Decided, request_id: str) -> dict[str, str]:
     if not decided.decision.allow:
         error = denial_error(decided.decision, decided.revision)
         error.headers.update(headers)
+        error.headers.update(denial_headers(decided.decision, decided.budget_states, time.time()))
         raise error
     return headers
 

@@ -16,7 +16,8 @@ from aiohttp import web
 
 from .answer_transform import OutputRules, event_transformer
 from .endpoints.base import EndpointSpec, EventRewriter, Usage
-from .errors import ProxyError, UpstreamError
+from .errors import UpstreamError
+from .stream_end import Drain, stream_guard
 from .upstream import sse
 from .upstream.client import RELAYED_HEADERS, Upstream
 
@@ -33,6 +34,7 @@ class Tally:
     response_pii: dict[str, int] = field(default_factory=dict)
     stream_error: str | None = None
     client_gone: bool = False
+    drained: bool = False  # the client went away and the upstream was read on without it
 
     def output_texts(self, spec: EndpointSpec) -> list[str]:
         texts = list(self.texts)
@@ -46,10 +48,21 @@ class Tally:
         return texts
 
 
-def relayed_headers(response: aiohttp.ClientResponse) -> dict[str, str]:
+# The provider's own limit state goes to the client as the provider sent it (SDKs back off on it); the
+# proxy's limits on a relayed answer go under names of their own, so neither hides the other.
+PROVIDER_LIMIT_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-")
+OWN_LIMIT_PREFIX = "x-llm-proxy-ratelimit-"
+
+
+def relayed_headers(response: aiohttp.ClientResponse, own: dict[str, str]) -> dict[str, str]:
+    """The headers of a relayed answer: the provider's useful ones, then the proxy's own (renamed limits)."""
     headers = {name: response.headers[name] for name in RELAYED_HEADERS if name in response.headers}
+    headers.update((name.lower(), value) for name, value in response.headers.items()
+                   if name.lower().startswith(PROVIDER_LIMIT_PREFIXES))
     if "x-request-id" in headers:
         headers["x-upstream-request-id"] = headers.pop("x-request-id")
+    for name, value in own.items():
+        headers[OWN_LIMIT_PREFIX + name[len("x-ratelimit-"):] if name.startswith("x-ratelimit-") else name] = value
     return headers
 
 
@@ -66,56 +79,51 @@ async def relay_json(spec: EndpointSpec, upstream: Upstream, response: aiohttp.C
             if rules.active and rules.apply(spec, document, tally):
                 payload = orjson.dumps(document)
     # Upstream errors pass through unchanged: the SDK raises the same class it would against the provider.
-    return web.Response(body=payload, status=response.status, headers={**relayed_headers(response), **headers})
+    return web.Response(body=payload, status=response.status, headers=relayed_headers(response, headers))
 
 
 async def relay_stream(request: web.Request, spec: EndpointSpec, upstream: Upstream,
                        response: aiohttp.ClientResponse, rules: OutputRules, tally: Tally,
                        headers: dict[str, str], hide_usage_chunk: bool) -> web.StreamResponse:
-    out = web.StreamResponse(status=200, headers={**relayed_headers(response), **headers,
-                                                  "Cache-Control": "no-cache"})
+    out = web.StreamResponse(status=200, headers={**relayed_headers(response, headers), "Cache-Control": "no-cache"})
     await out.prepare(request)
     parser = sse.SSEParser()
     transform = event_rewriter(spec, rules, tally) if rules.active else None
-    try:
+
+    def take(event: sse.Event, pieces: list[bytes]) -> None:
+        data = event.data
+        if data is None or data == sse.DONE:
+            pieces.append(event.raw)
+            return
+        document = sse.event_object(data, upstream.name)
+        usage = spec.stream_usage(document) if document is not None and b'"usage"' in data else None
+        if usage is not None:
+            tally.usage = usage if tally.usage is None else tally.usage.merged(usage)
+            if hide_usage_chunk and not document.get("choices"):  # type: ignore[union-attr]
+                return  # the usage-only chunk the client did not ask for
+        if transform is None or document is None:
+            tally.events.append(data)
+            pieces.append(event.raw)
+        else:
+            pieces.extend(transform(document, event.name))
+
+    async with stream_guard(out, spec, Drain(upstream, response, parser, spec), tally):
         while chunk := await upstream.read_chunk(response):
-            pieces = []
-            for event in parser.feed(chunk):
-                data = event.data
-                if data is None or data == sse.DONE:
-                    pieces.append(event.raw)
-                    continue
-                if transform is None and b'"usage"' not in data:
-                    tally.events.append(data)
-                    pieces.append(event.raw)
-                    continue
-                document = orjson.loads(data)
-                if not isinstance(document, dict):
-                    pieces.append(event.raw)
-                    continue
-                usage = spec.stream_usage(document)
-                if usage is not None:
-                    tally.usage = usage if tally.usage is None else tally.usage.merged(usage)
-                    if hide_usage_chunk and not document.get("choices"):
-                        continue  # the usage-only chunk the client did not ask for
-                if transform is None:
-                    tally.events.append(data)
-                    pieces.append(event.raw)
-                else:
-                    pieces.extend(transform(document, event.name))
-            if pieces:
-                if tally.first_content_at is None:
-                    tally.first_content_at = time.perf_counter()
-                await out.write(b"".join(pieces))
-    except ProxyError as exc:
-        # Headers are gone already: the error becomes an SSE error event and the stream ends.
-        tally.stream_error = exc.code
-        await out.write(spec.stream_error(exc))
-    except ConnectionResetError:
-        tally.client_gone = True
-        return out
-    await out.write_eof()
+            pieces: list[bytes] = []
+            try:
+                for event in parser.feed(chunk):
+                    take(event, pieces)
+            finally:
+                await flush(out, pieces, tally)  # events before a broken one still go, ahead of the error
+        await out.write_eof()
     return out
+
+
+async def flush(out: web.StreamResponse, pieces: list[bytes], tally: Tally) -> None:
+    if pieces:
+        if tally.first_content_at is None:
+            tally.first_content_at = time.perf_counter()
+        await out.write(b"".join(pieces))
 
 
 def event_rewriter(spec: EndpointSpec, rules: OutputRules, tally: Tally) -> EventRewriter:

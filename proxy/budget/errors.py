@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from proxy.errors import TooManyRequests, Unavailable
 
+from .ratelimit import format_reset
+
 
 class BudgetExceeded(TooManyRequests):
     default_code = "budget_exceeded"
@@ -16,8 +18,9 @@ class BudgetExceeded(TooManyRequests):
 class RateLimited(TooManyRequests):
     default_code = "rate_limit_exceeded"
 
-    def __init__(self, scope: str, message: str, *, retry_after_s: float) -> None:
-        super().__init__(message, retry_after_s=retry_after_s)
+    def __init__(self, scope: str, message: str, *, retry_after_s: float,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message, retry_after_s=retry_after_s, headers=headers)
         self.scope = scope
 
 
@@ -36,8 +39,12 @@ def refusal(kind: str, scope: str, retry_after_s: float, dimension: str, limit: 
     """The exception for a refused reserve, worded the same whichever store refused it."""
     if kind == "rate":
         unit = "requests" if dimension == "requests" else "tokens"
+        # OpenAI's limit headers on the proxy's own 429, as the provider would send them with its own.
+        headers = {f"x-ratelimit-limit-{unit}": str(limit), f"x-ratelimit-remaining-{unit}": "0",
+                   f"x-ratelimit-reset-{unit}": format_reset(retry_after_s)}
         return RateLimited(
-            scope, f"Rate limit reached for {scope}: {limit} {unit} per minute.", retry_after_s=retry_after_s
+            scope, f"Rate limit reached for {scope}: {limit} {unit} per minute.", retry_after_s=retry_after_s,
+            headers=headers,
         )
     amount = f"{_usd(limit)} USD" if dimension == "usd" else f"{limit} tokens"
     return BudgetExceeded(

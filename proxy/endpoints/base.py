@@ -11,6 +11,7 @@ import orjson
 from ..config import Endpoint
 from ..errors import BadRequest, ProxyError
 from ..upstream import sse
+from .bounds import IntRange, check_depth, check_end_user, integer
 
 if TYPE_CHECKING:
     from ..answer_transform import OutputRules
@@ -52,6 +53,17 @@ class ModelCall:
     user: str | None
     messages: int
     tool_names: tuple[str, ...]
+    choices: int = 1  # completions generated per request (`n`, `best_of`)
+
+    def worst_case_output(self, model_max_output: int, cap: int | None = None) -> int:
+        """The one max-output rule: choices x (the request's cap, else the model's maximum output), within
+        a policy's per-choice cap; 0 for endpoints that generate nothing (embeddings)."""
+        if not self.endpoint.max_output_keys:
+            return 0
+        per_choice = self.max_output_tokens or model_max_output
+        if cap is not None:
+            per_choice = min(per_choice, cap)
+        return per_choice * self.choices
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +80,10 @@ class EndpointSpec:
     output_texts: Callable[[Json], Iterator[TextSlot]]
     counts: Callable[[Json], tuple[int, tuple[str, ...]]]
     max_output_keys: tuple[str, ...] = ()
+    # How many completions one request asks for: the largest of these (`n`, `best_of`), 1 when absent.
+    choice_keys: tuple[str, ...] = ()
+    # Every integer parameter with its sane range; the output caps and choice keys must be among them.
+    int_params: tuple[IntRange, ...] = ()
     streams: bool = True
     # chat and completions report stream usage only when asked with stream_options.include_usage.
     usage_opt_in: bool = False
@@ -75,6 +91,7 @@ class EndpointSpec:
     api: Api = "openai"
     # The end user the body names (OpenAI: `user`; Anthropic: `metadata.user_id`).
     end_user: Callable[[Json], str | None] = lambda body: optional(body, "user", str)
+    end_user_param: str = "user"
     # Streamed answers rewritten event by event for the answer obligations; None: the choice-based default.
     stream_rewriter: Callable[[OutputRules, Tally], EventRewriter] | None = None
     # An error after the stream started: the SSE bytes that end it.
@@ -93,19 +110,15 @@ def parse_call(spec: EndpointSpec, body: Any) -> ModelCall:
     stream = optional(body, "stream", bool) or False
     if stream and not spec.streams:
         raise BadRequest(f"{spec.name} does not support streaming.", param="stream")
+    check_depth(body)
+    ints = {bounds[0]: integer(body, bounds) for bounds in spec.int_params}
     spec.validate(body)
-    max_output = None
-    for key in spec.max_output_keys:
-        value = optional(body, key, int)
-        if value is not None:
-            if value < 1:
-                raise BadRequest(f"Invalid '{key}': integer below minimum value 1.", param=key,
-                                 code="integer_below_min_value")
-            max_output = value
-            break
-    user = spec.end_user(body)
+    # Several caps sent at once: the largest is the worst case, whichever one the upstream honours.
+    max_output = max((v for k in spec.max_output_keys if (v := ints.get(k)) is not None), default=None)
+    choices = max((v for k in spec.choice_keys if (v := ints.get(k)) is not None), default=1)
+    user = check_end_user(spec.end_user(body), spec.end_user_param)
     messages, tools = spec.counts(body)
-    return ModelCall(spec, body, model, stream, max_output, user, messages, tools)
+    return ModelCall(spec, body, model, stream, max_output, user, messages, tools, choices)
 
 
 def optional(body: Json, key: str, kind: type | tuple[type, ...]) -> Any:

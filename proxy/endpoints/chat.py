@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from ..errors import BadRequest
 from .base import EndpointSpec, Json, TextSlot, Usage, optional, token_usage, tool_names
+from .bounds import CHOICES, SEED, tokens
 from .text_fields import ANSWER_STRUCTURAL, body_slots, string_slots
 
 
@@ -23,7 +24,6 @@ def _validate(body: Json) -> None:
             raise BadRequest(f"Invalid type for 'messages[{i}].content': expected a string or an array.",
                              param=f"messages[{i}].content", code="invalid_type")
     optional(body, "stream_options", dict)
-    optional(body, "n", int)
     optional(body, "temperature", (int, float))
 
 
@@ -83,5 +83,7 @@ CHAT = EndpointSpec(
     output_texts=_output_texts,
     counts=_counts,
     max_output_keys=("max_completion_tokens", "max_tokens"),
+    choice_keys=("n",),
+    int_params=(CHOICES, tokens("max_completion_tokens"), tokens("max_tokens"), ("top_logprobs", 0, 20), SEED),
     usage_opt_in=True,
 )

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from ..errors import BadRequest
 from .base import EndpointSpec, Json, TextSlot, Usage, token_usage
+from .bounds import CHOICES, MAX_CHOICES, SEED, tokens
 from .text_fields import body_slots
 
 
@@ -47,5 +48,7 @@ COMPLETIONS = EndpointSpec(
     output_texts=_choice_texts,
     counts=_counts,
     max_output_keys=("max_tokens",),
+    choice_keys=("n", "best_of"),
+    int_params=(CHOICES, ("best_of", 1, MAX_CHOICES), tokens("max_tokens"), ("logprobs", 0, 5), SEED),
     usage_opt_in=True,
 )

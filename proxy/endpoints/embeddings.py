@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from ..errors import BadRequest
 from .base import EndpointSpec, Json, TextSlot, Usage, no_texts, optional, token_usage
+from .bounds import tokens
 from .text_fields import body_slots
 
 
@@ -52,4 +53,5 @@ EMBEDDINGS = EndpointSpec(
     output_texts=no_texts,
     counts=_counts,
     streams=False,
+    int_params=(tokens("dimensions"),),
 )

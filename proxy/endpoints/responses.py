@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from ..errors import BadRequest
 from .base import EndpointSpec, Json, TextSlot, Usage, optional, token_usage, tool_names
+from .bounds import tokens
 from .text_fields import ANSWER_STRUCTURAL, body_slots, string_slots
 
 
@@ -111,4 +112,5 @@ RESPONSES = EndpointSpec(
     output_texts=_output_texts,
     counts=_counts,
     max_output_keys=("max_output_tokens",),
+    int_params=(tokens("max_output_tokens"), ("top_logprobs", 0, 20), ("max_tool_calls", 1, 2**31 - 1)),
 )

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from ..errors import UpstreamError
 
 DONE = b"[DONE]"
 
@@ -56,3 +61,14 @@ def parse_event(raw: bytes) -> Event:
 def encode(data: bytes, name: bytes | None = None) -> bytes:
     prefix = b"event: " + name + b"\n" if name else b""
     return prefix + b"data: " + data + b"\n\n"
+
+
+def event_object(data: bytes, upstream: str) -> dict[str, Any] | None:
+    """An event's JSON object, or None for other JSON values; an event that is not JSON at all is the
+    upstream's error (the stream is broken from there on), never the client's to parse."""
+    try:
+        document = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise UpstreamError(f"Upstream {upstream!r} sent a stream event that is not JSON.",
+                            code="upstream_bad_event") from None
+    return document if isinstance(document, dict) else None

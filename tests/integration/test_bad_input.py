@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 
-import aiohttp
 import httpx
 import openai
 import pytest
@@ -168,21 +166,3 @@ def test_upstream_reset_mid_stream_ends_client_stream_with_error_event(proxy: Pr
     assert "broke off" in caught.value.message
     upstream.model.faults.reset_after_events = None
     still_serving(proxy)
-
-
-async def test_client_gone_mid_stream_cancels_the_upstream_request(proxy: ProxyHandle,
-                                                                   upstream: UpstreamHandle) -> None:
-    upstream.model.faults.chunk_delay_s = 0.05
-    async with aiohttp.ClientSession() as session:
-        response = await session.post(proxy.base_url + "/chat/completions", headers=AUTH,
-                                      json={"model": "demo-model", "messages": HELLO, "stream": True})
-        await response.content.readuntil(b"\n\n")
-        response.close()  # drop the connection mid-stream
-    for _ in range(100):
-        if upstream.model.watch.cancelled:
-            break
-        await asyncio.sleep(0.02)
-    assert upstream.model.watch.cancelled == 1
-    assert upstream.model.watch.finished == 0
-    upstream.model.faults.chunk_delay_s = 0
-    await asyncio.to_thread(still_serving, proxy)

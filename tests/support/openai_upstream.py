@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -24,9 +24,11 @@ class Received:
 @dataclass
 class Faults:
     status: int | None = None  # answer every call with this status and an OpenAI error body
+    headers: dict[str, str] = field(default_factory=dict)  # ...and these headers (Retry-After, x-ratelimit-*)
     first_byte_delay_s: float = 0.0
     reset_after_events: int | None = None  # abort the connection after this many stream events
     chunk_delay_s: float = 0.0
+    malformed_after_events: int | None = None  # send `data: {"usage": oops` after this many events, then end
     strip_usage: bool = False  # behave like a server that never reports stream usage
     hold: threading.Event | None = None  # answer nothing until the test sets it
 
@@ -73,7 +75,8 @@ class TestUpstream(DemoModel):
             await asyncio.to_thread(self.faults.hold.wait, 60)
         if self.faults.status is not None:
             kind = "server_error" if self.faults.status >= 500 else "invalid_request_error"
-            return web.Response(status=self.faults.status, content_type="application/json", body=orjson.dumps(
+            return web.Response(status=self.faults.status, content_type="application/json", headers=self.faults.headers,
+                                body=orjson.dumps(
                 {"error": {"message": f"injected upstream error {self.faults.status}", "type": kind,
                            "param": None, "code": "injected"}}))
         return await handler(request)
@@ -95,6 +98,10 @@ class TestUpstream(DemoModel):
                 if self.faults.reset_after_events is not None and sent >= self.faults.reset_after_events:
                     assert request.transport is not None
                     request.transport.abort()
+                    return response
+                if self.faults.malformed_after_events is not None and sent >= self.faults.malformed_after_events:
+                    await response.write(b'data: {"usage": oops\n\n')
+                    await response.write_eof()
                     return response
                 if self.faults.chunk_delay_s:
                     await asyncio.sleep(self.faults.chunk_delay_s)

@@ -16,15 +16,8 @@ deny contains {"code": "prompt_too_large", "message": msg} if {
 	])
 }
 
-deny contains {"code": "context_window_exceeded", "message": msg} if {
-	is_number(input.model.context_window)
-	input.estimate.prompt_tokens > input.model.context_window
-	msg := sprintf("prompt has about %d tokens; model %q accepts %d", [
-		input.estimate.prompt_tokens,
-		input.request.model,
-		input.model.context_window,
-	])
-}
+# A prompt over the model's context window never reaches the policy: the proxy answers it with a 400
+# context_length_exceeded, as the provider would (SDKs and routers fall back on that code).
 
 deny contains {"code": "max_tokens_exceeded", "message": msg} if {
 	generates_text

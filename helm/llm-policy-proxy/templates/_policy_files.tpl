@@ -10,4 +10,4 @@
 - pii.json
 {{- end -}}
 
-{{- define "llm-policy-proxy.policyDigest" -}}ccbd0b52d7efef618767e31d80e744ac64a24ae0f0670f29106408f55ae16313{{- end -}}
+{{- define "llm-policy-proxy.policyDigest" -}}46dd32094ba21e905c47b04834561f42f682d73e16ac01958383b90c1391aa8b{{- end -}}

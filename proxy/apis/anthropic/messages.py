@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ...endpoints.base import EndpointSpec, Json, TextSlot, Usage, optional, tool_names
+from ...endpoints.bounds import MAX_TOKENS, tokens
 from ...errors import BadRequest
 from .errors import stream_error
 from .stream_rewrite import messages_rewriter
@@ -195,6 +196,8 @@ MESSAGES = EndpointSpec(
     output_texts=output_texts,
     counts=counts,
     max_output_keys=("max_tokens",),
+    int_params=(tokens("max_tokens"), ("top_k", 0, MAX_TOKENS)),
+    end_user_param="metadata.user_id",
     api="anthropic",
     end_user=end_user,
     stream_rewriter=messages_rewriter,

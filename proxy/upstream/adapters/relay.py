@@ -7,16 +7,15 @@ a same-API answer would.
 
 from __future__ import annotations
 
-import time
-
 import aiohttp
 import orjson
 from aiohttp import web
 
 from ...answer_transform import OutputRules
 from ...endpoints.base import EventRewriter, Json, ModelCall
-from ...errors import ProxyError, UpstreamError
-from ...relay import Tally, event_rewriter, relayed_headers
+from ...errors import UpstreamError
+from ...relay import Tally, event_rewriter, flush, relayed_headers
+from ...stream_end import Drain, stream_guard
 from .. import sse
 from ..client import Upstream
 from . import Adapter
@@ -29,7 +28,7 @@ async def relay_translated(request: web.Request, adapter: Adapter, call: ModelCa
         payload = await upstream.read_body(response)
         return web.Response(body=adapter.error(response.status, payload), status=response.status,
                             content_type="application/json",
-                            headers={**_without_type(relayed_headers(response)), **headers})
+                            headers=_without_type(relayed_headers(response, headers)))
     if call.stream:
         return await _stream(request, adapter, call, upstream, response, rules, tally, headers)
     document = _object(await upstream.read_body(response), f"Upstream {upstream.name!r} returned a body")
@@ -39,53 +38,50 @@ async def relay_translated(request: web.Request, adapter: Adapter, call: ModelCa
         for _, text, slot, key in list(call.endpoint.output_texts(answer)):
             slot[key] = rules.whole(text, tally)  # type: ignore[index]
     return web.Response(body=orjson.dumps(answer), content_type="application/json",
-                        headers={**_without_type(relayed_headers(response)), **headers})
+                        headers=_without_type(relayed_headers(response, headers)))
 
 
 async def _stream(request: web.Request, adapter: Adapter, call: ModelCall, upstream: Upstream,
                   response: aiohttp.ClientResponse, rules: OutputRules, tally: Tally,
                   headers: dict[str, str]) -> web.StreamResponse:
-    out = web.StreamResponse(status=200, headers={**_without_type(relayed_headers(response)), **headers,
+    out = web.StreamResponse(status=200, headers={**_without_type(relayed_headers(response, headers)),
                                                   "Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
     await out.prepare(request)
     parser = sse.SSEParser()
     translator = adapter.stream(call.body)
     rewrite = event_rewriter(call.endpoint, rules, tally) if rules.active else None
-    try:
+    async with stream_guard(out, call.endpoint, Drain(upstream, response, parser, adapter.upstream_spec), tally):
         while chunk := await upstream.read_chunk(response):
             pieces: list[bytes] = []
-            for event in parser.feed(chunk):
-                if event.data is None:
-                    continue
-                document = _document(event.data, upstream.name)
-                if document is not None:
-                    usage = adapter.upstream_spec.stream_usage(document)
-                    if usage is not None:
-                        tally.usage = usage if tally.usage is None else tally.usage.merged(usage)
-                for name, translated in translator.feed(event.name, document):
-                    pieces.extend(_emit(call, translated, name, rewrite, tally))
-            if pieces:
-                if tally.first_content_at is None:
-                    tally.first_content_at = time.perf_counter()
-                await out.write(b"".join(pieces))
+            try:
+                for event in parser.feed(chunk):
+                    if event.data is None:
+                        continue
+                    document = None if event.data == sse.DONE else _event(event.data, upstream.name)
+                    if document is not None:
+                        usage = adapter.upstream_spec.stream_usage(document)
+                        if usage is not None:
+                            tally.usage = usage if tally.usage is None else tally.usage.merged(usage)
+                    for name, translated in translator.feed(event.name, document):
+                        pieces.extend(_emit(call, translated, name, rewrite, tally))
+            finally:
+                await flush(out, pieces, tally)  # events before a broken one still go, ahead of the error
         tail = [piece for name, translated in translator.finish()
                 for piece in _emit(call, translated, name, rewrite, tally)]
+        if call.endpoint.api == "openai":
+            tail.append(sse.encode(sse.DONE))
         if tail:
             await out.write(b"".join(tail))
-    except ProxyError as exc:
-        tally.stream_error = exc.code
-        await out.write(call.endpoint.stream_error(exc))
-    except ConnectionResetError:
-        tally.client_gone = True
-        return out
-    if call.endpoint.api == "openai":
-        await out.write(sse.encode(sse.DONE))
-    await out.write_eof()
+        await out.write_eof()
     return out
 
 
-def _document(data: bytes, name: str) -> Json | None:
-    return None if data == sse.DONE else _object(data, f"Upstream {name!r} sent a stream event")
+def _event(data: bytes, name: str) -> Json:
+    document = sse.event_object(data, name)
+    if document is None:
+        raise UpstreamError(f"Upstream {name!r} sent a stream event that is not a JSON object.",
+                            code="upstream_bad_event")
+    return document
 
 
 def _object(data: bytes, what: str) -> Json:

@@ -127,16 +127,18 @@ def test_count_tokens_is_answered_by_the_proxy_without_forwarding(claude_proxy: 
 
 def test_error_classes(claude_proxy: ProxyHandle, claude_upstream: ClaudeUpstreamHandle) -> None:
     client = sdk(claude_proxy)
-    with pytest.raises(anthropic.AuthenticationError) as auth:
-        sdk(claude_proxy, key="wrong").messages.create(model=CLAUDE, max_tokens=10, messages=HI)
+    # Clients made for one call are closed: a pooled socket left to the GC warns in whichever test it is collected.
+    with sdk(claude_proxy, key="wrong") as wrong, pytest.raises(anthropic.AuthenticationError) as auth:
+        wrong.messages.create(model=CLAUDE, max_tokens=10, messages=HI)
     assert auth.value.body["error"]["type"] == "authentication_error"  # type: ignore[index]
     with pytest.raises(anthropic.BadRequestError) as bad:
         client.messages.create(model=CLAUDE, max_tokens=10, messages=[])
     assert bad.value.body["type"] == "error"  # type: ignore[index]
     with pytest.raises(anthropic.NotFoundError):
         client.messages.create(model="no-such-model", max_tokens=10, messages=HI)
-    with pytest.raises(anthropic.PermissionDeniedError) as denied:  # payments may not use Claude models
-        sdk(claude_proxy, key=KEYS["payments"]).messages.create(model=CLAUDE, max_tokens=10, messages=HI)
+    with sdk(claude_proxy, key=KEYS["payments"]) as payments, \
+            pytest.raises(anthropic.PermissionDeniedError) as denied:  # payments may not use Claude models
+        payments.messages.create(model=CLAUDE, max_tokens=10, messages=HI)
     assert denied.value.body["error"]["type"] == "permission_error"  # type: ignore[index]
     claude_upstream.model.fault = Fault(529, "overloaded_error")
     with pytest.raises(anthropic.OverloadedError):

@@ -197,7 +197,7 @@ def test_openai_style_upstream_errors_reach_the_anthropic_sdk(claude_proxy: Prox
 def test_redaction_and_restore_across_the_translation(claude_proxy: ProxyHandle, upstream: UpstreamHandle) -> None:
     # payments (cards redacted and restored) on gpt-4o through /v1/messages: the demo echoes the placeholder.
     prompt = "Refund card 4111 1111 1111 1111"
-    with sdk(claude_proxy, key=KEYS["payments"]).messages.stream(
+    with sdk(claude_proxy, key=KEYS["payments"]) as client, client.messages.stream(
             model="gpt-4o", max_tokens=100, messages=[{"role": "user", "content": prompt}]) as stream:
         text = "".join(stream.text_stream)
     assert text.endswith(prompt)
