@@ -11,11 +11,11 @@ from prometheus_client import CollectorRegistry
 
 from .components import components_ctx, tracer_provider_from_env
 from .config import Config
+from .http_errors import use_json_parser_errors
 from .observation import Reporter
 from .routes import add_routes
 from .telemetry.metrics import Metrics
 from .telemetry.tracing import Tracing
-from .http_errors import use_json_parser_errors
 
 
 def build_app(config: Config, registry: CollectorRegistry | None = None, egress_sock: socket.socket | None = None,

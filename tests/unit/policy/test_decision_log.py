@@ -72,13 +72,23 @@ def test_a_clean_allow_is_compact_with_the_request_and_identity_only() -> None:
 @pytest.mark.parametrize("result", [
     Decision(allow=False, reasons=(Reason("model_not_allowed", "no"),)),
     Decision(allow=True, audit=(Reason("pii_email", "would deny"),)),
-    Decision(allow=True, redact=("email",)),
-    Decision(allow=True, restore=True),
     Decision(allow=True, model="gpt-4o-mini"),  # a rewrite: the input asked for another model
-], ids=["deny", "audit", "redact", "restore", "model_rewrite"])
+], ids=["deny", "audit", "model_rewrite"])
 def test_anything_but_a_clean_allow_keeps_the_whole_input(result: Decision) -> None:
     event = event_for(result.as_dict())
     assert event["input"] == make_input() and "detail" not in event
+
+
+FOUND = {"types": ["email"], "counts": {"email": 1}, "findings": [{"type": "email", "path": "messages[0].content"}]}
+
+
+@pytest.mark.parametrize("result", [Decision(allow=True, redact=("email",)), Decision(allow=True, restore=True)],
+                         ids=["redact", "restore"])
+def test_redaction_obligations_keep_the_whole_input_only_when_pii_was_found(result: Decision) -> None:
+    # The shipped policies name their redact types on every allow; with nothing found they change nothing.
+    assert event_for(result.as_dict())["detail"] == "compact"
+    found = event_for(result.as_dict(), pii=FOUND)
+    assert found["input"]["pii"] == FOUND and "detail" not in found  # type: ignore[index]
 
 
 def test_pii_found_or_an_engine_error_keeps_the_whole_input_and_full_keeps_it_always() -> None:
