@@ -70,6 +70,9 @@ def describe(root: Path, verdict: Verdict, timeout_ms: int) -> str:
     else:
         lines.append(f"compiled mode (policy.compiled): not used for this version, the interpreter would serve "
                      f"it: {verdict.fallback}")
+    lines.append("input.estimate: read by a rule, so prompts are tokenized for it" if verdict.reads_estimate else
+                 "input.estimate: read by no rule, so prompts are not tokenized for it "
+                 "(tokens.prompt_estimate: auto)")
     lines += [f"warning: {warning}" for warning in verdict.warnings]
     return "\n".join(lines)
 

@@ -28,6 +28,7 @@ from proxy.policy.engine import DEFAULT_ENTRYPOINTS, EntryPoints
 from proxy.policy.errors import PolicyCompileError, PolicyEngineError
 from proxy.policy.input import INPUT_VERSION
 from proxy.policy.rego import UNDEFINED, Runtime, build_engine, dumps, evaluate_json, execute, is_defined
+from proxy.policy.rego_ast import reads_input_key
 
 
 class EmbeddedRego:
@@ -61,6 +62,10 @@ class EmbeddedRego:
     @property
     def revision(self) -> str:
         return self.bundle.revision
+
+    @functools.cached_property
+    def reads_estimate(self) -> bool:
+        return reads_input_key(orjson.loads(str(self._runtime.engine.get_ast_as_json())), "estimate")
 
     async def evaluate(self, input: dict[str, Any]) -> Decision:
         return decision_from_json(self._runtime.answer(self._entrypoints.decision, dumps(input)))

@@ -208,6 +208,7 @@ class IsolatedRego:
     entrypoints: EntryPoints = DEFAULT_ENTRYPOINTS
     on_restart: OnRestart | None = None
     restarts: int = 0
+    reads_estimate: bool = True  # the reloader, which read the version's AST, knows better
     _starting: asyncio.Task[EvaluatorProcess] | None = field(default=None, repr=False)
 
     async def evaluate(self, input: dict[str, Any]) -> Decision:

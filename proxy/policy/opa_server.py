@@ -70,6 +70,10 @@ class OpaServer:
     def revision(self) -> str:
         return self._revision
 
+    @property
+    def reads_estimate(self) -> bool:
+        return True  # the server's policies are not ours to read
+
     async def evaluate(self, input: dict[str, Any]) -> Decision:
         return parse_decision(await self.query(self._entrypoints.decision, input))
 

@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from proxy.policy.bundle import TEST_SUFFIX
+
 Node = dict[str, Any]
 ANY_KEY = "[_]"  # a head segment whose key is computed: a partial object rule
 
@@ -160,3 +162,37 @@ def _test_head(rule: Node) -> tuple[str, int] | None:
     if var is None or not str(var["value"]).startswith("test_"):
         return None
     return str(var["value"]), int(var["span"]["line"])
+
+
+def reads_input_key(modules: list[Node], key: str) -> bool:
+    """Whether any of these modules may read `input.<key>`; test modules (`*_test.rego`) are not served
+    and are skipped. Conservative: only `input.<other>` and `input["<other>"]` with a constant key are
+    known not to; `input` used whole (`walk(input, ...)`, `x := input`, `some k in input`), with a
+    computed key, or imported (`import input.<key>`) counts as reading it."""
+    return any(_reads(module["ast"], key) for module in modules
+               if not str(module["source"]["file"]).endswith(TEST_SUFFIX))
+
+
+def _reads(node: Any, key: str) -> bool:
+    if isinstance(node, list):
+        return any(_reads(value, key) for value in node)
+    if not isinstance(node, dict):
+        return False
+    if _is_input(node):
+        return True
+    for kind in ("RefDot", "RefBrack"):
+        ref = node.get(kind)
+        if isinstance(ref, dict) and _is_input(ref["refr"]):
+            named = ref["field"][1] if kind == "RefDot" else ref["index"].get("String", {}).get("value")
+            return named is None or named == key
+    for name, value in node.items():
+        if name == "with_mods":  # `with input as {...}` replaces the input; only its value may read it
+            if any(_reads(modifier.get("as"), key) for modifier in value or ()):
+                return True
+        elif _reads(value, key):
+            return True
+    return False
+
+
+def _is_input(node: Any) -> bool:
+    return isinstance(node, dict) and isinstance(node.get("Var"), dict) and node["Var"].get("value") == "input"

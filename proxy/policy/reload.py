@@ -78,6 +78,7 @@ class PolicyReloader:
         self._lock = asyncio.Lock()
         self._engine: IsolatedRego | None = None
         self._digest = ""
+        self._reads_estimate = True
         self._fingerprint: Fingerprint = ()
         self._task: asyncio.Task[None] | None = None
         self._retiring: set[asyncio.Task[None]] = set()
@@ -90,7 +91,7 @@ class PolicyReloader:
         bundle = await asyncio.to_thread(read_version, self.root)
         verdict = await validate(bundle, compiled=self._compiled, limits=self._limits, table=self._table,
                                  reuse=True)
-        self._serve(bundle, await self._serving(bundle, verdict))
+        self._serve(bundle, verdict, await self._serving(bundle, verdict))
         self._notify(_accepted(self.policy, verdict, initial=True))
         if watch:
             self._task = asyncio.create_task(self._watch(), name=f"policy-reloader-{self.policy}")
@@ -105,6 +106,11 @@ class PolicyReloader:
     @property
     def revision(self) -> str:
         return self.engine.revision
+
+    @property
+    def reads_estimate(self) -> bool:
+        """Whether the version serving may read input.estimate (its prompts must then be tokenized)."""
+        return self._reads_estimate
 
     async def evaluate(self, input: dict[str, Any]) -> Decision:
         return await self.engine.evaluate(input)
@@ -155,7 +161,7 @@ class PolicyReloader:
                                          error=str(exc) or type(exc).__name__, mode=self.engine.mode))
                 return False
             old = self._engine
-            self._serve(bundle, engine)
+            self._serve(bundle, verdict, engine)
             if old is not None:
                 self._retire(old)
             self.reloads_ok += 1
@@ -167,9 +173,10 @@ class PolicyReloader:
         return await IsolatedRego.start(spec, verdict.revision, verdict.mode, self._limits.timeout_ms,
                                         self._entrypoints, self._on_restart)
 
-    def _serve(self, bundle: PolicyBundle, engine: IsolatedRego) -> None:
+    def _serve(self, bundle: PolicyBundle, verdict: Verdict, engine: IsolatedRego) -> None:
         self._engine = engine
         self._digest = bundle.digest
+        self._reads_estimate = verdict.reads_estimate
 
     def _retire(self, engine: IsolatedRego) -> None:
         # Requests already sent to the old process get their answers; then it exits.

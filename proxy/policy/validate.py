@@ -31,7 +31,7 @@ from proxy.policy.errors import PolicyCompileError, PolicyEngineError
 from proxy.policy.evaluator import AST, CAPTURE, FAILED, INTERPRETER, RVM
 from proxy.policy.isolated import Answer, EvaluationTimeout, EvaluatorGone, EvaluatorProcess, VersionSpec
 from proxy.policy.rego import UNDEFINED
-from proxy.policy.rego_ast import Node, defines, locations
+from proxy.policy.rego_ast import Node, defines, locations, reads_input_key
 from proxy.policy.samples import Sample
 
 DEFAULT_TIMEOUT_MS = 500
@@ -64,6 +64,8 @@ class Verdict:
     fallback_reason: str | None = None  # "unsupported", "conflict" or "parity"
     warnings: tuple[str, ...] = ()  # rules that may conflict: the interpreter reports it when they do
     rvm_fallbacks: int = 0  # samples the RVM had no answer for (the interpreter answered)
+    # Whether a served module may read input.estimate: if none does, prompts need not be tokenized for it.
+    reads_estimate: bool = True
 
 
 class VersionRejected(PolicyCompileError):
@@ -184,7 +186,7 @@ async def _validate(run: _Run, compiled: bool, table: Sequence[Entrypoint],
     fallback, reason = _compiled_fallback(compiled, loaded.get("compile_error"), warnings, run.disagreement)
     return Verdict(run.bundle.revision, len(run.bundle.modules), counts,
                    "compiled" if compiled and fallback is None else "interpreter", compiled, fallback, reason,
-                   warnings, run.rvm_fallbacks)
+                   warnings, run.rvm_fallbacks, reads_input_key(run.modules, "estimate"))
 
 
 async def _ask(run: _Run, op: int, what: str) -> bytes:
