@@ -119,7 +119,9 @@ async def open_components(config: Config, metrics: Metrics, tracing: Tracing, re
         config=config, catalogue=Catalogue.from_config(config), upstreams=upstreams, metrics=metrics,
         tracing=tracing, reporter=reporter, estimator=estimator, scanner=scanner, policy=policy, store=store,
         decider=Decider(policy, ScopeCache(), store, fail_open=config.policy.fail_open,
-                        include_prompt=config.policy.include_prompt, decision_log=config.policy.decision_log),
+                        include_prompt=config.policy.include_prompt, decision_log=config.policy.decision_log,
+                        prompt_estimate=config.tokens.prompt_estimate,
+                        shadow=None if reporter.shadow is None else reporter.shadow.candidate),
         pseudonym_key=key, authenticator=authenticator, event_log=events, egress=egress, mcp=mcp)
 
 
@@ -142,7 +144,7 @@ async def open_estimator(config: Config) -> TokenEstimator:
     # Verifying and parsing the vocab takes ~0.5 s: once, at start-up, off the loop.
     await asyncio.to_thread(vocab.load_all, needed)
     release_freed_memory()
-    return TokenEstimator(vocab, prompt_bound=config.tokens.prompt_estimate == "bound")
+    return TokenEstimator(vocab)
 
 
 def release_freed_memory() -> None:

@@ -214,10 +214,12 @@ class TokensConfig(_Frozen):
     vocab_dir: Path | None = None
     # Bodies larger than this are tokenized and scanned in a worker thread, off the event loop.
     offload_bytes: int = Field(16 * 1024, ge=0)
-    # exact: prompts tokenized with the model's encoding (the policy input's estimate is what the model
-    # will count). bound: each text counted as its UTF-8 length, a safe upper bound, for policies that do
-    # not read input.estimate: reservations hold a little more, no prompt is tokenized.
-    prompt_estimate: Literal["exact", "bound"] = "exact"
+    # auto: prompts tokenized with the model's encoding only when something needs the count: the policy
+    # (or the shadow policy) may read input.estimate, or a budget scope the decision judged has a spend or
+    # token limit; otherwise each text counts as its UTF-8 length, a safe upper bound. exact: always
+    # tokenized. bound: never for the policy or limits (reservations hold a little more until settle).
+    # In every mode a bound over the model's context window is counted before the request is refused.
+    prompt_estimate: Literal["auto", "exact", "bound"] = "auto"
 
 
 class CustomPiiType(_Frozen):

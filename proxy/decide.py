@@ -15,7 +15,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from .analyse import Analysis
 from .budget import BudgetState, BudgetStore, ScopeLimit, usd_to_micros
@@ -37,6 +37,7 @@ FAIL_OPEN = Decision(allow=True)
 DECISION = "data.llm.main.decision"
 SCOPES = "data.llm.budgets.scopes"
 _MAX_REMEMBERED = 10_000
+PromptEstimate = Literal["auto", "exact", "bound"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +158,21 @@ class Decider:
     fail_open: bool = False
     include_prompt: bool = False
     decision_log: Detail = "compact"
+    prompt_estimate: PromptEstimate = "auto"
+    shadow: PolicyEngine | None = None  # the shadow policy sees the same input
+
+    @property
+    def reads_estimate(self) -> bool:
+        """Whether prompts must be tokenized before the decision (else input.estimate holds a bound)."""
+        if self.prompt_estimate != "auto":
+            return self.prompt_estimate == "exact"
+        return self.engine.reads_estimate or (self.shadow is not None and self.shadow.reads_estimate)
+
+    def holds_count(self, scopes: Sequence[ScopeLimit]) -> bool:
+        """Whether a limit on these scopes holds the prompt's tokens or cost: then it holds the exact count."""
+        return self.prompt_estimate != "bound" and any(
+            limit.limit_micros is not None or limit.limit_tokens is not None or limit.tokens_per_minute is not None
+            for limit in scopes)
 
     async def decide(self, call: ModelCall, entry: CatalogueEntry, identity: Identity, analysis: Analysis,
                      request_id: str) -> Decided:

@@ -17,7 +17,7 @@ import orjson
 from aiohttp import web
 from opentelemetry.trace import SpanKind
 
-from .analyse import Analysis, analyse_off_loop
+from .analyse import Analysis, analyse_off_loop, counted, counted_off_loop
 from .answer_transform import OutputRules
 from .budget import BudgetExceeded, BudgetStore, RateLimited, Reservation, cost_micros, rate_limit_headers
 from .catalogue import Catalogue, CatalogueEntry
@@ -58,17 +58,25 @@ async def serve_model_call(request: web.Request, spec: EndpointSpec, parts: Comp
     entry = resolve_model(parts.catalogue, call, parts.upstreams)
     observation.resolved(entry)
 
-    # analyse: prompt tokens, worst-case cost, PII findings (pure; big bodies off the loop)
+    # analyse: PII findings, worst-case cost, prompt tokens: counted if the policy reads input.estimate, else
+    # an upper bound, counted only if the context window or a limit needs it (pure; big bodies off the loop)
+    offload = parts.config.tokens.offload_bytes
     with parts.tracing.stage("pii.scan"):
-        analysis = await analyse_off_loop(call, entry, parts.estimator, parts.scanner, len(raw),
-                                          parts.config.tokens.offload_bytes)
+        analysis = await analyse_off_loop(call, entry, parts.estimator, parts.scanner, len(raw), offload,
+                                          exact=parts.decider.reads_estimate)
+        if analysis.prompt_tokens > entry.context_window:
+            analysis = await counted_off_loop(analysis, call, entry, parts.estimator, len(raw), offload)
     observation.analysed(analysis)
     check_context(call.endpoint.api, analysis.prompt_tokens, entry.context_window)  # 400, before the policy
 
-    # decide: budget scopes, their state, one policy evaluation (503 fail closed, 403 deny)
+    # decide: budget scopes, their state, one policy evaluation (503 fail closed, 403 deny); a limit on
+    # the scopes judged holds the prompt's exact count, never the bound
     with parts.tracing.stage("policy.evaluate"):
         decided = await decide(parts.decider, call, entry, identity, analysis, observation)
     headers = allowed_or_denied(decided, observation.request_id)
+    if parts.decider.holds_count(decided.scopes) and not analysis.prompt_exact:
+        analysis = await counted_off_loop(analysis, call, entry, parts.estimator, len(raw), offload)
+        observation.analysed(analysis)
 
     # enforce: model rewrite, max_tokens cap, request redaction (pure; 503 if it cannot be carried out)
     effective = carry_out(call, entry, analysis, decided, parts.catalogue, parts.pseudonym_key, observation)
@@ -89,8 +97,8 @@ async def serve_model_call(request: web.Request, spec: EndpointSpec, parts: Comp
         first = tally.first_content_at
         observation.relayed(tally, time.perf_counter() - started, None if first is None else first - started)
         with parts.tracing.stage("budget.settle"):
-            await asyncio.shield(settle(parts.store, parts.estimator, call, effective, analysis.prompt_tokens,
-                                        reservation, tally, observation))
+            await asyncio.shield(settle(parts.store, parts.estimator, call, effective, analysis, reservation,
+                                        tally, observation))
 
 
 async def read_body(request: web.Request, limit: int) -> bytes:
@@ -253,10 +261,9 @@ async def relay(request: web.Request, call: ModelCall, effective: Effective, ups
 
 
 async def settle(store: BudgetStore, estimator: TokenEstimator, call: ModelCall, effective: Effective,
-                 prompt_estimate: int, reservation: Reservation, tally: Tally, observation: Observation) -> None:
+                 analysis: Analysis, reservation: Reservation, tally: Tally, observation: Observation) -> None:
     """Never raises: the ledger-backed store already kept the record of a settle that failed."""
-    usage, estimated = final_usage(estimator, call, effective.entry, prompt_estimate, tally,
-                                   observation.upstream_status)
+    usage, estimated = final_usage(estimator, call, effective.entry, analysis, tally, observation.upstream_status)
     cost = cost_micros(usage.input_tokens, usage.cached_input_tokens, usage.output_tokens,
                        effective.entry.micro_prices, usage.cache_write_input_tokens) if usage is not None else 0
     observation.settled(usage, estimated, cost)
@@ -266,13 +273,14 @@ async def settle(store: BudgetStore, estimator: TokenEstimator, call: ModelCall,
         log.exception("settle_failed", reservation=reservation.id)
 
 
-def final_usage(estimator: TokenEstimator, call: ModelCall, entry: CatalogueEntry, prompt_estimate: int,
+def final_usage(estimator: TokenEstimator, call: ModelCall, entry: CatalogueEntry, analysis: Analysis,
                 tally: Tally, upstream_status: int | None) -> tuple[Usage | None, bool]:
-    """Reported usage when there is some; else the estimate plus the streamed text actually generated
+    """Reported usage when there is some; else the prompt's count plus the streamed text actually generated
     (and True: estimated); None after an upstream error, when nothing was generated."""
     if tally.usage is not None:
         return tally.usage, False
     if upstream_status != 200:
         return None, False
-    return Usage(prompt_estimate, estimator.output(entry.encoding, tally.output_texts(call.endpoint)), 0), True
+    prompt_tokens = counted(analysis, call, entry, estimator).prompt_tokens  # spend is never charged a bound
+    return Usage(prompt_tokens, estimator.output(entry.encoding, tally.output_texts(call.endpoint)), 0), True
 

@@ -28,17 +28,16 @@ _LONGEST_ROLE = max(map(len, _ROLES))
 class TokenEstimator:
     """Prompt-token estimates; `encoding` is the name the model catalogue gives for the model.
 
-    With `prompt_bound`, prompts are not tokenized: each text counts as its UTF-8 length, a safe upper
+    With `bound=True`, a prompt is not tokenized: each text counts as its UTF-8 length, a safe upper
     bound (every token of a byte-level BPE covers at least one byte), with the same per-message, tool
-    and image costs. For a deployment whose policy does not read the estimate: a reservation then holds
-    a little more (settle commits the provider's usage), and no prompt costs tiktoken's ~45 us per KB.
-    Output counted when the provider reports no usage stays exact.
+    and image costs. For when nothing needs the exact count (no policy reads the estimate, no limit
+    holds it): a reservation then holds a little more until settle commits the provider's usage, and no
+    prompt costs tiktoken's ~45 us per KB. Output counted when the provider reports no usage is exact.
     """
 
-    def __init__(self, vocab: Vocab, *, prompt_bound: bool = False) -> None:
+    def __init__(self, vocab: Vocab) -> None:
         self._vocab = vocab
         self._counters: dict[str, Count] = {}
-        self.prompt_bound = prompt_bound
 
     def counter(self, encoding: str) -> Count:
         count = self._counters.get(encoding)
@@ -50,9 +49,9 @@ class TokenEstimator:
             self._counters[encoding] = count
         return count
 
-    def prompt_counter(self, encoding: str) -> Count:
-        """What prompt texts are counted with: the encoding, or with `prompt_bound` their UTF-8 length."""
-        if not self.prompt_bound:
+    def prompt_counter(self, encoding: str, bound: bool = False) -> Count:
+        """What prompt texts are counted with: the encoding, or with `bound` their UTF-8 length."""
+        if not bound:
             return self.counter(encoding)
         if encoding in CLAUDE_COSTS:
             return scaled(utf8_length, CLAUDE_COSTS[encoding].scale)
@@ -61,26 +60,29 @@ class TokenEstimator:
     def text(self, encoding: str, text: str) -> int:
         return self.counter(encoding)(text)
 
-    def chat(self, encoding: str, body: Mapping[str, Any], images: TileCosts = GPT_4O_TILES) -> int:
-        return chat_tokens(self.prompt_counter(encoding), TOOL_OVERHEADS[tiktoken_name(encoding)], images, body)
+    def chat(self, encoding: str, body: Mapping[str, Any], images: TileCosts = GPT_4O_TILES, *,
+             bound: bool = False) -> int:
+        return chat_tokens(self.prompt_counter(encoding, bound), TOOL_OVERHEADS[tiktoken_name(encoding)], images,
+                           body)
 
-    def responses(self, encoding: str, body: Mapping[str, Any], images: TileCosts = GPT_4O_TILES) -> int:
-        return responses_tokens(self.prompt_counter(encoding), TOOL_OVERHEADS[tiktoken_name(encoding)], images,
-                                body)
+    def responses(self, encoding: str, body: Mapping[str, Any], images: TileCosts = GPT_4O_TILES, *,
+                  bound: bool = False) -> int:
+        return responses_tokens(self.prompt_counter(encoding, bound), TOOL_OVERHEADS[tiktoken_name(encoding)],
+                                images, body)
 
-    def messages(self, encoding: str, body: Mapping[str, Any]) -> int:
+    def messages(self, encoding: str, body: Mapping[str, Any], *, bound: bool = False) -> int:
         """Anthropic's Messages API: the Claude estimate (proxy/tokens/claude.py)."""
-        return messages_tokens(self.prompt_counter(encoding), costs_for(encoding), body)
+        return messages_tokens(self.prompt_counter(encoding, bound), costs_for(encoding), body)
 
-    def completions(self, encoding: str, body: Mapping[str, Any]) -> int:
-        count = self.prompt_counter(encoding)
+    def completions(self, encoding: str, body: Mapping[str, Any], *, bound: bool = False) -> int:
+        count = self.prompt_counter(encoding, bound)
         suffix = body.get("suffix")
         return prompt_tokens(count, body.get("prompt")) + (count(suffix) if isinstance(suffix, str) else 0)
 
-    def embeddings(self, encoding: str, body: Mapping[str, Any]) -> int:
-        return prompt_tokens(self.prompt_counter(encoding), body.get("input"))
+    def embeddings(self, encoding: str, body: Mapping[str, Any], *, bound: bool = False) -> int:
+        return prompt_tokens(self.prompt_counter(encoding, bound), body.get("input"))
 
-    def prompt(self, endpoint: str, encoding: str, body: Mapping[str, Any]) -> int:
+    def prompt(self, endpoint: str, encoding: str, body: Mapping[str, Any], *, bound: bool = False) -> int:
         """The estimate for `endpoint` (named as in the config: "chat.completions", "completions",
         "responses", "embeddings"), so the pipeline's estimate stage need not branch on it."""
         by_endpoint = {
@@ -93,7 +95,7 @@ class TokenEstimator:
         estimate = by_endpoint.get(endpoint)
         if estimate is None:
             raise ValueError(f"no token estimate for endpoint {endpoint!r}")
-        return estimate(encoding, body)
+        return estimate(encoding, body, bound=bound)
 
     def output(self, encoding: str, texts: Iterable[str]) -> int:
         """Tokens of streamed output when the upstream reports no usage: the deltas are joined

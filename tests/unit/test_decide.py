@@ -7,10 +7,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from proxy.analyse import analyse
+import pytest
+
+from proxy.analyse import analyse, counted
+from proxy.budget import MONTH, ScopeLimit
 from proxy.catalogue import Catalogue
 from proxy.components import open_store
-from proxy.decide import Decider, ScopeCache, build_input, scope_limits
+from proxy.decide import Decider, PromptEstimate, ScopeCache, build_input, scope_limits
 from proxy.endpoints import CHAT
 from proxy.endpoints.base import parse_call
 from proxy.identity import Identity
@@ -104,3 +107,47 @@ async def test_a_decision_that_still_names_budgets_has_them_reserved_too(tmp_pat
     assert [(limit.scope, limit.limit_micros) for limit in decided.scopes if limit.limit_micros] == [
         ("team:legacy", 5_000_000)]
     assert decided.input["budget"] == {}  # judged without its state: nothing named it before the decision
+
+
+ALLOW_ALL = Path(__file__).resolve().parents[2] / "bench" / "policies" / "allow-all"
+
+
+@pytest.mark.parametrize(("mode", "live", "shadow", "reads"), [
+    ("auto", "allow-all", None, False),
+    ("auto", "shipped", None, True),
+    ("auto", "allow-all", "shipped", True),  # the shadow policy is asked on the same input
+    ("auto", "allow-all", "allow-all", False),
+    ("exact", "allow-all", None, True),
+    ("bound", "shipped", None, False),
+])
+def test_prompts_are_counted_for_the_decision_when_a_policy_may_read_the_estimate(
+        mode: PromptEstimate, live: str, shadow: str | None, reads: bool) -> None:
+    engines = {"allow-all": EmbeddedRego.from_dir(ALLOW_ALL), "shipped": EmbeddedRego.from_dir(default_policy_dir())}
+    decider = Decider(engines[live], ScopeCache(), None, prompt_estimate=mode,  # type: ignore[arg-type]
+                      shadow=None if shadow is None else engines[shadow])
+    assert decider.reads_estimate is reads
+
+
+@pytest.mark.parametrize(("limit", "mode", "holds"), [
+    (ScopeLimit("team:t", MONTH), "auto", False),  # a tracking scope
+    (ScopeLimit("team:t", MONTH, requests_per_minute=5), "auto", False),  # counts requests, not tokens
+    (ScopeLimit("team:t", MONTH, limit_micros=10), "auto", True),
+    (ScopeLimit("team:t", MONTH, limit_tokens=10), "auto", True),
+    (ScopeLimit("team:t", MONTH, tokens_per_minute=10), "exact", True),
+    (ScopeLimit("team:t", MONTH, limit_tokens=10), "bound", False),
+])
+def test_a_limit_that_holds_tokens_or_cost_needs_the_count(limit: ScopeLimit, mode: PromptEstimate,
+                                                           holds: bool) -> None:
+    decider = Decider(EmbeddedRego.from_dir(ALLOW_ALL), ScopeCache(), None,  # type: ignore[arg-type]
+                      prompt_estimate=mode)
+    assert decider.holds_count([limit]) is holds
+    assert decider.holds_count([ScopeLimit("app:a", MONTH), limit]) is holds
+
+
+def test_counted_replaces_a_bound_with_the_count_and_its_cost() -> None:
+    call, entry, exact = facts()
+    bound = analyse(call, entry, TokenEstimator(Vocab()), Scanner(), exact=False)  # type: ignore[arg-type]
+    assert not bound.prompt_exact and bound.prompt_tokens > exact.prompt_tokens  # type: ignore[attr-defined]
+    assert bound.max_cost_micros > exact.max_cost_micros  # type: ignore[attr-defined]
+    assert counted(bound, call, entry, TokenEstimator(Vocab())) == exact  # type: ignore[arg-type]
+    assert counted(exact, call, entry, TokenEstimator(Vocab())) is exact  # type: ignore[arg-type]

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from proxy.tokens import TokenEstimator, Vocab
+from proxy.tokens import TokenEstimator
 from proxy.tokens.estimate import utf8_length
 
 TEXTS = [
@@ -42,26 +42,20 @@ def bodies(text: str) -> dict[str, dict[str, Any]]:
     }
 
 
-@pytest.fixture(scope="module")
-def bound(vocab: Vocab) -> TokenEstimator:
-    return TokenEstimator(vocab, prompt_bound=True)
-
-
 @pytest.mark.parametrize("encoding", ["o200k_base", "cl100k_base", "claude-3"])
-def test_the_bound_is_never_below_the_exact_estimate(estimator: TokenEstimator, bound: TokenEstimator,
-                                                     encoding: str) -> None:
+def test_the_bound_is_never_below_the_exact_estimate(estimator: TokenEstimator, encoding: str) -> None:
     endpoints = ["messages"] if encoding.startswith("claude") else [
         "chat.completions", "responses", "completions", "embeddings"]
     for text in TEXTS + rng_texts(7, 60):
         for endpoint in endpoints:
             body = bodies(text)[endpoint]
-            exact, upper = estimator.prompt(endpoint, encoding, body), bound.prompt(endpoint, encoding, body)
+            exact = estimator.prompt(endpoint, encoding, body)
+            upper = estimator.prompt(endpoint, encoding, body, bound=True)
             assert upper >= exact, (endpoint, encoding, text[:40])
 
 
-def test_the_bound_of_a_text_is_its_utf8_length_and_output_stays_exact(estimator: TokenEstimator,
-                                                                       bound: TokenEstimator) -> None:
+def test_the_bound_of_a_text_is_its_utf8_length(estimator: TokenEstimator) -> None:
     assert utf8_length("abc") == 3 and utf8_length("é🙂") == 2 + 4
     prose = TEXTS[2]
-    assert bound.prompt("embeddings", "o200k_base", {"input": prose}) == len(prose)
-    assert bound.output("o200k_base", [prose]) == estimator.output("o200k_base", [prose]) < len(prose) // 3
+    assert estimator.prompt("embeddings", "o200k_base", {"input": prose}, bound=True) == len(prose)
+    assert estimator.prompt("embeddings", "o200k_base", {"input": prose}) < len(prose) // 3
