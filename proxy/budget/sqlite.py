@@ -75,6 +75,9 @@ class SqliteStore:
         # Checkpoints run on the thread (sqlite_batch), never inside a commit on the loop.
         self._inline.execute("PRAGMA wal_autocheckpoint=0")
         self._writes = GroupCommit(self._inline, self._db, self._pool, admit)
+        # (scope, window) pairs whose `scopes` row a committed transaction of ours wrote or found: rows are
+        # never deleted, so a record need not list them again (half of a record's SQL).
+        self._listed: set[tuple[str, str]] = set()
 
     async def _write(self, body: Callable[[sqlite3.Connection], T]) -> T:
         return await self._writes.submit(body)
@@ -179,10 +182,13 @@ class SqliteStore:
                 period = self._periods(limit.window, at)
                 targets.append((limit.scope, str(limit.window), period.bucket, period.expires_at))
             sql.add_spend(db, targets, cost_micros, tokens)
-            sql.register(db, scopes, replace=False)
+            if unlisted:
+                sql.register(db, unlisted, replace=False)
             self._sweep(db, at)
 
+        unlisted = [limit for limit in scopes if (limit.scope, str(limit.window)) not in self._listed]
         await self._write(body)
+        self._listed.update((limit.scope, str(limit.window)) for limit in unlisted)
 
     async def cancel(self, reservation_ids: Sequence[str]) -> None:
         def body(db: sqlite3.Connection) -> None:

@@ -48,3 +48,21 @@ async def test_a_rate_alone_still_reserves(store: LedgeredStore) -> None:
     reservation = await store.reserve("req-3", rated, cost_micros=5_000, tokens=900)
     assert reservation.record_on_settle is None
     assert reservation.rate is not None and reservation.rate.remaining_requests == 9
+
+
+async def test_a_scope_is_listed_once_then_records_only_add_spend(tmp_path: Path) -> None:
+    sqlite = SqliteStore(tmp_path / "budget.sqlite3")
+    statements: list[str] = []
+    sqlite._inline.set_trace_callback(statements.append)  # the connection group commits run on
+    try:
+        await sqlite.record(TRACKED, 1_200, 300, record_id="r-1")
+        await sqlite.record(TRACKED, 1_000, 100, record_id="r-2")
+        await sqlite.record((*TRACKED, ScopeLimit("key:k-1")), 1, 1, record_id="r-3")
+    finally:
+        sqlite._inline.set_trace_callback(None)
+    listing = [s for s in statements if "INTO scopes" in s]
+    assert len(listing) == 3 and "team:research" in listing[0] and "key:k-1" in listing[2]  # one row each
+    assert "team:research" not in listing[2]
+    assert {u.limit.scope: u.state.spent_micros for u in await sqlite.usage()} == {
+        "team:research": 2_201, "app:notebook": 2_201, "key:k-1": 1}
+    await sqlite.close()
