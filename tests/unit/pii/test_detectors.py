@@ -125,9 +125,10 @@ def test_custom_luhn_validator_and_unknown_validator_fails_at_construction() -> 
     ids=lambda t: repr(t[:12]),
 )
 def test_adversarial_100kb_input_finishes_quickly(text: str) -> None:
-    start = time.perf_counter()
+    # CPU time, not wall time: on a busy machine the scan may wait for a core, which is not its cost.
+    start = time.process_time()
     SCANNER.find(text)
-    assert time.perf_counter() - start < 0.5
+    assert time.process_time() - start < 0.5
 
 
 def test_time_grows_linearly_with_size() -> None:
