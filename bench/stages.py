@@ -1,0 +1,150 @@
+"""CPU per request of each piece of the proxy's own work on bench/ratio.py's request (2 KB chat), measured
+one piece at a time in this process with the real components: what `bench/ratio.py`'s gap to the relay
+is made of, in µs, so each named cost has a figure (docs/performance.md, "Where the gap goes").
+
+    .venv/bin/python bench/stages.py [--n 3000]
+
+Each line is CPU time (this process, and the evaluator child where named) over n calls, per call. Calls
+that batch under load (evaluator requests, SQLite writes) are issued 32 at a time, as at c=32. What the
+lines do not cover is the HTTP handling itself (aiohttp's server and client, asyncio): the relay's own
+work, which the proxy does once more for its second response object, middlewares and headers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import procfs
+import stack
+
+from proxy.analyse import analyse
+from proxy.budget import MONTH, ScopeLimit
+from proxy.catalogue import Catalogue
+from proxy.components import build_scanner, open_estimator, open_store
+from proxy.config import load_config
+from proxy.decide import build_input, log_decision
+from proxy.endpoints import CHAT
+from proxy.enforce import enforce
+from proxy.identity import Identity
+from proxy.pii import scan_texts
+from proxy.pipeline import parse
+from proxy.policy.bundle import default_policy_dir, load_bundle
+from proxy.policy.contract import ENTRYPOINTS
+from proxy.policy.embedded import EmbeddedRego
+from proxy.policy.isolated import IsolatedRego
+from proxy.policy.validate import version_spec
+from proxy.telemetry.logging import configure_logging, get_logger
+
+ALLOW_ALL = Path(__file__).resolve().parent / "policies" / "allow-all"
+IDENTITY = Identity("notebook", "research", None, "bench-research", "api_key")
+Step = Callable[[], object]
+
+
+def cpu_us(step: Step, n: int) -> float:
+    for _ in range(min(n, 300)):
+        step()
+    started = time.process_time_ns()
+    for _ in range(n):
+        step()
+    return (time.process_time_ns() - started) / n / 1000
+
+
+async def cpu_us_batched(step: Callable[[], Awaitable[object]], n: int, child: int | None = None,
+                         concurrency: int = 32) -> tuple[float, float | None]:
+    """Per call, issued `concurrency` at a time; and the child process's CPU per call, if one is named."""
+    async def rounds(count: int) -> None:
+        for _ in range(count // concurrency):
+            await asyncio.gather(*(step() for _ in range(concurrency)))
+
+    await rounds(min(n, 640))
+    started, child_started = time.process_time_ns(), procfs.cpu_seconds(child) if child else 0.0
+    await rounds(n)
+    calls = n // concurrency * concurrency
+    child_us = (procfs.cpu_seconds(child) - child_started) / calls * 1e6 if child else None
+    return (time.process_time_ns() - started) / calls / 1000, child_us
+
+
+async def main(n: int) -> None:
+    directory = Path(tempfile.mkdtemp(prefix="llmpp-stages-"))
+    config = load_config(stack.proxy_config(directory, 9, "sqlite", 8, "stages"))
+    raw = stack.write_body(directory, 2048, False).read_bytes()
+    sink = open(os.devnull, "wb")  # noqa: SIM115, ASYNC230
+    configure_logging("info", sink)
+    log = get_logger("stages")
+    rows: list[tuple[str, float, float | None]] = []
+
+    def row(name: str, us: float, child: float | None = None) -> None:
+        rows.append((name, us, child))
+        extra = f"  + {child:6.1f} µs in the evaluator process" if child is not None else ""
+        print(f"{name:58s} {us:7.1f} µs{extra}", flush=True)
+
+    catalogue = Catalogue.from_config(config)
+    estimator, scanner = await open_estimator(config), build_scanner(config)
+    call = parse(CHAT, raw, None)
+    entry = catalogue.resolve(call.model)
+    assert entry is not None
+    row("parse: JSON body to a typed call", cpu_us(lambda: parse(CHAT, raw, None), n))
+    row("resolve: catalogue entry", cpu_us(lambda: catalogue.resolve(call.model), n))
+    row("PII scan of every text field", cpu_us(lambda: scan_texts(scanner, CHAT.texts(call.body)), n))
+    row("prompt tokens, tokenized (o200k_base)", cpu_us(lambda: estimator.prompt(CHAT.name, entry.encoding, call.body),
+                                                        n))
+    row("prompt tokens, bound (UTF-8 length)",
+        cpu_us(lambda: estimator.prompt(CHAT.name, entry.encoding, call.body, bound=True), n))
+    analysis = analyse(call, entry, estimator, scanner)
+    document = build_input(call, entry, IDENTITY, analysis, {}, time.time())
+    row("policy input document", cpu_us(lambda: build_input(call, entry, IDENTITY, analysis, {}, time.time()), n))
+
+    for label, folder in (("shipped policies", default_policy_dir()), ("allow-all", ALLOW_ALL)):
+        inline = EmbeddedRego.from_dir(folder, compiled=True)
+        row(f"policy decision in-process, compiled, {label}",
+            cpu_us(lambda inline=inline: _sync(inline.evaluate(document)), n))  # type: ignore[misc]
+        bundle = load_bundle(folder)
+        engine = await IsolatedRego.start(version_spec(bundle, ENTRYPOINTS, True), bundle.revision, "compiled", 5000)
+        assert engine.process is not None
+        worker, child = await cpu_us_batched(lambda engine=engine: engine.evaluate(document), n,  # type: ignore[misc]
+                                             engine.process.pid)
+        row(f"policy decision in the evaluator process, {label}", worker, child)
+        await engine.close()
+
+    decision = await EmbeddedRego.from_dir(default_policy_dir(), compiled=True).evaluate(document)
+    row("enforce (obligations of the shipped decision)", cpu_us(lambda: enforce(call, entry, analysis, decision,
+                                                                                catalogue), n))
+    for detail in ("compact", "full"):
+        row(f"decision log line, {detail}", cpu_us(
+            lambda detail=detail: log_decision(document, decision, "rev", 1000, "req", detail=detail), n))  # type: ignore[misc]
+    fields = {f"field{i}": f"value-{i}" for i in range(24)}
+    row("request log line (25 fields)", cpu_us(lambda: log.info("request", **fields), n))
+
+    async with AsyncExitStack() as exits:
+        store = await open_store(config, exits)
+        tracking = [ScopeLimit("team:research", MONTH), ScopeLimit("app:notebook", MONTH),
+                    ScopeLimit("key:bench-research", MONTH)]
+        record = (await cpu_us_batched(lambda: store.record(tracking, 1200, 300), n))[0]
+        row("spend record on the tracking scopes (SQLite)", record)
+    sink.close()
+
+
+def _sync(coroutine: Awaitable[Any]) -> Any:
+    """Runs a coroutine that never awaits anything (the in-process engine) without an event loop turn."""
+    try:
+        coroutine.send(None)  # type: ignore[attr-defined]
+    except StopIteration as done:
+        return done.value
+    raise RuntimeError("the coroutine awaited")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=3000)
+    args = parser.parse_args()
+    asyncio.run(main(args.n))
