@@ -91,6 +91,8 @@ def receiver(servers: ServerThread) -> Iterator[tuple[str, list[web.Request | An
         body = await request.read()  # aiohttp inflates a gzip body (and answers 400 to a broken one)
         seen.append((request.headers.copy(), orjson.loads(body)))
         answer = script.pop(0) if script else 200
+        if callable(answer):  # something to do when this request arrives, then the answer after it
+            answer = answer()
         status, headers = answer if isinstance(answer, tuple) else (answer, {})
         return web.Response(status=status, body=b"{}", content_type="application/json", headers=headers)
 
@@ -192,8 +194,18 @@ def test_retry_after_is_honoured_and_shutdown_cuts_a_wait_short(receiver: tuple[
     started = time.monotonic()
     assert exporter.export(sample_spans()) == SpanExportResult.SUCCESS
     assert len(seen) == 2 and time.monotonic() - started < 0.4  # no backoff: the receiver said 0 s
-    script.extend([(503, {"Retry-After": "30"})] * 4)
-    threading.Timer(0.2, exporter.shutdown).start()
+    answered = threading.Event()
+
+    def asked_to_wait() -> tuple[int, dict[str, str]]:
+        answered.set()
+        return 503, {"Retry-After": "30"}
+
+    def shut_down_once_answered() -> None:
+        if answered.wait(10):  # the exporter is in its 30 s wait, or about to be
+            exporter.shutdown()
+
+    script.extend([asked_to_wait, *[(503, {"Retry-After": "30"})] * 3])
+    threading.Thread(target=shut_down_once_answered, daemon=True).start()
     started = time.monotonic()
     assert exporter.export(sample_spans()) == SpanExportResult.FAILURE
     assert time.monotonic() - started < 2
