@@ -23,9 +23,11 @@ def build_app(config: Config, registry: CollectorRegistry | None = None, egress_
               listening: Sequence[tuple[str, int]] = ()) -> web.Application:
     """`listening`: where the API listens, when not config.server's host and port (the egress proxy refuses it)."""
     use_json_parser_errors()  # the parser's own 400s: OpenAI JSON that never echoes the request
-    metrics = Metrics(registry, enabled=config.telemetry.metrics)
-    tracing = Tracing(tracer_provider if tracer_provider is not None else tracer_provider_from_env(),
-                      stage_spans=config.telemetry.stage_spans)
+    metrics = Metrics(registry, enabled=config.telemetry.metrics,
+                      multiprocess_dir=config.telemetry_env.prometheus_multiproc_dir)
+    if tracer_provider is None:
+        tracer_provider = tracer_provider_from_env(config.telemetry_env)
+    tracing = Tracing(tracer_provider, stage_spans=config.telemetry.stage_spans)
     reporter = Reporter(metrics, engine=config.policy.engine, user_label=config.telemetry.metrics_user_label)
     app = web.Application(client_max_size=config.server.max_body_bytes)
     app.cleanup_ctx.append(components_ctx(config, metrics, tracing, reporter, egress_sock, listening))

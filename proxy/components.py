@@ -18,7 +18,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from .budget import BudgetStore
 from .budget.build import build_store
 from .catalogue import Catalogue
-from .config import Config, ConfigError, environment_flag
+from .config import Config, ConfigError
 from .decide import Decider, ScopeCache
 from .egress.server import EgressServer, start_egress
 from .eventlog import EventLog, open_event_log
@@ -35,9 +35,10 @@ from .policy.reporting import reload_reporter, restart_reporter
 from .policy.shadow import JsonlSink, ShadowEvaluator
 from .policy.validate import Limits
 from .sighup import on_sighup
+from .telemetry.env import TelemetryEnv
 from .telemetry.logging import get_logger
 from .telemetry.metrics import Metrics
-from .telemetry.tracing import PROTOCOLS, Tracing, otlp_provider
+from .telemetry.tracing import Tracing, otlp_provider
 from .tokens import TokenEstimator, Vocab
 from .tokens.claude import tiktoken_name
 from .upstream.client import Upstream
@@ -153,18 +154,9 @@ def release_freed_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
-def tracer_provider_from_env() -> TracerProvider | None:
+def tracer_provider_from_env(settings: TelemetryEnv) -> TracerProvider | None:
     """Tracing is on when the standard OTLP endpoint variables name a collector (and the SDK is not off)."""
-    if (environment_flag("OTEL_SDK_DISABLED") or "").lower() == "true":
-        return None
-    if not (environment_flag("OTEL_EXPORTER_OTLP_ENDPOINT") or environment_flag("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")):
-        return None
-    protocol = (environment_flag("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
-                or environment_flag("OTEL_EXPORTER_OTLP_PROTOCOL") or "http/protobuf")
-    if protocol not in PROTOCOLS:
-        raise ConfigError(f"OTEL_EXPORTER_OTLP_PROTOCOL: {protocol!r} is not supported; use one of "
-                          f"{', '.join(PROTOCOLS)} (the proxy exports OTLP over HTTP, not gRPC)")
-    return otlp_provider(environment_flag("OTEL_SERVICE_NAME") or "llm-policy-proxy", protocol)
+    return otlp_provider(settings) if settings.traces is not None else None
 
 
 def build_scanner(config: Config) -> Scanner:

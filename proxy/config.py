@@ -1,6 +1,7 @@
 """Typed, frozen configuration: one YAML file with ${ENV} interpolation, validated once at start-up.
 
-This is the only module that reads the environment (for interpolation and secret files).
+This is the only module that reads the environment: for interpolation, and for the OTEL_* and Prometheus
+variables, parsed into `Config.telemetry_env` (proxy/telemetry/env.py) when the config is loaded.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .egress.config import EgressConfig
 from .identity.config import ApiKey, JwtConfig
 from .mcp.config import McpConfig
+from .telemetry.env import TelemetryEnv, parse_telemetry_env
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -270,6 +272,8 @@ class Config(_Frozen):
     egress: EgressConfig = EgressConfig()
     mcp: McpConfig = McpConfig()
     base_dir: Annotated[Path, Field(exclude=True)] = Path(".")
+    # From the environment, not the file (a key of that name in the file is unknown).
+    telemetry_env: Annotated[TelemetryEnv, Field(exclude=True)] = TelemetryEnv()
 
     @model_validator(mode="after")
     def _cross_references(self) -> Config:
@@ -331,9 +335,16 @@ def _describe(error: ValidationError) -> str:
 def parse_config(document: Any, *, base_dir: Path, env: Mapping[str, str] | None = None) -> Config:
     if not isinstance(document, dict):
         raise ConfigError("<root>: the config must be a mapping")
-    data = interpolate(document, os.environ if env is None else env)
+    env = os.environ if env is None else env
+    data = interpolate(document, env)
+    if "telemetry_env" in data:
+        raise ConfigError("telemetry_env: unknown key")
     try:
-        return Config.model_validate({**data, "base_dir": base_dir})
+        telemetry_env = parse_telemetry_env(env)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    try:
+        return Config.model_validate({**data, "base_dir": base_dir, "telemetry_env": telemetry_env})
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from None
 
@@ -349,7 +360,3 @@ def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     return parse_config(document, base_dir=path.resolve().parent, env=env)
 
-
-def environment_flag(name: str) -> str | None:
-    """The one sanctioned read of a single environment variable outside config files."""
-    return os.environ.get(name)

@@ -19,7 +19,6 @@ from .app import build_app
 from .config import Config, ServerConfig
 from .gc_tuning import tune_runtime
 from .telemetry.logging import configure_logging, get_logger
-from .telemetry.metrics import multiprocess_dir
 
 log = get_logger("proxy.workers")
 
@@ -91,9 +90,9 @@ def run_worker(config: Config, sock: socket.socket | None = None, host: str | No
     )
 
 
-def forget_metrics_of(pid: int | None) -> None:
+def forget_metrics_of(pid: int | None, multiprocess_dir: str | None) -> None:
     """A dead worker's live gauges (in flight, policy revision) would otherwise keep their last values."""
-    if pid and multiprocess_dir():
+    if pid and multiprocess_dir:
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
@@ -167,7 +166,7 @@ def run_supervisor(config: Config, host: str, port: int, workers: int) -> int:
             if stopping or child.is_alive():
                 continue
             log.error("worker_died", pid=child.pid, exitcode=child.exitcode)
-            forget_metrics_of(child.pid)
+            forget_metrics_of(child.pid, config.telemetry_env.prometheus_multiproc_dir)
             time.sleep(0.5)
             if not stopping:
                 children[i] = start()

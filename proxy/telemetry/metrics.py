@@ -12,17 +12,11 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 
-from ..config import environment_flag
-
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.002, 0.003, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5)
 EVAL_BUCKETS = (0.00002, 0.00005, 0.0001, 0.0002, 0.0003, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25)
 CIRCUIT_STATES = ("closed", "half_open", "open")
 GC_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
-
-
-def multiprocess_dir() -> str | None:
-    return environment_flag("PROMETHEUS_MULTIPROC_DIR") or None
 
 
 class _Off:
@@ -46,8 +40,12 @@ OFF = _Off()
 
 
 class Metrics:
-    def __init__(self, registry: CollectorRegistry | None = None, *, enabled: bool = True) -> None:
+    def __init__(self, registry: CollectorRegistry | None = None, *, enabled: bool = True,
+                 multiprocess_dir: str | None = None) -> None:
+        """`multiprocess_dir`: PROMETHEUS_MULTIPROC_DIR, where each worker writes its values (prometheus_client
+        reads it on import: `llm-policy-proxy serve --workers` sets it before)."""
         self.enabled = enabled
+        self.multiprocess_dir = multiprocess_dir
         # Children by (metric, label values): labels() validates and locks on every call, half of the
         # ~25 us a request spent on metrics. Label values are bounded (see docs/observability.md), so
         # this holds no more than the metrics themselves already do. Every update goes through child()
@@ -212,7 +210,7 @@ class Metrics:
         self.child(self.policy_reloads, "success" if ok else "failure").inc()
         if self.enabled and ok and revision and revision != self._revision:
             if self._revision is not None:
-                if multiprocess_dir():
+                if self.multiprocess_dir:
                     # A worker's values live in its file, which no removal reaches (prometheus_client warns
                     # and drops only its own copy): the old revision would go on reading 1. Zero it instead.
                     self.policy_revision.labels(self._revision).set(0)
@@ -252,7 +250,7 @@ class Metrics:
 
 
 def render(metrics: Metrics) -> bytes:
-    directory = multiprocess_dir()
+    directory = metrics.multiprocess_dir
     if directory:
         # Each worker writes its own files; any worker can answer the scrape for all of them.
         registry = CollectorRegistry()

@@ -15,9 +15,9 @@ import math
 import random
 import threading
 import time
+import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import unquote
 
 import orjson
 import structlog
@@ -27,7 +27,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import SpanContext, SpanKind
 
-from proxy.config import environment_flag
+from .env import DEFAULT_TIMEOUT_S, Compression
 
 log = structlog.get_logger(__name__)
 
@@ -35,7 +35,6 @@ _KIND = {SpanKind.INTERNAL: 1, SpanKind.SERVER: 2, SpanKind.CLIENT: 3, SpanKind.
 # Worth another try (OTLP/HTTP spec): throttled or the receiver briefly unavailable.
 _RETRYABLE = frozenset({429, 502, 503, 504})
 _MAX_ATTEMPTS = 4
-_DEFAULT_TIMEOUT_S = 10.0
 _NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 
 
@@ -134,40 +133,6 @@ def encode_spans(spans: Sequence[ReadableSpan]) -> bytes:
     return orjson.dumps({"resourceSpans": resource_spans}, default=_default)
 
 
-def _env(name: str) -> str | None:
-    """The traces-specific variable, else the generic one (OTLP exporter configuration spec)."""
-    return environment_flag(f"OTEL_EXPORTER_OTLP_TRACES_{name}") or environment_flag(f"OTEL_EXPORTER_OTLP_{name}")
-
-
-def endpoint_from_env() -> str:
-    specific = environment_flag("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-    if specific:
-        return specific  # used as is
-    base = environment_flag("OTEL_EXPORTER_OTLP_ENDPOINT") or "http://localhost:4318"
-    return base.rstrip("/") + "/v1/traces"
-
-
-def headers_from_env() -> dict[str, str]:
-    headers = {}
-    for item in (_env("HEADERS") or "").split(","):
-        key, sep, value = item.partition("=")
-        if sep and key.strip():
-            headers[unquote(key.strip()).lower()] = unquote(value.strip())
-    return headers
-
-
-def timeout_from_env() -> float:
-    """Seconds, as the SDK's OTLP exporters read OTEL_EXPORTER_OTLP_(TRACES_)TIMEOUT (the spec says
-    milliseconds; one deployment switching protocols must not see its timeout change a thousandfold)."""
-    raw = _env("TIMEOUT")
-    try:
-        value = float(raw) if raw else _DEFAULT_TIMEOUT_S
-    except ValueError:
-        log.warning("otlp_timeout_invalid", value=raw, using_s=_DEFAULT_TIMEOUT_S)
-        return _DEFAULT_TIMEOUT_S
-    return value if value > 0 and math.isfinite(value) else _DEFAULT_TIMEOUT_S
-
-
 def _retry_after(header: str | None, default: float) -> float:
     """The receiver's Retry-After in seconds (the OTLP/HTTP spec asks clients to honour it)."""
     if header is None:
@@ -180,18 +145,19 @@ def _retry_after(header: str | None, default: float) -> float:
 
 
 class OtlpJsonSpanExporter(SpanExporter):
-    def __init__(self, endpoint: str | None = None, headers: Mapping[str, str] | None = None,
-                 timeout_s: float | None = None, compression: str | None = None,
+    """Posts to `endpoint` (the full traces URL); the arguments are what proxy/telemetry/env.py read from
+    OTEL_EXPORTER_OTLP_[TRACES_]*."""
+
+    def __init__(self, endpoint: str, headers: Mapping[str, str] | None = None,
+                 timeout_s: float = DEFAULT_TIMEOUT_S, compression: Compression = "none",
                  certificate_file: str | None = None) -> None:
-        self.endpoint = endpoint or endpoint_from_env()
-        self.timeout_s = timeout_s if timeout_s is not None else timeout_from_env()
-        self.compression = (compression or _env("COMPRESSION") or "none").lower()
-        self._headers = {**(headers if headers is not None else headers_from_env()),
-                         "content-type": "application/json"}
-        if self.compression == "gzip":
-            self._headers["content-encoding"] = "gzip"
-        certificate = certificate_file or _env("CERTIFICATE")
-        self._http = urllib3.PoolManager(num_pools=1, maxsize=1, ca_certs=certificate) if certificate \
+        self.endpoint = endpoint
+        self.timeout_s = timeout_s
+        self.compression = compression
+        self._headers = {**(headers or {}), "content-type": "application/json"}
+        if compression != "none":
+            self._headers["content-encoding"] = compression
+        self._http = urllib3.PoolManager(num_pools=1, maxsize=1, ca_certs=certificate_file) if certificate_file \
             else urllib3.PoolManager(num_pools=1, maxsize=1)
         self._shutdown = threading.Event()
 
@@ -201,6 +167,8 @@ class OtlpJsonSpanExporter(SpanExporter):
         body = encode_spans(spans)
         if self.compression == "gzip":
             body = gzip.compress(body, compresslevel=1)
+        elif self.compression == "deflate":
+            body = zlib.compress(body, 1)
         deadline = time.monotonic() + self.timeout_s
         status: int | None = None
         reason = "timed out"

@@ -4,8 +4,8 @@ upstream call; per-stage child spans only when `telemetry.stage_spans` asks for 
 Every exported span costs CPU twice: recording it on the event loop, and encoding it on the export thread,
 which holds the GIL meanwhile. By default a stage's time goes onto the server span as an attribute
 (`llm_proxy.stage.<name>_ms`) instead of a span of its own, which costs a clock read.
-Off unless an OTLP endpoint is configured (the standard OTEL_* variables) or a provider is injected
-(tests). When off, every call here is a no-op on a shared object, so the hot path pays nothing.
+Off unless an OTLP endpoint is configured (the standard OTEL_* variables, read by proxy/telemetry/env.py) or
+a provider is injected (tests). When off, every call here is a no-op on a shared object, so the hot path pays nothing.
 No prompt or completion text ever goes into a span.
 """
 
@@ -28,11 +28,20 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace import Tracer as SdkTracer
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
-from opentelemetry.sdk.trace.sampling import Decision
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    ALWAYS_ON,
+    DEFAULT_OFF,
+    DEFAULT_ON,
+    Decision,
+    ParentBasedTraceIdRatio,
+    Sampler,
+    TraceIdRatioBased,
+)
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Span, SpanContext, SpanKind, Status, StatusCode, TraceFlags, set_span_in_context
 
-from ..config import environment_flag
+from .env import TelemetryEnv
 from .logging import get_logger
 
 # GenAI semantic conventions name operations, not endpoints.
@@ -42,41 +51,46 @@ _NULL = contextlib.nullcontext()
 log = get_logger("proxy.tracing")
 
 
-PROTOCOLS = ("http/protobuf", "http/json")
-EXPORT_BATCH_SIZE = 64
 # Well inside server.exit_grace_s (10 s by default), which also covers the stores and the threads.
 SHUTDOWN_TIMEOUT_S = 5.0
+_SAMPLERS: dict[str, Sampler] = {"always_on": ALWAYS_ON, "always_off": ALWAYS_OFF,
+                                 "parentbased_always_on": DEFAULT_ON, "parentbased_always_off": DEFAULT_OFF}
 
 
-def otlp_provider(service_name: str, protocol: str = "http/protobuf") -> TracerProvider:
-    """A provider exporting over OTLP/HTTP; the exporters read OTEL_EXPORTER_OTLP_* themselves.
+def otlp_provider(settings: TelemetryEnv) -> TracerProvider:
+    """A provider exporting over OTLP/HTTP as `settings.otlp` says (it must name an export).
 
     `http/json` uses our orjson encoder (a third of the CPU per span); `http/protobuf` the SDK's exporter."""
+    otlp = settings.otlp
+    assert otlp is not None, "no OTLP export configured"
     exporter: SpanExporter
-    if protocol == "http/json":
+    if otlp.protocol == "http/json":
         from .otlp_json import OtlpJsonSpanExporter
 
-        exporter = OtlpJsonSpanExporter()
+        exporter = OtlpJsonSpanExporter(otlp.endpoint, dict(otlp.headers), otlp.timeout_s, otlp.compression,
+                                        otlp.certificate_file)
     else:
+        from opentelemetry.exporter.otlp.proto.http import Compression
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        exporter = OTLPSpanExporter()
-    provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
-    # The export thread holds the GIL while it encodes a batch, and a request waiting for it waits for
-    # the whole hold: 512 spans (the SDK's default) put ~10 ms into the p99 at concurrency 1, 64 ~1 ms.
-    # OTEL_BSP_MAX_EXPORT_BATCH_SIZE still wins when set.
-    batch = None if environment_flag("OTEL_BSP_MAX_EXPORT_BATCH_SIZE") else min(EXPORT_BATCH_SIZE, _queue_size())
-    provider.add_span_processor(BatchSpanProcessor(exporter, max_export_batch_size=batch))
+        exporter = OTLPSpanExporter(otlp.endpoint, otlp.certificate_file, headers=dict(otlp.headers),
+                                    timeout=otlp.timeout_s, compression=Compression(otlp.compression))
+    provider = TracerProvider(resource=Resource.create({"service.name": settings.service_name}),
+                              sampler=sampler(settings))
+    batch = settings.batch
+    provider.add_span_processor(BatchSpanProcessor(
+        exporter, max_queue_size=batch.max_queue_size, schedule_delay_millis=batch.schedule_delay_ms,
+        max_export_batch_size=batch.max_export_batch_size, export_timeout_millis=batch.export_timeout_ms))
     return provider
 
 
-def _queue_size() -> int:
-    """OTEL_BSP_MAX_QUEUE_SIZE as the SDK reads it: a batch larger than the queue is a start-up error."""
-    try:
-        size = int(environment_flag("OTEL_BSP_MAX_QUEUE_SIZE") or 2048)
-    except ValueError:
-        return 2048
-    return size if size > 0 else 2048
+def sampler(settings: TelemetryEnv) -> Sampler:
+    """The SDK's built-in sampler that OTEL_TRACES_SAMPLER names, with its ratio."""
+    if settings.sampler == "traceidratio":
+        return TraceIdRatioBased(settings.sampler_ratio)
+    if settings.sampler == "parentbased_traceidratio":
+        return ParentBasedTraceIdRatio(settings.sampler_ratio)
+    return _SAMPLERS[settings.sampler]
 
 
 class Tracing:
@@ -370,4 +384,4 @@ def ids(span: Span | None, headers: Mapping[str, str] | None = None) -> dict[str
     return {"trace_id": carried[1], "span_id": carried[2]}
 
 
-__all__ = ["OPERATIONS", "PROTOCOLS", "Tracing", "finish_server_span", "ids", "otlp_provider", "trace"]
+__all__ = ["OPERATIONS", "Tracing", "finish_server_span", "ids", "otlp_provider", "trace"]

@@ -48,6 +48,28 @@ def test_env_interpolation_with_defaults_and_missing_variables() -> None:
         parse(doc, env={})
 
 
+def test_the_telemetry_variables_are_read_with_the_config() -> None:
+    config = parse(document(), env={"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318",
+                                    "PROMETHEUS_MULTIPROC_DIR": "/run/metrics"})
+    settings = config.telemetry_env  # type: ignore[attr-defined]
+    assert settings.traces.endpoint == "http://collector:4318/v1/traces"
+    assert settings.prometheus_multiproc_dir == "/run/metrics"
+    assert parse(document(), env={}).telemetry_env.traces is None  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("env", "doc", "message"), [
+    ({"OTEL_BSP_MAX_QUEUE_SIZE": "abc"}, {}, "OTEL_BSP_MAX_QUEUE_SIZE: 'abc' is not an integer"),
+    ({"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "10%"}, {},
+     "OTEL_TRACES_SAMPLER_ARG: '10%' is not a ratio between 0 and 1"),
+    ({}, {"telemetry_env": {}}, "telemetry_env: unknown key"),  # only the environment sets it
+])
+def test_a_bad_telemetry_variable_is_a_config_error_naming_it(env: dict[str, str], doc: dict[str, object],
+                                                               message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse({**document(), **doc}, env=env)
+    assert str(caught.value) == message
+
+
 def test_api_key_file_is_read_at_resolution(tmp_path: Path) -> None:
     secret = tmp_path / "openai-key"
     secret.write_text("sk-from-file\n")
@@ -70,3 +92,11 @@ def test_check_config_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert main(["check-config", str(bad)]) == 2
     assert "models.m.upstream: unknown upstream 'b'" in capsys.readouterr().err
     assert load_config(REPO / "proxy" / "examples" / "demo.yaml").auth.mode == "gateway"
+
+
+def test_check_config_reports_a_bad_telemetry_variable(monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+    assert main(["check-config", str(REPO / "proxy" / "examples" / "demo.yaml")]) == 2
+    assert "OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' is not supported" in capsys.readouterr().err

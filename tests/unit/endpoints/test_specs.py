@@ -117,3 +117,40 @@ def test_counts_are_messages_and_tool_names(name: str, extra: dict[str, Any],
 def test_tool_names_are_listed_for_the_policy() -> None:
     body = {**BODIES["chat"], "tools": [{"type": "function", "function": {"name": "search"}}]}
     assert parse_call(CHAT, body).tool_names == ("search",)
+
+
+@pytest.mark.parametrize(("name", "event", "usage"), [
+    # chat and completions: the last chunk carries it when the caller asked (stream_options.include_usage).
+    ("chat", {"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 4}}, Usage(3, 4, 0)),
+    ("chat", {"choices": [{"index": 0, "delta": {"content": "hi"}}]}, None),
+    ("chat", {"choices": [], "usage": None}, None),
+    ("completions", {"choices": [], "usage": {"prompt_tokens": 2, "completion_tokens": True}}, Usage(2, 0, 0)),
+    # responses: only the terminal events carry the response and its usage.
+    ("responses", {"type": "response.completed", "response": {"usage": {"input_tokens": 5, "output_tokens": 6}}},
+     Usage(5, 6, 0)),
+    ("responses", {"type": "response.incomplete", "response": {"usage": {"input_tokens": 5, "output_tokens": 1}}},
+     Usage(5, 1, 0)),
+    ("responses", {"type": "response.failed", "response": {"usage": {"input_tokens": 5, "output_tokens": 0}}},
+     Usage(5, 0, 0)),
+    ("responses", {"type": "response.in_progress", "response": {"usage": {"input_tokens": 5}}}, None),
+    ("responses", {"type": "response.completed", "response": "done"}, None),
+    ("messages", {"type": "message_delta", "usage": {"output_tokens": 9}}, Usage(0, 9, 0)),
+])
+def test_stream_usage_is_read_from_the_event_that_reports_it(name: str, event: dict[str, Any],
+                                                             usage: Usage | None) -> None:
+    assert SPECS[name].stream_usage(event) == usage
+
+
+@pytest.mark.parametrize(("name", "opt_in"), [
+    ("chat", True), ("completions", True), ("responses", False), ("embeddings", False), ("messages", False)])
+def test_only_chat_and_completions_report_stream_usage_on_request(name: str, opt_in: bool) -> None:
+    assert SPECS[name].usage_opt_in is opt_in
+
+
+@pytest.mark.parametrize(("first", "later", "merged"), [
+    (Usage(10, 1, 2, 3), Usage(0, 40, 0, 0), Usage(10, 40, 2, 3)),  # message_start, then message_delta
+    (Usage(10, 50), Usage(10, 40), Usage(10, 50)),  # cumulative counts: a smaller repeat never lowers one
+    (Usage(), Usage(1, 2, 3, 4), Usage(1, 2, 3, 4)),
+])
+def test_usage_reported_twice_keeps_the_larger_count_of_each(first: Usage, later: Usage, merged: Usage) -> None:
+    assert first.merged(later) == merged

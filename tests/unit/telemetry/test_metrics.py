@@ -33,7 +33,7 @@ def test_with_worker_processes_the_old_revision_reads_0_and_nothing_warns(tmp_pa
     script = ("from prometheus_client import CollectorRegistry, generate_latest\n"
               "from prometheus_client.multiprocess import MultiProcessCollector\n"
               "from proxy.telemetry.metrics import Metrics\n"
-              "metrics = Metrics(CollectorRegistry())\n"
+              f"metrics = Metrics(CollectorRegistry(), multiprocess_dir={str(tmp_path)!r})\n"
               "metrics.policy_reloaded(ok=True, revision='r1')\n"
               "metrics.policy_reloaded(ok=True, revision='r2')\n"
               "registry = CollectorRegistry()\n"

@@ -31,9 +31,9 @@ from opentelemetry.trace import (
 from structlog.testing import capture_logs
 
 from proxy.components import tracer_provider_from_env
-from proxy.config import ConfigError
-from proxy.telemetry.otlp_json import OtlpJsonSpanExporter, encode_spans, headers_from_env, timeout_from_env
-from proxy.telemetry.tracing import EXPORT_BATCH_SIZE, otlp_provider
+from proxy.telemetry.env import EXPORT_BATCH_SIZE, parse_telemetry_env
+from proxy.telemetry.otlp_json import OtlpJsonSpanExporter, encode_spans
+from proxy.telemetry.tracing import otlp_provider
 from tests.support.servers import ServerThread
 
 REMOTE_PARENT = SpanContext(0x4BF92F3577B34DA6A3CE929D0E0E4736, 0x00F067AA0BA902B7, is_remote=True,
@@ -91,6 +91,8 @@ def receiver(servers: ServerThread) -> Iterator[tuple[str, list[web.Request | An
         body = await request.read()  # aiohttp inflates a gzip body (and answers 400 to a broken one)
         seen.append((request.headers.copy(), orjson.loads(body)))
         answer = script.pop(0) if script else 200
+        if callable(answer):  # something to do when this request arrives, then the answer after it
+            answer = answer()
         status, headers = answer if isinstance(answer, tuple) else (answer, {})
         return web.Response(status=status, body=b"{}", content_type="application/json", headers=headers)
 
@@ -102,20 +104,25 @@ def receiver(servers: ServerThread) -> Iterator[tuple[str, list[web.Request | An
     servers.stop_app(runner)
 
 
-def test_exporter_posts_json_with_the_configured_headers(receiver: tuple[str, list[Any]],
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def exporter_of(provider: TracerProvider) -> Any:
+    return provider._active_span_processor._span_processors[0]._batch_processor._exporter
+
+
+@pytest.mark.parametrize("compression", ["gzip", "deflate"])
+def test_exporter_posts_json_with_the_configured_headers(receiver: tuple[str, list[Any]], compression: str) -> None:
     base, (seen, _) = receiver
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", base + "/")
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-tenant=acme,authorization=Bearer%20t0k")
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip")
-    exporter = OtlpJsonSpanExporter()
+    provider = otlp_provider(parse_telemetry_env({
+        "OTEL_EXPORTER_OTLP_ENDPOINT": base + "/", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json",
+        "OTEL_EXPORTER_OTLP_HEADERS": "x-tenant=acme,authorization=Bearer%20t0k",
+        "OTEL_EXPORTER_OTLP_COMPRESSION": compression}))
+    exporter = exporter_of(provider)
     assert exporter.endpoint == base + "/v1/traces"
     assert exporter.export(sample_spans()) == SpanExportResult.SUCCESS
     headers, document = seen[0]
-    assert headers["Content-Type"] == "application/json" and headers["Content-Encoding"] == "gzip"
+    assert headers["Content-Type"] == "application/json" and headers["Content-Encoding"] == compression
     assert headers["x-tenant"] == "acme" and headers["authorization"] == "Bearer t0k"
     assert len(document["resourceSpans"][0]["scopeSpans"][0]["spans"]) == 2
-    exporter.shutdown()
+    provider.shutdown()
 
 
 def test_exporter_retries_what_the_spec_calls_retryable_and_gives_up_on_the_rest(
@@ -142,40 +149,42 @@ def test_exporter_gives_up_within_its_timeout_when_nothing_listens(unused_tcp_po
                      "endpoint": f"http://127.0.0.1:{unused_tcp_port}/v1/traces"}
 
 
-def test_headers_and_endpoint_follow_the_traces_specific_variables(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "a=1")
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "b=2")
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://collector:4318/custom/path")
-    assert headers_from_env() == {"b": "2"}
-    assert OtlpJsonSpanExporter().endpoint == "http://collector:4318/custom/path"
+@pytest.mark.parametrize("protocol", ["http/json", "http/protobuf"])
+def test_both_exporters_get_the_settings_read_from_the_environment(protocol: str) -> None:
+    provider = tracer_provider_from_env(parse_telemetry_env({
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9", "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
+        "OTEL_EXPORTER_OTLP_TRACES_HEADERS": "x-tenant=acme", "OTEL_EXPORTER_OTLP_TIMEOUT": "2.5",
+        "OTEL_EXPORTER_OTLP_COMPRESSION": "gzip"}))
+    assert provider is not None
+    exporter = exporter_of(provider)
+    if protocol == "http/json":
+        assert type(exporter) is OtlpJsonSpanExporter
+        seen = (exporter.endpoint, exporter._headers["x-tenant"], exporter.timeout_s, exporter.compression)
+    else:
+        assert type(exporter).__name__ == "OTLPSpanExporter"
+        client = exporter._client
+        seen = (client._endpoint, client._headers["x-tenant"], client._timeout, client._compression.value)
+    assert seen == ("http://127.0.0.1:9/v1/traces", "acme", 2.5, "gzip")
+    provider.shutdown()
 
 
-def test_the_protocol_variable_picks_the_exporter(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
-    for protocol, exporter_class in (("http/json", "OtlpJsonSpanExporter"), ("http/protobuf", "OTLPSpanExporter")):
-        monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", protocol)
-        provider = tracer_provider_from_env()
-        assert provider is not None
-        processors = provider._active_span_processor._span_processors
-        assert type(processors[0]._batch_processor._exporter).__name__ == exporter_class
-        provider.shutdown()
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
-    with pytest.raises(ConfigError, match="OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' is not supported"):
-        tracer_provider_from_env()
+def test_no_provider_without_an_endpoint_or_with_the_sdk_off() -> None:
+    assert tracer_provider_from_env(parse_telemetry_env({})) is None
+    assert tracer_provider_from_env(parse_telemetry_env({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9",
+                                                         "OTEL_SDK_DISABLED": "true"})) is None
 
 
-def test_export_batches_are_small_unless_the_environment_says_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
-    def batch_size() -> int:
-        provider = otlp_provider("batch-test", "http/json")
-        processor = provider._active_span_processor._span_processors[0]
-        size = int(processor._batch_processor._max_export_batch_size)
-        provider.shutdown()
-        return size
-
-    monkeypatch.delenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", raising=False)
-    assert batch_size() == EXPORT_BATCH_SIZE == 64
-    monkeypatch.setenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "200")
-    assert batch_size() == 200
+@pytest.mark.parametrize(("env", "batch"), [
+    ({}, EXPORT_BATCH_SIZE),
+    ({"OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "200"}, 200),
+    ({"OTEL_BSP_MAX_QUEUE_SIZE": "32"}, 32),  # the SDK refuses a batch larger than the queue
+])
+def test_export_batches_are_small_unless_the_environment_says_otherwise(env: dict[str, str], batch: int) -> None:
+    provider = otlp_provider(parse_telemetry_env({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9",
+                                                  "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json", **env}))
+    processor = provider._active_span_processor._span_processors[0]
+    assert processor._batch_processor._max_export_batch_size == batch
+    provider.shutdown()
 
 
 def test_retry_after_is_honoured_and_shutdown_cuts_a_wait_short(receiver: tuple[str, list[Any]]) -> None:
@@ -185,8 +194,18 @@ def test_retry_after_is_honoured_and_shutdown_cuts_a_wait_short(receiver: tuple[
     started = time.monotonic()
     assert exporter.export(sample_spans()) == SpanExportResult.SUCCESS
     assert len(seen) == 2 and time.monotonic() - started < 0.4  # no backoff: the receiver said 0 s
-    script.extend([(503, {"Retry-After": "30"})] * 4)
-    threading.Timer(0.2, exporter.shutdown).start()
+    answered = threading.Event()
+
+    def asked_to_wait() -> tuple[int, dict[str, str]]:
+        answered.set()
+        return 503, {"Retry-After": "30"}
+
+    def shut_down_once_answered() -> None:
+        if answered.wait(10):  # the exporter is in its 30 s wait, or about to be
+            exporter.shutdown()
+
+    script.extend([asked_to_wait, *[(503, {"Retry-After": "30"})] * 3])
+    threading.Thread(target=shut_down_once_answered, daemon=True).start()
     started = time.monotonic()
     assert exporter.export(sample_spans()) == SpanExportResult.FAILURE
     assert time.monotonic() - started < 2
@@ -206,18 +225,3 @@ def test_non_finite_doubles_use_the_proto3_json_spelling() -> None:
                       "ninf": {"doubleValue": "-Infinity"}}
     parsed = json_format.ParseDict(hex_ids_to_base64(document), ExportTraceServiceRequest())
     assert parsed.resource_spans[0].scope_spans[0].spans[0].attributes[1].value.double_value == float("inf")
-
-
-def test_timeout_is_read_in_seconds_like_the_sdk_exporter(monkeypatch: pytest.MonkeyPatch) -> None:
-    for raw, expected in (("3", 3.0), ("0.5", 0.5), ("0", 10.0), ("soon", 10.0), ("", 10.0)):
-        monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", raw)
-        assert timeout_from_env() == expected, raw
-
-
-def test_a_small_queue_caps_the_batch(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", raising=False)
-    monkeypatch.setenv("OTEL_BSP_MAX_QUEUE_SIZE", "32")
-    provider = otlp_provider("queue-test", "http/json")  # the SDK refuses a batch larger than the queue
-    processor = provider._active_span_processor._span_processors[0]
-    assert processor._batch_processor._max_export_batch_size == 32
-    provider.shutdown()

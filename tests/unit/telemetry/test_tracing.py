@@ -28,7 +28,8 @@ from opentelemetry.sdk.trace.sampling import (
 from opentelemetry.trace import SpanKind, StatusCode, set_span_in_context
 from structlog.testing import capture_logs
 
-from proxy.telemetry.tracing import Tracing, finish_server_span, ids
+from proxy.telemetry.env import parse_telemetry_env
+from proxy.telemetry.tracing import Tracing, finish_server_span, ids, otlp_provider
 
 
 class Blackhole(SpanExporter):
@@ -242,3 +243,18 @@ def test_log_ids_are_the_request_span_s_when_tracing_records_one() -> None:
     # The proxy's own span in the caller's trace, even when the sampler drops it.
     assert found["trace_id"] == "4bf92f3577b34da6a3ce929d0e0e4736" and found["span_id"] != "00f067aa0ba902b7"
     assert ids(None, None) == {}
+
+
+@pytest.mark.parametrize(("env", "description"), [
+    ({}, "ParentBased{root:AlwaysOnSampler,remoteParentSampled:AlwaysOnSampler,remoteParentNotSampled:"
+         "AlwaysOffSampler,localParentSampled:AlwaysOnSampler,localParentNotSampled:AlwaysOffSampler}"),
+    ({"OTEL_TRACES_SAMPLER": "always_off"}, "AlwaysOffSampler"),
+    ({"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.25"}, "TraceIdRatioBased{0.25}"),
+    ({"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"},
+     "ParentBased{root:TraceIdRatioBased{0.1},remoteParentSampled:AlwaysOnSampler,remoteParentNotSampled:"
+     "AlwaysOffSampler,localParentSampled:AlwaysOnSampler,localParentNotSampled:AlwaysOffSampler}"),
+])
+def test_the_provider_samples_as_the_sampler_variables_say(env: dict[str, str], description: str) -> None:
+    provider = otlp_provider(parse_telemetry_env({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9", **env}))
+    assert provider.sampler.get_description() == description
+    provider.shutdown()

@@ -149,3 +149,47 @@ async def test_a_closed_port_is_unreachable_not_a_timeout() -> None:
         assert not isinstance(caught.value, UpstreamTimeout)
     finally:
         await upstream.close()
+
+
+@pytest.mark.parametrize(("kind", "calls", "paths"), [
+    ("openai_compatible", [("chat/completions", "a"), ("embeddings", "a"), ("chat/completions", "b")],
+     ["/v1/chat/completions", "/v1/embeddings", "/v1/chat/completions"]),
+    # Azure names the deployment in the path: a cached URL must not carry one model's to another.
+    ("azure", [("chat/completions", "a"), ("chat/completions", "b"), ("embeddings", "a")],
+     ["/v1/openai/deployments/a/chat/completions?api-version=2024-10-21",
+      "/v1/openai/deployments/b/chat/completions?api-version=2024-10-21",
+      "/v1/openai/deployments/a/embeddings?api-version=2024-10-21"]),
+])
+async def test_each_path_and_model_keeps_its_own_url(server: tuple[Scripted, str], kind: str,
+                                                     calls: list[tuple[str, str]], paths: list[str]) -> None:
+    scripted, base = server
+    upstream = await started(base, kind)
+    try:
+        for path, model in calls:
+            await upstream.read_body(await upstream.send(path, model, b"{}", {}))
+    finally:
+        await upstream.close()
+    assert [path for path, _, _ in scripted.seen] == paths
+
+
+@pytest.mark.parametrize(("kind", "api_key", "extra", "expected"), [
+    # Anthropic's version header is a default the caller's own overrides.
+    ("anthropic", "sk-a", {}, {"anthropic-version": "2023-06-01", "x-api-key": "sk-a"}),
+    ("anthropic", "sk-a", {"anthropic-version": "2024-01-01"}, {"anthropic-version": "2024-01-01"}),
+    # No key configured (a local model): no credential header at all.
+    ("openai_compatible", None, {}, {"Authorization": None, "api-key": None, "x-api-key": None,
+                                     "anthropic-version": None}),
+    ("openai_compatible", "sk-o", {"traceparent": "00-ab-cd-01"},
+     {"Authorization": "Bearer sk-o", "traceparent": "00-ab-cd-01", "Content-Type": "application/json"}),
+])
+async def test_request_headers_are_the_defaults_then_the_callers(server: tuple[Scripted, str], kind: str,
+                                                                 api_key: str | None, extra: dict[str, str],
+                                                                 expected: dict[str, str | None]) -> None:
+    scripted, base = server
+    upstream = await started(base, kind, api_key=api_key)
+    try:
+        await upstream.read_body(await upstream.send("messages", "m", b"{}", extra))
+    finally:
+        await upstream.close()
+    _, headers, _ = scripted.seen[0]
+    assert {name: headers.get(name) for name in expected} == expected
