@@ -22,7 +22,7 @@ from proxy.policy.bundle import default_policy_dir, load_bundle
 from proxy.policy.decision import BudgetLimit, Decision
 from proxy.policy.embedded import EmbeddedRego
 from proxy.tokens import TokenEstimator, Vocab
-from tests.support.config import make_config
+from tests.support.config import REPO, make_config
 
 IDENTITY = Identity("billing-api", "payments", "u-1", "k-1", "api_key")
 SECRET_TEXT = "call jane.doe@example.com about the xylophone"
@@ -109,7 +109,7 @@ async def test_a_decision_that_still_names_budgets_has_them_reserved_too(tmp_pat
     assert decided.input["budget"] == {}  # judged without its state: nothing named it before the decision
 
 
-ALLOW_ALL = Path(__file__).resolve().parents[2] / "bench" / "policies" / "allow-all"
+ALLOW_ALL = REPO / "bench" / "policies" / "allow-all"
 
 
 @pytest.mark.parametrize(("mode", "live", "shadow", "reads"), [
