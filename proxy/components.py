@@ -138,9 +138,15 @@ def shared_vocab(vocab_dir: Path | None) -> Vocab:
 
 def load_vocab(config: Config) -> Vocab:
     """The vocab with the encodings the configured models name loaded: ~0.5 s to verify and parse, and
-    ~65 MB of tiktoken tables for o200k_base and cl100k_base together."""
+    ~65 MB of tiktoken tables for o200k_base and cl100k_base together. With `tokens.prompt_estimate:
+    bound` no prompt is tokenized, so the files are only verified; a table is built when streamed output
+    without usage must first be counted (TokenEstimator.ready), and until then the worker is ~65 MB lighter."""
     vocab = shared_vocab(config.path(config.tokens.vocab_dir) if config.tokens.vocab_dir else None)
-    vocab.load_all({tiktoken_name(model.encoding) for model in config.models.values()})
+    needed = {tiktoken_name(model.encoding) for model in config.models.values()}
+    if config.tokens.prompt_estimate == "bound":
+        vocab.verify(needed)
+    else:
+        vocab.load_all(needed)
     return vocab
 
 

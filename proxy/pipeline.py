@@ -255,8 +255,8 @@ async def relay(request: web.Request, call: ModelCall, effective: Effective, ups
 async def settle(store: BudgetStore, estimator: TokenEstimator, call: ModelCall, effective: Effective,
                  prompt_estimate: int, reservation: Reservation, tally: Tally, observation: Observation) -> None:
     """Never raises: the ledger-backed store already kept the record of a settle that failed."""
-    usage, estimated = final_usage(estimator, call, effective.entry, prompt_estimate, tally,
-                                   observation.upstream_status)
+    usage, estimated = await final_usage(estimator, call, effective.entry, prompt_estimate, tally,
+                                         observation.upstream_status)
     cost = cost_micros(usage.input_tokens, usage.cached_input_tokens, usage.output_tokens,
                        effective.entry.micro_prices, usage.cache_write_input_tokens) if usage is not None else 0
     observation.settled(usage, estimated, cost)
@@ -266,13 +266,14 @@ async def settle(store: BudgetStore, estimator: TokenEstimator, call: ModelCall,
         log.exception("settle_failed", reservation=reservation.id)
 
 
-def final_usage(estimator: TokenEstimator, call: ModelCall, entry: CatalogueEntry, prompt_estimate: int,
-                tally: Tally, upstream_status: int | None) -> tuple[Usage | None, bool]:
+async def final_usage(estimator: TokenEstimator, call: ModelCall, entry: CatalogueEntry, prompt_estimate: int,
+                      tally: Tally, upstream_status: int | None) -> tuple[Usage | None, bool]:
     """Reported usage when there is some; else the estimate plus the streamed text actually generated
     (and True: estimated); None after an upstream error, when nothing was generated."""
     if tally.usage is not None:
         return tally.usage, False
     if upstream_status != 200:
         return None, False
+    await estimator.ready(entry.encoding)  # with prompt_estimate: bound, the first count builds the tables
     return Usage(prompt_estimate, estimator.output(entry.encoding, tally.output_texts(call.endpoint)), 0), True
 

@@ -42,8 +42,9 @@ def arm_exit_watchdog(server: ServerConfig) -> None:
 
 
 def load_token_tables(config: Config) -> None:
-    """The tiktoken tables the configured models need (~65 MB for o200k_base and cl100k_base), built before
-    the event loop starts; in the supervisor, before the fork, so that the workers share them copy-on-write
+    """The tiktoken tables the configured models need (~65 MB for o200k_base and cl100k_base; none until
+    first need with `tokens.prompt_estimate: bound`, see components.load_vocab), built before the event loop
+    starts; in the supervisor, before the fork, so that the workers share them copy-on-write
     (tiktoken never writes them once built) where each would build its own. Built on this thread rather
     than in the loop's executor, they also take ~5 MB less: no second malloc arena is grown for them."""
     load_vocab(config)

@@ -134,6 +134,15 @@ class Vocab:
         for name in sorted(SPECS) if names is None else names:
             self.encoding(name)
 
+    def verify(self, names: Iterable[str]) -> None:
+        """Check the files now, for encodings whose tables are built on first need: a missing or corrupt
+        file still stops the start, and no request meets it later."""
+        for name in names:
+            read_verified(spec_for(name), self._vocab_dir)
+
+    def is_loaded(self, name: str) -> bool:
+        return name in self._loaded
+
 
 def export_vocab(dest_dir: Path, names: Iterable[str] | None = None) -> list[Path]:
     """Write the verified plain `.tiktoken` files into `dest_dir` (for baking into an image)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from typing import Any
 
@@ -65,3 +66,17 @@ def test_the_bound_of_a_text_is_its_utf8_length_and_output_stays_exact(estimator
     prose = TEXTS[2]
     assert bound.prompt("embeddings", "o200k_base", {"input": prose}) == len(prose)
     assert bound.output("o200k_base", [prose]) == estimator.output("o200k_base", [prose]) < len(prose) // 3
+
+
+def test_bound_prompts_build_no_tables_until_output_must_be_counted() -> None:
+    vocab = Vocab()  # not the session's: its tables are built already
+    bound = TokenEstimator(vocab, prompt_bound=True)
+
+    for endpoint, body in bodies("hello there").items():
+        assert bound.prompt(endpoint, "claude-3" if endpoint == "messages" else "o200k_base", body) > 0
+    assert not vocab.is_loaded("o200k_base")
+
+    asyncio.run(bound.ready("o200k_base"))
+
+    assert vocab.is_loaded("o200k_base") and not vocab.is_loaded("cl100k_base")
+    assert bound.output("o200k_base", ["hello", " world"]) == 2
