@@ -36,6 +36,13 @@ def test_bound_estimates_verify_the_files_at_start_but_build_no_tables(tmp_path:
     vocab = load_vocab(config)
 
     assert not any(vocab.is_loaded(name) for name in ENCODINGS)
+
+
+def test_bound_estimates_with_a_tampered_vocab_file_stop_the_start(tmp_path: Path) -> None:
+    folder = vocab_dir(tmp_path)
     (folder / "o200k_base.tiktoken").write_bytes(b"aGVsbG8= 0\n")
+    config = make_config("http://127.0.0.1:9/v1", tmp_path,
+                         tokens={"vocab_dir": str(folder), "prompt_estimate": "bound"})
+
     with pytest.raises(VocabIntegrityError, match="o200k_base"):
         load_vocab(config)
