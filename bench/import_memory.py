@@ -3,7 +3,8 @@
     .venv/bin/python bench/import_memory.py
 
 Reads VmRSS from /proc/self/status before and after each import, in one fresh interpreter: the floor a
-worker stands on before it loads a tokenizer (bench/tokenizer_compare.py) or serves a request.
+worker stands on before it loads a tokenizer (bench/tokenizer_compare.py) or serves a request. regorus is
+not among them: only the policy evaluator process imports it (tests/unit/test_imports.py).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import importlib
 
 MODULES = ("orjson", "yaml", "pydantic", "asyncio", "aiohttp", "uvloop", "structlog", "prometheus_client",
-           "opentelemetry.sdk.trace", "regorus", "tiktoken",
+           "opentelemetry.sdk.trace", "tiktoken",
            "phonenumbers", "stdnum", "proxy.config", "proxy.app", "proxy.workers")
 
 

@@ -125,7 +125,8 @@ def policy_problem(config: Config) -> str | None:
     policy = config.policy
     if policy.engine != "embedded":
         return None
-    from .policy.cli import check_policy_folder
+    # Not from .policy.cli: with one worker this process serves, and the CLI's in-process engine imports regorus.
+    from .policy.validate import check_policy_folder
     folders = [("policy.dir", policy.dir)]
     if policy.shadow_dir is not None:
         folders.append(("policy.shadow_dir", policy.shadow_dir))

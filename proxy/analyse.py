@@ -56,6 +56,8 @@ async def analyse_off_loop(call: ModelCall, entry: CatalogueEntry, estimator: To
                            body_bytes: int, offload_bytes: int, *, exact: bool = True) -> Analysis:
     """Small bodies inline (a thread hop costs more than the work); big ones in a worker thread so one
     64 KB prompt does not stall every other request on this worker (tiktoken releases the GIL)."""
+    if exact:
+        await estimator.ready(entry.encoding)  # never build the tables on the loop
     if body_bytes <= offload_bytes:
         return analyse(call, entry, estimator, scanner, exact=exact)
     return await asyncio.to_thread(lambda: analyse(call, entry, estimator, scanner, exact=exact))
@@ -63,6 +65,9 @@ async def analyse_off_loop(call: ModelCall, entry: CatalogueEntry, estimator: To
 
 async def counted_off_loop(analysis: Analysis, call: ModelCall, entry: CatalogueEntry, estimator: TokenEstimator,
                            body_bytes: int, offload_bytes: int) -> Analysis:
-    if analysis.prompt_exact or body_bytes <= offload_bytes:
+    if analysis.prompt_exact:
+        return analysis
+    await estimator.ready(entry.encoding)  # never build the tables on the loop
+    if body_bytes <= offload_bytes:
         return counted(analysis, call, entry, estimator)
     return await asyncio.to_thread(counted, analysis, call, entry, estimator)

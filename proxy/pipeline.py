@@ -263,7 +263,8 @@ async def relay(request: web.Request, call: ModelCall, effective: Effective, ups
 async def settle(store: BudgetStore, estimator: TokenEstimator, call: ModelCall, effective: Effective,
                  analysis: Analysis, reservation: Reservation, tally: Tally, observation: Observation) -> None:
     """Never raises: the ledger-backed store already kept the record of a settle that failed."""
-    usage, estimated = final_usage(estimator, call, effective.entry, analysis, tally, observation.upstream_status)
+    usage, estimated = await final_usage(estimator, call, effective.entry, analysis, tally,
+                                         observation.upstream_status)
     cost = cost_micros(usage.input_tokens, usage.cached_input_tokens, usage.output_tokens,
                        effective.entry.micro_prices, usage.cache_write_input_tokens) if usage is not None else 0
     observation.settled(usage, estimated, cost)
@@ -273,14 +274,15 @@ async def settle(store: BudgetStore, estimator: TokenEstimator, call: ModelCall,
         log.exception("settle_failed", reservation=reservation.id)
 
 
-def final_usage(estimator: TokenEstimator, call: ModelCall, entry: CatalogueEntry, analysis: Analysis,
-                tally: Tally, upstream_status: int | None) -> tuple[Usage | None, bool]:
+async def final_usage(estimator: TokenEstimator, call: ModelCall, entry: CatalogueEntry, analysis: Analysis,
+                      tally: Tally, upstream_status: int | None) -> tuple[Usage | None, bool]:
     """Reported usage when there is some; else the prompt's count plus the streamed text actually generated
     (and True: estimated); None after an upstream error, when nothing was generated."""
     if tally.usage is not None:
         return tally.usage, False
     if upstream_status != 200:
         return None, False
+    await estimator.ready(entry.encoding)  # the first count may have to build the tables (off the loop)
     prompt_tokens = counted(analysis, call, entry, estimator).prompt_tokens  # spend is never charged a bound
     return Usage(prompt_tokens, estimator.output(entry.encoding, tally.output_texts(call.endpoint)), 0), True
 

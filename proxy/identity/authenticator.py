@@ -10,19 +10,25 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Mapping
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from proxy.errors import Unauthorized
 from proxy.telemetry.metrics import Metrics
 
 from .caller import Identity
-from .jwt_identity import JwtIdentities
 from .keyring import KeyRing
-from .tokens import looks_like_jwt
+
+if TYPE_CHECKING:  # built by .issuers only when JWT issuers are configured (it imports PyJWT)
+    from .jwt_identity import JwtIdentities
 
 Api = Literal["openai", "anthropic"]
 # Where each API's SDK sends its key, for the hint in "no key" errors.
 KEY_HINTS: dict[Api, str] = {"openai": "'Authorization: Bearer <key>'", "anthropic": "'x-api-key: <key>'"}
+
+
+def looks_like_jwt(credential: str) -> bool:
+    """Three dot-separated parts: what a JWS in compact form is, and what no issued API key looks like."""
+    return credential.count(".") == 2
 
 
 def presented_credential(headers: Mapping[str, str]) -> str | None:

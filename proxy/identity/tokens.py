@@ -39,11 +39,6 @@ def refused(code: str, message: str) -> Unauthorized:
     return Unauthorized(message, code=code)
 
 
-def looks_like_jwt(credential: str) -> bool:
-    """Three dot-separated parts: what a JWS in compact form is, and what no issued API key looks like."""
-    return credential.count(".") == 2
-
-
 class TokenVerifier:
     def __init__(self, issuers: Sequence[Issuer]) -> None:
         self.issuers = {issuer.config.issuer: issuer for issuer in issuers}

@@ -1,5 +1,4 @@
-"""`llm-policy-proxy policy ...` commands: check, test, eval, diff-report; and the policy part of
-`check-config` and `serve`'s start-up check. Each command returns an exit code.
+"""`llm-policy-proxy policy ...` commands: check, test, eval, diff-report. Each returns an exit code.
 
 Without DIR, the commands use ./policies in the current directory, never the shipped policies: a CI job
 run in a repository must check that repository's policies or fail.
@@ -75,15 +74,6 @@ def describe(root: Path, verdict: Verdict, timeout_ms: int) -> str:
                  "(tokens.prompt_estimate: auto)")
     lines += [f"warning: {warning}" for warning in verdict.warnings]
     return "\n".join(lines)
-
-
-def check_policy_folder(which: str, root: Path, *, compiled: bool, timeout_ms: int) -> str | None:
-    """None if the folder would serve, else why not (the first line names file:line where known)."""
-    try:
-        asyncio.run(check_folder(root, compiled=compiled, limits=Limits(timeout_ms=timeout_ms)))
-    except PolicyEngineError as exc:
-        return f"{which} {root}: {exc}"
-    return None
 
 
 def cmd_test(directory: Path | None = None, *, verbose: bool = False, out: TextIO | None = None) -> int:

@@ -14,20 +14,21 @@ from typing import Any
 
 import orjson
 
+from proxy.policy.answers import loads
 from proxy.policy.bundle import PolicyBundle, load_bundle
 from proxy.policy.decision import (
     Decision,
     EgressDecision,
     McpDecision,
+    decision_from_json,
     parse_allowed_models,
-    parse_decision,
     parse_egress_decision,
     parse_mcp_decision,
 )
 from proxy.policy.engine import DEFAULT_ENTRYPOINTS, EntryPoints
 from proxy.policy.errors import PolicyCompileError, PolicyEngineError
 from proxy.policy.input import INPUT_VERSION
-from proxy.policy.rego import UNDEFINED, Runtime, build_engine, dumps, evaluate_json, execute, is_defined
+from proxy.policy.rego import Runtime, build_engine, dumps, evaluate_json, execute, is_defined
 from proxy.policy.rego_ast import reads_input_key
 
 
@@ -111,14 +112,3 @@ def check_entrypoints(engine: Any, entrypoints: Sequence[str], root: Path) -> No
             evaluate_json(engine, rule, {})
         except PolicyEngineError as exc:
             raise PolicyCompileError(str(exc)) from exc
-
-
-def loads(raw: str) -> Any:
-    return None if raw == UNDEFINED else orjson.loads(raw)
-
-
-@functools.lru_cache(maxsize=2048)
-def decision_from_json(raw: str) -> Decision:
-    """Most requests get one of a few distinct decisions: parse each distinct answer once (~20 us).
-    Decisions are frozen, so sharing one between requests is safe."""
-    return parse_decision(loads(raw))

@@ -5,7 +5,7 @@ Policy code runs here rather than in the proxy because regorus holds the GIL for
 and cannot be interrupted: a version that loops would stop the proxy's event loop, and a thread would
 not help. In a process of its own it can be given a deadline and killed (proxy/policy/isolated.py).
 
-Frames both ways: HEADER (payload length, request id, op or status), then the payload.
+The frames it reads and writes are described in proxy/policy/frames.py.
 """
 
 from __future__ import annotations
@@ -13,28 +13,16 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
-import struct
 import sys
 import time
 from typing import Any
 
 import orjson
 
+from proxy.policy.frames import AST, CAPTURE, EVAL, EVAL_HEAD, FAILED, HEADER, INTERPRETER, LOAD, NANOS, OK, RVM
 from proxy.policy.rego import Runtime
 
-HEADER = struct.Struct("<IIB")
-EVAL_HEAD = struct.Struct("<BH")  # engine, length of the rule path; then the rule, then the input JSON
-NANOS = struct.Struct("<Q")  # how long an evaluation took, ahead of its answer
-
-# Requests.
-LOAD, EVAL, AST, CAPTURE = 1, 2, 3, 4
-# Answers.
-OK, FAILED = 0, 1
-BATCH = 8
-
-# Which engine an EVAL asks: the interpreter, what the proxy serves (RVM, interpreter where the RVM
-# has no answer), or the RVM alone.
-INTERPRETER, SERVED, RVM = 0, 1, 2
+BATCH = 8  # answers per write at most
 
 
 class Evaluator:

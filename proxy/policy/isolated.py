@@ -22,18 +22,19 @@ from typing import Any
 
 import orjson
 
+from proxy.policy.answers import loads
 from proxy.policy.decision import (
     Decision,
     EgressDecision,
     McpDecision,
+    decision_from_json,
     parse_allowed_models,
     parse_egress_decision,
     parse_mcp_decision,
 )
-from proxy.policy.embedded import decision_from_json, loads
 from proxy.policy.engine import DEFAULT_ENTRYPOINTS, EntryPoints
 from proxy.policy.errors import PolicyEngineError
-from proxy.policy.evaluator import EVAL, EVAL_HEAD, FAILED, HEADER, INTERPRETER, LOAD, NANOS, SERVED
+from proxy.policy.frames import EVAL, EVAL_HEAD, FAILED, HEADER, INTERPRETER, LOAD, NANOS, SERVED
 from proxy.policy.input import INPUT_VERSION
 
 OnRestart = Callable[[str, str], None]  # (reason, revision)

@@ -14,12 +14,11 @@ from typing import Any
 import orjson
 import regorus
 
+from proxy.policy.answers import UNDEFINED
 from proxy.policy.errors import PolicyCompileError, PolicyEngineError
 
 Modules = Sequence[tuple[str, str]]
 
-# What regorus answers (as JSON) for an undefined rule.
-UNDEFINED = '"<undefined>"'
 _LOCATION = re.compile(r"-->\s*(\S+:\d+:\d+)")
 _ERROR_LINE = re.compile(r"^error:\s*(.*)$", re.MULTILINE)
 

@@ -24,13 +24,13 @@ from typing import Any
 
 import orjson
 
+from proxy.policy.answers import UNDEFINED
 from proxy.policy.bundle import PolicyBundle, load_bundle
 from proxy.policy.conflicts import possible_conflicts
 from proxy.policy.contract import ENTRYPOINTS, Entrypoint, builtin_samples, complete, result_error, rows_for
 from proxy.policy.errors import PolicyCompileError, PolicyEngineError
-from proxy.policy.evaluator import AST, CAPTURE, FAILED, INTERPRETER, RVM
+from proxy.policy.frames import AST, CAPTURE, FAILED, INTERPRETER, RVM
 from proxy.policy.isolated import Answer, EvaluationTimeout, EvaluatorGone, EvaluatorProcess, VersionSpec
-from proxy.policy.rego import UNDEFINED
 from proxy.policy.rego_ast import Node, defines, locations, reads_input_key
 from proxy.policy.samples import Sample
 
@@ -137,6 +137,16 @@ async def check_folder(root: Path, *, compiled: bool, limits: Limits = DEFAULT_L
     """Validate the folder as it is now (for the CLI); raises VersionRejected."""
     bundle = await asyncio.to_thread(read_version, root)
     return await validate(bundle, compiled=compiled, limits=limits, table=table)
+
+
+def check_policy_folder(which: str, root: Path, *, compiled: bool, timeout_ms: int) -> str | None:
+    """None if the folder would serve, else why not (the first line names file:line where known). For
+    `serve` and `check-config`, before any worker starts."""
+    try:
+        asyncio.run(check_folder(root, compiled=compiled, limits=Limits(timeout_ms=timeout_ms)))
+    except PolicyEngineError as exc:
+        return f"{which} {root}: {exc}"
+    return None
 
 
 def read_version(root: Path) -> PolicyBundle:

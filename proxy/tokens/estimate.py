@@ -6,6 +6,7 @@ bodies in a worker thread (tiktoken releases the GIL while encoding).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -56,6 +57,12 @@ class TokenEstimator:
         if encoding in CLAUDE_COSTS:
             return scaled(utf8_length, CLAUDE_COSTS[encoding].scale)
         return utf8_length
+
+    async def ready(self, encoding: str) -> None:
+        """Build the tables `encoding` is counted with, off the loop, unless they are built: with
+        `prompt_estimate: bound` the tables are built on first need (proxy/components.py load_vocab)."""
+        if encoding not in self._counters:
+            await asyncio.to_thread(self.counter, encoding)
 
     def text(self, encoding: str, text: str) -> int:
         return self.counter(encoding)(text)

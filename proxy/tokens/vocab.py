@@ -111,6 +111,7 @@ class Vocab:
     def __init__(self, vocab_dir: Path | None = None) -> None:
         self._vocab_dir = vocab_dir
         self._loaded: dict[str, tiktoken.Encoding] = {}
+        self._verified: set[str] = set()
         # Estimates may run in worker threads; two threads must not both build the same encoding.
         self._lock = threading.Lock()
 
@@ -133,6 +134,17 @@ class Vocab:
     def load_all(self, names: Iterable[str] | None = None) -> None:
         for name in sorted(SPECS) if names is None else names:
             self.encoding(name)
+
+    def verify(self, names: Iterable[str]) -> None:
+        """Check the files now, for encodings whose tables are built on first need: a missing or corrupt
+        file still stops the start, and no request meets it later. Each file is read once per vocab."""
+        for name in names:
+            if name not in self._verified:
+                read_verified(spec_for(name), self._vocab_dir)
+                self._verified.add(name)
+
+    def is_loaded(self, name: str) -> bool:
+        return name in self._loaded
 
 
 def export_vocab(dest_dir: Path, names: Iterable[str] | None = None) -> list[Path]:

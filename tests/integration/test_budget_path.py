@@ -132,8 +132,11 @@ async def test_stream_cut_by_the_client_is_logged_and_measured_with_its_cost(pro
     assert line["cost_usd"] > 0 and line["output_tokens"] > 0
 
 
-def test_upstream_without_stream_usage_is_charged_by_counting_the_text(proxy: ProxyHandle,
-                                                                       upstream: UpstreamHandle) -> None:
+@pytest.mark.parametrize("prompt_estimate", ["exact", "bound"])  # bound: the tables are built for this count
+def test_upstream_without_stream_usage_is_charged_by_counting_the_text(make_proxy: ProxyFactory,
+                                                                       upstream: UpstreamHandle,
+                                                                       prompt_estimate: str) -> None:
+    proxy = make_proxy(tokens__prompt_estimate=prompt_estimate)
     upstream.model.faults.strip_usage = True
     text = "".join(c.choices[0].delta.content or "" for c in proxy.client().chat.completions.create(
         model="gpt-4o", messages=HELLO, stream=True) if c.choices)

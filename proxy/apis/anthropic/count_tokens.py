@@ -49,6 +49,7 @@ async def count_tokens(request: web.Request, record: Observation, identity: Iden
     if entry.name not in allowed:
         raise UnknownModel(f"model: {model}", param="model")
     record.resolved(entry)
+    await services.estimator.ready(entry.encoding)  # never build the tables on the loop
     if len(raw) <= services.config.tokens.offload_bytes:
         tokens = services.estimator.prompt(MESSAGES.name, entry.encoding, body)
     else:

@@ -16,7 +16,7 @@ from proxy.policy.bundle import default_policy_dir, load_bundle
 from proxy.policy.contract import ENTRYPOINTS, builtin_samples
 from proxy.policy.embedded import EmbeddedRego
 from proxy.policy.errors import PolicyEngineError
-from proxy.policy.evaluator import INTERPRETER, RVM
+from proxy.policy.frames import INTERPRETER, RVM
 from proxy.policy.isolated import EvaluatorProcess, IsolatedRego, VersionSpec
 from proxy.policy.samples import decision_input
 from proxy.policy.validate import version_spec

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from typing import Any
 
 import pytest
 
-from proxy.tokens import TokenEstimator
+from proxy.tokens import TokenEstimator, Vocab
 from proxy.tokens.estimate import utf8_length
 
 TEXTS = [
@@ -59,3 +60,18 @@ def test_the_bound_of_a_text_is_its_utf8_length(estimator: TokenEstimator) -> No
     prose = TEXTS[2]
     assert estimator.prompt("embeddings", "o200k_base", {"input": prose}, bound=True) == len(prose)
     assert estimator.prompt("embeddings", "o200k_base", {"input": prose}) < len(prose) // 3
+
+
+def test_bound_prompts_build_no_tables_until_a_count_is_needed() -> None:
+    vocab = Vocab()  # not the session's: its tables are built already
+    estimator = TokenEstimator(vocab)
+
+    for endpoint, body in bodies("hello there").items():
+        encoding = "claude-3" if endpoint == "messages" else "o200k_base"
+        assert estimator.prompt(endpoint, encoding, body, bound=True) > 0
+    assert not vocab.is_loaded("o200k_base")
+
+    asyncio.run(estimator.ready("o200k_base"))
+
+    assert vocab.is_loaded("o200k_base") and not vocab.is_loaded("cl100k_base")
+    assert estimator.output("o200k_base", ["hello", " world"]) == 2

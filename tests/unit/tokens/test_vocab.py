@@ -78,6 +78,16 @@ def test_tampered_copy_is_not_skipped_in_favour_of_packaged_copy(tmp_path: Path)
         Vocab(tmp_path).encoding("o200k_base")
 
 
+def test_verify_rejects_a_tampered_copy_and_builds_no_tables(exported: Path, tmp_path: Path) -> None:
+    (tmp_path / "o200k_base.tiktoken").write_bytes(b"aGVsbG8= 0\n")
+    good = Vocab(exported)
+
+    with pytest.raises(VocabIntegrityError, match="o200k_base"):
+        Vocab(tmp_path).verify(["o200k_base"])
+    good.verify(["o200k_base", "cl100k_base"])
+    assert not good.is_loaded("o200k_base") and not good.is_loaded("cl100k_base")
+
+
 def test_missing_file_in_vocab_dir_falls_back_to_packaged_copy(tmp_path: Path) -> None:
     assert Vocab(tmp_path).encoding("cl100k_base").name == "cl100k_base"
 
