@@ -2,10 +2,11 @@
 one piece at a time in this process with the real components: what `bench/ratio.py`'s gap to the relay
 is made of, in µs, so each named cost has a figure (docs/performance.md, "Where the gap goes").
 
-    .venv/bin/python bench/stages.py [--n 3000]
+    .venv/bin/python bench/stages.py [--n 3000] [--concurrency 1]
 
 Each line is CPU time (this process, and the evaluator child where named) over n calls, per call. Calls
-that batch under load (evaluator requests, SQLite writes) are issued 32 at a time, as at c=32. What the
+that batch under load (evaluator requests, SQLite writes) are issued 32 at a time, as at c=32 (one at a
+time with --concurrency 1: each then pays its own pipe round trip or transaction, as at c=1). What the
 lines do not cover is the HTTP handling itself (aiohttp's server and client), which the relay does too,
 and the trace export (bench/ratio.py's full stack against an ablation without traces). The last lines sum
 the pieces each of bench/ratio.py's configs cannot do without: a floor under its cost over the relay.
@@ -29,27 +30,27 @@ import procfs
 import stack
 from prometheus_client import CollectorRegistry
 
-from proxy.analyse import Analysis, analyse
 from proxy.budget import MONTH, ScopeLimit
 from proxy.catalogue import Catalogue, CatalogueEntry
 from proxy.components import build_scanner, open_estimator, open_store
 from proxy.config import load_config
-from proxy.decide import Decided, build_input, log_decision
 from proxy.endpoints import CHAT
 from proxy.endpoints.base import Usage
-from proxy.enforce import enforce
+from proxy.gateway.analyse import Analysis, analyse
+from proxy.gateway.decide import Decided, build_input, log_decision
+from proxy.gateway.enforce import enforce
+from proxy.gateway.observation import Observation, Reporter
+from proxy.gateway.pipeline import parse
+from proxy.gateway.relay import Tally
 from proxy.identity import Identity
 from proxy.identity.build import open_authenticator
-from proxy.observation import Observation, Reporter
 from proxy.pii import scan_texts
-from proxy.pipeline import parse
 from proxy.policy.bundle import default_policy_dir, load_bundle
 from proxy.policy.contract import ENTRYPOINTS
 from proxy.policy.decision import Decision
 from proxy.policy.embedded import EmbeddedRego
 from proxy.policy.isolated import IsolatedRego
 from proxy.policy.validate import version_spec
-from proxy.relay import Tally
 from proxy.telemetry.logging import configure_logging
 from proxy.telemetry.metrics import Metrics
 
@@ -105,7 +106,7 @@ async def cpu_us_batched(step: Callable[[], Awaitable[object]], n: int, child: i
     return (time.process_time_ns() - started) / calls / 1000, child_us
 
 
-async def main(n: int) -> None:
+async def main(n: int, concurrency: int) -> None:
     directory = Path(tempfile.mkdtemp(prefix="llmpp-stages-"))
     config = load_config(stack.proxy_config(directory, 9, "sqlite", 8, "stages"))
     raw = stack.write_body(directory, 2048, False).read_bytes()
@@ -148,7 +149,7 @@ async def main(n: int) -> None:
         engine = await IsolatedRego.start(version_spec(bundle, ENTRYPOINTS, True), bundle.revision, "compiled", 5000)
         assert engine.process is not None
         worker, child = await cpu_us_batched(lambda engine=engine: engine.evaluate(document), n,  # type: ignore[misc]
-                                             engine.process.pid)
+                                             engine.process.pid, concurrency)
         row(f"isolated-{key}", f"policy decision in the evaluator process, {label}", worker + (child or 0.0),
             f"{worker:.1f} in this process + {child:.1f} in the evaluator")
         await engine.close()
@@ -169,7 +170,7 @@ async def main(n: int) -> None:
         store = await open_store(config, exits)
         tracking = [ScopeLimit("team:research", MONTH), ScopeLimit("app:notebook", MONTH),
                     ScopeLimit("key:bench-research", MONTH)]
-        record = (await cpu_us_batched(lambda: store.record(tracking, 1200, 300), n))[0]
+        record = (await cpu_us_batched(lambda: store.record(tracking, 1200, 300), n, None, concurrency))[0]
         row("record", "spend record on the tracking scopes (SQLite)", record)
         limited = [ScopeLimit("team:research", MONTH, limit_micros=10**15), *tracking[1:]]
 
@@ -177,7 +178,8 @@ async def main(n: int) -> None:
             reservation = await store.reserve("req", limited, 5000, 900)
             await store.settle(reservation, 1200, 300)
 
-        row("hold", "reserve + settle on a limited scope (SQLite)", (await cpu_us_batched(reserve_settle, n))[0])
+        hold = (await cpu_us_batched(reserve_settle, n, None, concurrency))[0]
+        row("hold", "reserve + settle on a limited scope (SQLite)", hold)
 
     minimal = ["auth", "parse", "pii", "bound", "input", "isolated-allow", "dlog-compact", "observe-off", "record"]
     full = ["auth", "parse", "pii", "tokens", "input", "isolated-shipped", "enforce", "dlog-compact", "observe-on",
@@ -199,5 +201,6 @@ def _sync(coroutine: Awaitable[Any]) -> Any:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=3000)
+    parser.add_argument("--concurrency", type=int, default=32, help="calls in flight for the batching pieces")
     args = parser.parse_args()
-    asyncio.run(main(args.n))
+    asyncio.run(main(args.n, args.concurrency))
