@@ -1,4 +1,4 @@
-"""What CPython's cyclic garbage collector costs the proxy under load, with and without `proxy/gc_tuning.py`.
+"""What CPython's cyclic garbage collector costs the proxy under load, with and without `proxy/server/gc_tuning.py`.
 
     .venv/bin/python bench/gc_bench.py [--seconds 10] [--rounds 2]
 

@@ -13,7 +13,7 @@ import importlib
 
 MODULES = ("orjson", "yaml", "pydantic", "asyncio", "aiohttp", "uvloop", "structlog", "prometheus_client",
            "opentelemetry.sdk.trace", "tiktoken",
-           "phonenumbers", "stdnum", "proxy.config", "proxy.app", "proxy.workers")
+           "phonenumbers", "stdnum", "proxy.config", "proxy.server.app", "proxy.server.workers")
 
 
 def rss_mb() -> float:

@@ -27,7 +27,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from proxy.app import build_app
+from proxy.server.app import build_app
 from tests.support.config import KEYS, REPO, make_config
 from tests.support.mcp_server import UPSTREAM_TOKEN, McpServerThread
 from tests.support.servers import ServerThread

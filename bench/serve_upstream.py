@@ -14,7 +14,7 @@ import asyncio
 from aiohttp import web
 
 from proxy.demo import DemoModel
-from proxy.workers import install_event_loop_policy
+from proxy.server.workers import install_event_loop_policy
 
 SENTENCE = "The quarterly numbers look steady, with revenue up slightly and churn flat across regions."
 

@@ -27,7 +27,7 @@ import stack
 
 
 def gc_per_request(server: stack.Service) -> tuple[float, float]:
-    """The proxy's own account of its GC pauses (proxy/gc_tuning.py), per request served so far."""
+    """The proxy's own account of its GC pauses (proxy/server/gc_tuning.py), per request served so far."""
     text = httpx.get(server.url("/metrics"), timeout=10).text
 
     def total(prefix: str) -> float:

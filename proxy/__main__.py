@@ -73,19 +73,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "keys":
         return keys_cli.run(args)
     if args.command == "shadow-ai":
-        from .budget_cli import cmd_shadow_report
+        from proxy.cli.budget import cmd_shadow_report
         return cmd_shadow_report(args)
     if args.command == "policy":
         return cmd_policy(args)
     if args.command == "budget":
-        from .budget_cli import cmd_budget
+        from proxy.cli.budget import cmd_budget
         return cmd_budget(args)
     if args.command == "serve":
         return cmd_serve(args.config, args.host, args.port, args.workers)
     if args.command == "check-config":
         return cmd_check_config(args.file)
     if args.command == "demo":
-        from .demo_cli import run_demo
+        from proxy.cli.demo import run_demo
         return run_demo(args.host, args.port)
     if args.command == "hash-key":
         print(hash_key(args.key or getpass.getpass("API key: ")))
@@ -143,7 +143,7 @@ def cmd_serve(path: Path, host: str | None, port: int | None, workers: int) -> i
         # prometheus_client picks its multiprocess value store at import time, so this must come first:
         # each worker writes its own files and any worker's /metrics answers for all of them.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="llm-policy-proxy-metrics-")
-    from .workers import run_supervisor, run_worker
+    from proxy.server.workers import run_supervisor, run_worker
     try:
         config = load_config(path)
     except ConfigError as exc:

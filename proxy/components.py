@@ -15,26 +15,27 @@ from typing import Any
 from aiohttp import web
 from opentelemetry.sdk.trace import TracerProvider
 
+from proxy.gateway.decide import Decider, ScopeCache
+from proxy.gateway.observation import Reporter
+from proxy.server.gc_tuning import PauseRecorder
+from proxy.server.sighup import on_sighup
+
 from .budget import BudgetStore
 from .budget.build import build_store
 from .catalogue import Catalogue
 from .config import Config, ConfigError
-from .decide import Decider, ScopeCache
 from .egress.server import EgressServer, start_egress
 from .eventlog import EventLog, open_event_log
-from .gc_tuning import PauseRecorder
 from .identity.authenticator import Authenticator
 from .identity.build import open_authenticator
 from .mcp.build import open_gateway
 from .mcp.gateway import McpGateway
-from .observation import Reporter
 from .pii import CustomType, Scanner
 from .policy.engine import PolicyEngine
 from .policy.reload import PolicyReloader
 from .policy.reporting import reload_reporter, restart_reporter
 from .policy.shadow import JsonlSink, ShadowEvaluator
 from .policy.validate import Limits
-from .sighup import on_sighup
 from .telemetry.env import TelemetryEnv
 from .telemetry.logging import get_logger
 from .telemetry.metrics import Metrics
@@ -156,7 +157,7 @@ def load_vocab(config: Config) -> Vocab:
 
 
 async def open_estimator(config: Config) -> TokenEstimator:
-    # Off the loop. `serve` has loaded it before the loop started (proxy/workers.py); tests build apps directly.
+    # Off the loop. `serve` loaded it before the loop started (server/workers.py); tests build apps directly.
     vocab = await asyncio.to_thread(load_vocab, config)
     release_freed_memory()
     return TokenEstimator(vocab)

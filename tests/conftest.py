@@ -12,8 +12,8 @@ import pytest
 from aiohttp import web
 from opentelemetry.sdk.trace import TracerProvider
 
-from proxy.app import build_app
 from proxy.config import Config
+from proxy.server.app import build_app
 from tests.support.config import KEYS, make_config
 from tests.support.openai_upstream import TestUpstream
 from tests.support.servers import ServerThread

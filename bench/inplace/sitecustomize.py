@@ -3,7 +3,7 @@ BENCH_INPLACE=1: wraps the proxy's tracing and metrics entry points with perf_co
 2,000 requests, the microseconds per request each has taken so far, as a line `INPLACE {json}`.
 
 It runs before the proxy imports anything, so `from .telemetry.tracing import finish_server_span` in
-proxy/app.py picks up the wrapped function. Each timed call also pays the wrapper (a Python call and two
+proxy/server/app.py picks up the wrapped function. Each timed call also pays the wrapper (a Python call and two
 clock reads, ~0.2 µs).
 """
 

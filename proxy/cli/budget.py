@@ -9,11 +9,11 @@ from contextlib import AsyncExitStack
 
 import orjson
 
-from .admin import budget_usage
-from .components import open_store
-from .config import Config, ConfigError, load_config
-from .egress.report import format_report, parse_since, shadow_ai_report
-from .eventlog import open_event_log
+from proxy.components import open_store
+from proxy.config import Config, ConfigError, load_config
+from proxy.egress.report import format_report, parse_since, shadow_ai_report
+from proxy.eventlog import open_event_log
+from proxy.server.admin import budget_usage
 
 
 def cmd_budget(args: argparse.Namespace) -> int:

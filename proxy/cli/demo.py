@@ -12,11 +12,11 @@ from pathlib import Path
 
 from aiohttp import web
 
-from .app import build_app
-from .config import load_config
-from .demo import DemoModel
-from .telemetry.logging import configure_logging
-from .workers import install_event_loop_policy
+from proxy.config import load_config
+from proxy.demo import DemoModel
+from proxy.server.app import build_app
+from proxy.server.workers import install_event_loop_policy
+from proxy.telemetry.logging import configure_logging
 
 DEMO_KEY = "demo-key-payments"
 RESEARCH_KEY = "demo-key-research"

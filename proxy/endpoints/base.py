@@ -14,8 +14,8 @@ from ..upstream import sse
 from .bounds import IntRange, check_depth, check_end_user, integer
 
 if TYPE_CHECKING:
-    from ..answer_transform import OutputRules
-    from ..relay import Tally
+    from proxy.gateway.answer_transform import OutputRules
+    from proxy.gateway.relay import Tally
 
 Json = dict[str, Any]
 # The API a client speaks (and the policy input's request.api); an upstream speaks one too.

@@ -11,11 +11,11 @@ import asyncio
 import dataclasses
 from dataclasses import dataclass
 
-from .budget.pricing import worst_case_micros
-from .catalogue import CatalogueEntry
-from .endpoints.base import ModelCall
-from .pii import Finding, Match, Scanner, scan_texts, summarize
-from .tokens import TokenEstimator
+from proxy.budget.pricing import worst_case_micros
+from proxy.catalogue import CatalogueEntry
+from proxy.endpoints.base import ModelCall
+from proxy.pii import Finding, Match, Scanner, scan_texts, summarize
+from proxy.tokens import TokenEstimator
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,9 +11,9 @@ from typing import Any, Final, Protocol
 
 import orjson
 
-from .endpoints.base import EndpointSpec, Json
-from .pii import Placeholders, Scanner, StreamRedactor, StreamRestorer, redact, restore
-from .upstream import sse
+from proxy.endpoints.base import EndpointSpec, Json
+from proxy.pii import Placeholders, Scanner, StreamRedactor, StreamRestorer, redact, restore
+from proxy.upstream import sse
 
 _CHOICE: Final = re.compile(r"choices\[([0-9]+)\]")
 _CHAT_STREAM: Final = re.compile(

@@ -17,20 +17,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .analyse import Analysis
-from .budget import BudgetState, BudgetStore, ScopeLimit, usd_to_micros
-from .budget.windows import MONTH, Window
-from .catalogue import CatalogueEntry
-from .endpoints.base import ModelCall
-from .identity import Identity
-from .ids import new_id
-from .policy import input as policy_input
-from .policy.decision import BudgetLimit, Decision, parse_budgets
-from .policy.decision_log import Detail, decision_event, write
-from .policy.engine import PolicyEngine
-from .policy.errors import PolicyEngineError
-from .policy.recent import record_input
-from .telemetry.logging import get_logger
+from proxy.budget import BudgetState, BudgetStore, ScopeLimit, usd_to_micros
+from proxy.budget.windows import MONTH, Window
+from proxy.catalogue import CatalogueEntry
+from proxy.endpoints.base import ModelCall
+from proxy.gateway.analyse import Analysis
+from proxy.identity import Identity
+from proxy.ids import new_id
+from proxy.policy import input as policy_input
+from proxy.policy.decision import BudgetLimit, Decision, parse_budgets
+from proxy.policy.decision_log import Detail, decision_event, write
+from proxy.policy.engine import PolicyEngine
+from proxy.policy.errors import PolicyEngineError
+from proxy.policy.recent import record_input
+from proxy.telemetry.logging import get_logger
 
 decision_log = get_logger("decision_log")
 FAIL_OPEN = Decision(allow=True)

@@ -6,13 +6,13 @@ from dataclasses import dataclass
 
 import orjson
 
-from .analyse import Analysis
-from .budget.pricing import worst_case_micros
-from .catalogue import Catalogue, CatalogueEntry
-from .endpoints.base import Json, ModelCall
-from .pii import Placeholders, redact
-from .policy.decision import Decision
-from .policy.errors import PolicyEngineError
+from proxy.budget.pricing import worst_case_micros
+from proxy.catalogue import Catalogue, CatalogueEntry
+from proxy.endpoints.base import Json, ModelCall
+from proxy.gateway.analyse import Analysis
+from proxy.pii import Placeholders, redact
+from proxy.policy.decision import Decision
+from proxy.policy.errors import PolicyEngineError
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,9 +11,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-from .budget import BudgetState
-from .budget.ratelimit import format_reset
-from .policy.decision import Decision
+from proxy.budget import BudgetState
+from proxy.budget.ratelimit import format_reset
+from proxy.policy.decision import Decision
 
 BUDGET_CODES = frozenset({"budget_exhausted", "budget_exceeded"})
 

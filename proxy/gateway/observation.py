@@ -10,19 +10,19 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry.trace import Span
 
-from .identity import Identity
-from .telemetry.logging import get_logger
-from .telemetry.metrics import Metrics
-from .telemetry.tracing import OPERATIONS, finish_server_span
+from proxy.identity import Identity
+from proxy.telemetry.logging import get_logger
+from proxy.telemetry.metrics import Metrics
+from proxy.telemetry.tracing import OPERATIONS, finish_server_span
 
 if TYPE_CHECKING:
-    from .analyse import Analysis
-    from .budget import BudgetState, Reservation
-    from .catalogue import CatalogueEntry
-    from .decide import Decided
-    from .endpoints.base import Usage
-    from .policy.shadow import ShadowEvaluator
-    from .relay import Tally
+    from proxy.budget import BudgetState, Reservation
+    from proxy.catalogue import CatalogueEntry
+    from proxy.endpoints.base import Usage
+    from proxy.gateway.analyse import Analysis
+    from proxy.gateway.decide import Decided
+    from proxy.gateway.relay import Tally
+    from proxy.policy.shadow import ShadowEvaluator
 
 log = get_logger("proxy")
 

@@ -17,32 +17,32 @@ import orjson
 from aiohttp import web
 from opentelemetry.trace import SpanKind
 
-from .analyse import Analysis, analyse_off_loop, counted, counted_off_loop
-from .answer_transform import OutputRules
-from .budget import BudgetExceeded, BudgetStore, RateLimited, Reservation, cost_micros, rate_limit_headers
-from .catalogue import Catalogue, CatalogueEntry
-from .components import Components
-from .config import AuthConfig
-from .decide import Decided, Decider
-from .endpoints.base import EndpointSpec, Json, ModelCall, Usage, parse_call
-from .endpoints.bounds import check_context
-from .enforce import Effective, enforce
-from .errors import BadRequest, PayloadTooLarge, Unavailable, UnknownModel, UpstreamError
-from .identity import Identity
-from .limit_signals import denial_headers
-from .observation import Observation
-from .pii import Scanner
-from .policy.decision import denial_error
-from .policy.errors import PolicyEngineError
-from .relay import Tally, relay_json, relay_stream
-from .telemetry.logging import get_logger
-from .telemetry.tracing import Tracing
-from .tokens import TokenEstimator
-from .upstream.adapters import adapter_for, check_translatable
-from .upstream.adapters.relay import relay_translated
-from .upstream.client import Upstream
+from proxy.budget import BudgetExceeded, BudgetStore, RateLimited, Reservation, cost_micros, rate_limit_headers
+from proxy.catalogue import Catalogue, CatalogueEntry
+from proxy.components import Components
+from proxy.config import AuthConfig
+from proxy.endpoints.base import EndpointSpec, Json, ModelCall, Usage, parse_call
+from proxy.endpoints.bounds import check_context
+from proxy.errors import BadRequest, PayloadTooLarge, Unavailable, UnknownModel, UpstreamError
+from proxy.gateway.analyse import Analysis, analyse_off_loop, counted, counted_off_loop
+from proxy.gateway.answer_transform import OutputRules
+from proxy.gateway.decide import Decided, Decider
+from proxy.gateway.enforce import Effective, enforce
+from proxy.gateway.limit_signals import denial_headers
+from proxy.gateway.observation import Observation
+from proxy.gateway.relay import Tally, relay_json, relay_stream
+from proxy.identity import Identity
+from proxy.pii import Scanner
+from proxy.policy.decision import denial_error
+from proxy.policy.errors import PolicyEngineError
+from proxy.telemetry.logging import get_logger
+from proxy.telemetry.tracing import Tracing
+from proxy.tokens import TokenEstimator
+from proxy.upstream.adapters import adapter_for, check_translatable
+from proxy.upstream.adapters.relay import relay_translated
+from proxy.upstream.client import Upstream
 
-log = get_logger("proxy.pipeline")
+log = get_logger("proxy.gateway.pipeline")
 
 
 async def serve_model_call(request: web.Request, spec: EndpointSpec, parts: Components, identity: Identity,

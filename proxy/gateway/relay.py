@@ -14,12 +14,12 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from .answer_transform import OutputRules, event_transformer
-from .endpoints.base import EndpointSpec, EventRewriter, Usage
-from .errors import UpstreamError
-from .stream_end import Drain, stream_guard
-from .upstream import sse
-from .upstream.client import RELAYED_HEADERS, Upstream
+from proxy.endpoints.base import EndpointSpec, EventRewriter, Usage
+from proxy.errors import UpstreamError
+from proxy.gateway.answer_transform import OutputRules, event_transformer
+from proxy.gateway.stream_end import Drain, stream_guard
+from proxy.upstream import sse
+from proxy.upstream.client import RELAYED_HEADERS, Upstream
 
 
 @dataclass(slots=True)

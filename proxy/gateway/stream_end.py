@@ -20,16 +20,16 @@ from typing import TYPE_CHECKING
 import aiohttp
 from aiohttp import web
 
-from .endpoints.base import EndpointSpec
-from .errors import ProxyError
-from .telemetry.logging import get_logger
-from .upstream import sse
-from .upstream.client import Upstream
+from proxy.endpoints.base import EndpointSpec
+from proxy.errors import ProxyError
+from proxy.telemetry.logging import get_logger
+from proxy.upstream import sse
+from proxy.upstream.client import Upstream
 
 if TYPE_CHECKING:
-    from .relay import Tally
+    from proxy.gateway.relay import Tally
 
-log = get_logger("proxy.relay")
+log = get_logger("proxy.gateway.relay")
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,8 +14,8 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from proxy.errors import UpstreamError, UpstreamTimeout
+from proxy.gateway.observation import Observation
 from proxy.identity import Identity
-from proxy.observation import Observation
 from proxy.pii import Scanner
 from proxy.telemetry.tracing import Tracing
 

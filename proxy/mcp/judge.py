@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from proxy.budget import BudgetExceeded, BudgetStore, RateLimited, ScopeLimit, StoreUnavailable
-from proxy.decide import budget_facts, to_scope_limit
+from proxy.gateway.decide import budget_facts, to_scope_limit
 from proxy.identity import Identity
 from proxy.ids import new_id
 from proxy.pii import Placeholders, Scanner

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from proxy.gateway.observation import Observation
 from proxy.identity import Identity
-from proxy.observation import Observation
 from proxy.telemetry.logging import get_logger
 from proxy.telemetry.metrics import Metrics
 

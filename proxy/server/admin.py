@@ -9,13 +9,13 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from .budget import BudgetStore
-from .budget.store import ScopeUsage
-from .components import COMPONENTS
-from .egress.report import parse_since, shadow_ai_report
-from .errors import BadRequest, Forbidden
-from .identity import Identity
-from .observation import Observation
+from proxy.budget import BudgetStore
+from proxy.budget.store import ScopeUsage
+from proxy.components import COMPONENTS
+from proxy.egress.report import parse_since, shadow_ai_report
+from proxy.errors import BadRequest, Forbidden
+from proxy.gateway.observation import Observation
+from proxy.identity import Identity
 
 
 def require_admin(identity: Identity) -> None:

@@ -1,4 +1,4 @@
-"""build_app(config): the app assembled from its components and routes (middleware order: proxy/middleware.py)."""
+"""build_app(config): the app assembled from its components and routes (middleware order: middleware.py)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ from aiohttp import web
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 
-from .components import components_ctx, tracer_provider_from_env
-from .config import Config
-from .http_errors import use_json_parser_errors
-from .observation import Reporter
-from .routes import add_routes
-from .telemetry.metrics import Metrics
-from .telemetry.tracing import Tracing
+from proxy.components import components_ctx, tracer_provider_from_env
+from proxy.config import Config
+from proxy.gateway.observation import Reporter
+from proxy.server.http_errors import use_json_parser_errors
+from proxy.server.routes import add_routes
+from proxy.telemetry.metrics import Metrics
+from proxy.telemetry.tracing import Tracing
 
 
 def build_app(config: Config, registry: CollectorRegistry | None = None, egress_sock: socket.socket | None = None,

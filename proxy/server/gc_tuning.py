@@ -20,7 +20,7 @@ import time
 
 from prometheus_client import Histogram
 
-from .config import ServerConfig
+from proxy.config import ServerConfig
 
 
 def tune_runtime(config: ServerConfig) -> None:

@@ -15,8 +15,8 @@ from __future__ import annotations
 from aiohttp import http_exceptions, web, web_protocol, web_server
 from aiohttp.web_request import BaseRequest
 
-from .errors import BadRequest, ProxyError, render
-from .telemetry.logging import get_logger
+from proxy.errors import BadRequest, ProxyError, render
+from proxy.telemetry.logging import get_logger
 
 log = get_logger("proxy.http")
 

@@ -14,16 +14,16 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aiohttp import web
 
-from . import errors
-from .apis import anthropic
-from .apis.anthropic import errors as anthropic_errors
-from .components import COMPONENTS
-from .identity import Identity
-from .ids import new_id
-from .observation import Observation, Reporter
-from .telemetry.logging import get_logger
-from .telemetry.tracing import Tracing
-from .telemetry.tracing import ids as trace_ids
+from proxy import errors
+from proxy.apis import anthropic
+from proxy.apis.anthropic import errors as anthropic_errors
+from proxy.components import COMPONENTS
+from proxy.gateway.observation import Observation, Reporter
+from proxy.identity import Identity
+from proxy.ids import new_id
+from proxy.telemetry.logging import get_logger
+from proxy.telemetry.tracing import Tracing
+from proxy.telemetry.tracing import ids as trace_ids
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Observed = Callable[[web.Request, Observation], Awaitable[web.StreamResponse]]

@@ -7,19 +7,20 @@ import asyncio
 import orjson
 from aiohttp import web
 
-from . import admin, errors
-from .apis import anthropic
-from .apis.anthropic.count_tokens import COUNT_TOKENS_ROUTE, count_tokens
-from .components import COMPONENTS
-from .endpoints import MODEL_ENDPOINTS, EndpointSpec
-from .identity import Identity
-from .middleware import Authenticated, Route, guarded
-from .observation import Observation, Reporter
-from .pipeline import serve_model_call
-from .policy.errors import PolicyEngineError
-from .policy.input import identity_input
-from .telemetry.metrics import render as render_metrics
-from .telemetry.tracing import Tracing
+from proxy import errors
+from proxy.apis import anthropic
+from proxy.apis.anthropic.count_tokens import COUNT_TOKENS_ROUTE, count_tokens
+from proxy.components import COMPONENTS
+from proxy.endpoints import MODEL_ENDPOINTS, EndpointSpec
+from proxy.gateway.observation import Observation, Reporter
+from proxy.gateway.pipeline import serve_model_call
+from proxy.identity import Identity
+from proxy.policy.errors import PolicyEngineError
+from proxy.policy.input import identity_input
+from proxy.server import admin
+from proxy.server.middleware import Authenticated, Route, guarded
+from proxy.telemetry.metrics import render as render_metrics
+from proxy.telemetry.tracing import Tracing
 
 # Every front door's model endpoints; each names the API its errors are rendered in.
 ENDPOINTS: tuple[EndpointSpec, ...] = (*MODEL_ENDPOINTS, anthropic.MESSAGES)

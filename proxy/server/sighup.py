@@ -11,9 +11,9 @@ import signal
 import weakref
 from collections.abc import Callable
 
-from .telemetry.logging import get_logger
+from proxy.telemetry.logging import get_logger
 
-log = get_logger("proxy.sighup")
+log = get_logger("proxy.server.sighup")
 _SUBSCRIBERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[Callable[[], object]]] = \
     weakref.WeakKeyDictionary()
 

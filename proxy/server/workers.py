@@ -15,13 +15,13 @@ from types import FrameType
 
 from aiohttp import web
 
-from .app import build_app
-from .components import load_vocab, release_freed_memory
-from .config import Config, ServerConfig
-from .gc_tuning import tune_runtime
-from .telemetry.logging import configure_logging, get_logger
+from proxy.components import load_vocab, release_freed_memory
+from proxy.config import Config, ServerConfig
+from proxy.server.app import build_app
+from proxy.server.gc_tuning import tune_runtime
+from proxy.telemetry.logging import configure_logging, get_logger
 
-log = get_logger("proxy.workers")
+log = get_logger("proxy.server.workers")
 
 
 def install_event_loop_policy() -> None:

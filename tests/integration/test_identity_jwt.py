@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from proxy.components import COMPONENTS
-from proxy.pipeline import body_user
+from proxy.gateway.pipeline import body_user
 from tests.conftest import ProxyFactory, ProxyHandle, UpstreamHandle
 from tests.support.config import KEYS, REPO
 from tests.support.jwks_server import JwksServer, claims_for, forge, mint, signing_key

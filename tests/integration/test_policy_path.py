@@ -14,7 +14,7 @@ import openai
 import pytest
 
 from proxy.components import COMPONENTS
-from proxy.pipeline import body_user
+from proxy.gateway.pipeline import body_user
 from proxy.policy.reload import PolicyReloader
 from tests.conftest import ProxyFactory, ProxyHandle, UpstreamHandle
 from tests.support.config import KEYS, REPO

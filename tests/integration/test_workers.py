@@ -36,7 +36,7 @@ def test_two_workers_share_the_port_and_drain_on_sigterm(upstream: UpstreamHandl
         total = sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
                     if line.startswith("llm_proxy_requests_total{"))
         assert total == 8
-        # Every worker observes its garbage-collector pauses (proxy/gc_tuning.py).
+        # Every worker observes its garbage-collector pauses (proxy/server/gc_tuning.py).
         assert 'llm_proxy_gc_pause_seconds_count{generation="2"}' in metrics
 
         # A slow stream in flight when SIGTERM arrives still finishes.
@@ -72,11 +72,11 @@ def test_two_workers_share_the_port_and_drain_on_sigterm(upstream: UpstreamHandl
 
 
 def test_a_worker_stuck_at_shutdown_prints_its_stacks_and_exits_1() -> None:
-    # The worker's own watchdog (proxy.workers.arm_exit_watchdog), armed by its first shutdown hook: here
+    # The worker's own watchdog (proxy.server.workers.arm_exit_watchdog), armed by its first shutdown hook: here
     # the process is wedged on its main thread, as a cleanup that never returns would leave it.
     script = ("import threading\n"
               "from proxy.config import ServerConfig\n"
-              "from proxy.workers import arm_exit_watchdog\n"
+              "from proxy.server.workers import arm_exit_watchdog\n"
               "arm_exit_watchdog(ServerConfig(drain_timeout_s=0.2, exit_grace_s=0.3))\n"
               "def wedged_cleanup():\n"
               "    threading.Event().wait()\n"

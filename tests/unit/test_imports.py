@@ -16,7 +16,7 @@ import asyncio, sys
 from pathlib import Path
 from aiohttp import web
 from proxy.__main__ import policy_problem
-from proxy.app import build_app
+from proxy.server.app import build_app
 from tests.support.config import make_config
 
 config = make_config("http://127.0.0.1:9/v1", Path(sys.argv[1]))

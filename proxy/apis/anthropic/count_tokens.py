@@ -12,11 +12,12 @@ import asyncio
 import orjson
 from aiohttp import web
 
+from proxy.gateway.observation import Observation
+from proxy.gateway.pipeline import decode_json, read_body
+
 from ...components import COMPONENTS
 from ...errors import BadRequest, Unavailable, UnknownModel
 from ...identity import Identity
-from ...observation import Observation
-from ...pipeline import decode_json, read_body
 from ...policy.errors import PolicyEngineError
 from ...policy.input import identity_input
 from .messages import MESSAGES

@@ -17,14 +17,14 @@ from ...endpoints.base import EventRewriter, Json
 from ...upstream import sse
 
 if TYPE_CHECKING:
-    from ...answer_transform import OutputRules, StreamText
-    from ...relay import Tally
+    from proxy.gateway.answer_transform import OutputRules, StreamText
+    from proxy.gateway.relay import Tally
 
 _DELTA_KEYS = {"text_delta": "text", "input_json_delta": "partial_json"}
 
 
 def messages_rewriter(rules: OutputRules, tally: Tally) -> EventRewriter:
-    from ...answer_transform import StreamText
+    from proxy.gateway.answer_transform import StreamText
 
     blocks: dict[int, tuple[str, StreamText]] = {}
 

@@ -11,11 +11,12 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from ...answer_transform import OutputRules
+from proxy.gateway.answer_transform import OutputRules
+from proxy.gateway.relay import Tally, event_rewriter, flush, relayed_headers
+from proxy.gateway.stream_end import Drain, stream_guard
+
 from ...endpoints.base import EventRewriter, Json, ModelCall
 from ...errors import UpstreamError
-from ...relay import Tally, event_rewriter, flush, relayed_headers
-from ...stream_end import Drain, stream_guard
 from .. import sse
 from ..client import Upstream
 from . import Adapter

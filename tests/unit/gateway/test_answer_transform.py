@@ -7,8 +7,8 @@ from typing import Any
 
 import orjson
 
-from proxy.answer_transform import OutputRules, event_transformer, json_text
 from proxy.endpoints import CHAT, RESPONSES
+from proxy.gateway.answer_transform import OutputRules, event_transformer, json_text
 from proxy.pii import Placeholders, Scanner, redact
 
 SCANNER = Scanner()

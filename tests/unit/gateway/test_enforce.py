@@ -8,12 +8,12 @@ from typing import Any
 import orjson
 import pytest
 
-from proxy.analyse import analyse
 from proxy.apis.anthropic import MESSAGES
 from proxy.catalogue import Catalogue
 from proxy.endpoints import CHAT, COMPLETIONS, EMBEDDINGS, RESPONSES, EndpointSpec
 from proxy.endpoints.base import parse_call
-from proxy.enforce import Effective, enforce
+from proxy.gateway.analyse import analyse
+from proxy.gateway.enforce import Effective, enforce
 from proxy.pii import Scanner
 from proxy.policy.decision import Decision
 from proxy.policy.errors import PolicyEngineError

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from proxy.budget import BudgetState
-from proxy.limit_signals import denial_headers
+from proxy.gateway.limit_signals import denial_headers
 from proxy.policy.decision import Decision, Reason
 
 

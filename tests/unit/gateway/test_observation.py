@@ -7,12 +7,12 @@ from prometheus_client import CollectorRegistry
 from structlog.testing import capture_logs
 
 from proxy.budget import BudgetState
-from proxy.decide import Decided
 from proxy.endpoints.base import Usage
+from proxy.gateway.decide import Decided
+from proxy.gateway.observation import Observation, Reporter
+from proxy.gateway.relay import Tally
 from proxy.identity import Identity
-from proxy.observation import Observation, Reporter
 from proxy.policy.decision import Decision, Reason
-from proxy.relay import Tally
 from proxy.telemetry.metrics import Metrics
 
 WHO = Identity("billing-api", "payments", "u-1", "k-1", "api_key")

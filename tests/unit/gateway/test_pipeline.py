@@ -5,11 +5,11 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from proxy.decide import Decided
 from proxy.endpoints import CHAT
 from proxy.endpoints.base import Usage
 from proxy.errors import BadRequest, Forbidden
-from proxy.pipeline import allowed_or_denied, body_user, parse
+from proxy.gateway.decide import Decided
+from proxy.gateway.pipeline import allowed_or_denied, body_user, parse
 from proxy.policy.decision import Decision, Reason
 
 KEY = b"k" * 32

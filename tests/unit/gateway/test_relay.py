@@ -1,4 +1,4 @@
-"""proxy.relay's pure parts: which headers of a relayed answer reach the client, what a stream's tally counts,
+"""proxy.gateway.relay's pure parts: which headers of a relayed answer reach the client, what a stream's tally counts,
 and which rewriter a stream gets. The headers come from a real loopback answer."""
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ import pytest
 from aiohttp import web
 from multidict import CIMultiDict
 
-from proxy.answer_transform import OutputRules
 from proxy.apis.anthropic import MESSAGES
 from proxy.endpoints import CHAT, RESPONSES
 from proxy.endpoints.base import EventRewriter, Json
+from proxy.gateway.answer_transform import OutputRules
+from proxy.gateway.relay import Tally, event_rewriter, relayed_headers
 from proxy.pii import Scanner
-from proxy.relay import Tally, event_rewriter, relayed_headers
 
 Answer = Callable[[list[tuple[str, str]]], Awaitable[aiohttp.ClientResponse]]
 

@@ -11,7 +11,7 @@ import pytest
 from prometheus_client import CollectorRegistry, Histogram
 
 from proxy.config import ServerConfig
-from proxy.gc_tuning import PauseRecorder, tune_runtime
+from proxy.server.gc_tuning import PauseRecorder, tune_runtime
 
 
 @pytest.fixture

@@ -11,10 +11,10 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from proxy.answer_transform import OutputRules
 from proxy.apis.anthropic.stream_rewrite import messages_rewriter
+from proxy.gateway.answer_transform import OutputRules
+from proxy.gateway.relay import Tally
 from proxy.pii import Placeholders, Scanner, redact
-from proxy.relay import Tally
 from proxy.upstream.sse import SSEParser
 
 SCANNER = Scanner()

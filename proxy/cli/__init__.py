@@ -1,0 +1,1 @@
+"""Command-line tools beside `serve`: budgets and the demo."""
