@@ -11,7 +11,9 @@ class BudgetExceeded(TooManyRequests):
     default_code = "budget_exceeded"
 
     def __init__(self, scope: str, message: str, *, retry_after_s: float) -> None:
-        super().__init__(message, retry_after_s=retry_after_s)
+        # The same signal as a policy's budget_exhausted 403 (gateway/limit_signals.py): when the window resets.
+        super().__init__(message, retry_after_s=retry_after_s,
+                         headers={"x-ratelimit-reset-budget": format_reset(retry_after_s)})
         self.scope = scope
 
 

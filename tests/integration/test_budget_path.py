@@ -70,6 +70,8 @@ def test_budget_exceeded_is_429_with_scope_and_reset(make_proxy: ProxyFactory, t
     assert caught.value.code == "budget_exceeded"
     assert "team:payments" in caught.value.message
     assert int(caught.value.response.headers["retry-after"]) > 0
+    reset = caught.value.response.headers["x-ratelimit-reset-budget"]  # OpenAI's duration format
+    assert re.fullmatch(r"(\d+h)?(\d+m)?[\d.]+s", reset), reset
     assert upstream.model.received == []
     client.chat.completions.create(model="gpt-4o", messages=HELLO, max_tokens=50)
     assert len(upstream.model.received) == 1
