@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import orjson
 
+from proxy.budget.sqlite_sql import prepare
 from proxy.eventlog import EVENT_RETENTION, EventLogUnavailable, Fields
 
 T = TypeVar("T")
@@ -30,10 +31,7 @@ class SqliteEventLog:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="event-log")
         self._db = sqlite3.connect(str(path), timeout=busy_timeout_s, isolation_level=None, check_same_thread=False)
         # The budget store's settings, in case this log creates the file: the page size is fixed then.
-        self._db.execute("PRAGMA page_size=1024")
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
+        prepare(self._db, SCHEMA, busy_timeout_s)
 
     async def _run(self, body: Callable[[sqlite3.Connection], T], begin: str) -> T:
         def transaction() -> T:
