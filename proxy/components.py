@@ -18,7 +18,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from proxy.gateway.decide import Decider, ScopeCache
 from proxy.gateway.observation import Reporter
 from proxy.server.gc_tuning import PauseRecorder
-from proxy.server.sighup import on_sighup
+from proxy.sighup import on_sighup
 
 from .budget import BudgetStore
 from .budget.build import build_store

@@ -10,7 +10,7 @@ from contextlib import AsyncExitStack
 from typing import Any
 
 from proxy.config import Config, ConfigError
-from proxy.server.sighup import on_sighup
+from proxy.sighup import on_sighup
 from proxy.telemetry.metrics import Metrics
 
 from .authenticator import Authenticator

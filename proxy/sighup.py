@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from proxy.telemetry.logging import get_logger
 
-log = get_logger("proxy.server.sighup")
+log = get_logger("proxy.sighup")
 _SUBSCRIBERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[Callable[[], object]]] = \
     weakref.WeakKeyDictionary()
 

@@ -6,7 +6,7 @@ import asyncio
 import os
 import signal
 
-from proxy.server.sighup import on_sighup
+from proxy.sighup import on_sighup
 
 
 async def test_every_subscriber_hears_one_sighup() -> None:
