@@ -170,9 +170,8 @@ class Decider:
 
     def holds_count(self, scopes: Sequence[ScopeLimit]) -> bool:
         """Whether a limit on these scopes holds the prompt's tokens or cost: then it holds the exact count."""
-        return self.prompt_estimate != "bound" and any(
-            limit.limit_micros is not None or limit.limit_tokens is not None or limit.tokens_per_minute is not None
-            for limit in scopes)
+        return self.prompt_estimate != "bound" and (
+            has_spend_limits(scopes) or any(limit.tokens_per_minute is not None for limit in scopes))
 
     async def decide(self, call: ModelCall, entry: CatalogueEntry, identity: Identity, analysis: Analysis,
                      request_id: str) -> Decided:
