@@ -208,11 +208,14 @@ def check(outcomes: list[Outcome], began: float, ended: float, *, fail_open: boo
     # none waits on the store.
     open_phase = sorted(o.seconds for o in during if o.started >= began + 2 * TIMEOUT_S)
     assert len(open_phase) > 50
-    p99 = percentile(open_phase, 0.99)
+    # p95, not p99: a one-off stall of the whole process by the machine (twice in seven full runs, 0.3-0.4 s
+    # once within the phase) holds every request in flight at that moment, ~1% of the ~1,000 here; waiting
+    # on the store would hold nearly all of them (on a quiet run the open phase's p99 is 3-25 ms).
+    p95 = percentile(open_phase, 0.95)
     # What the machine itself adds (a loaded CI box queues every request) is measured before the fault and
     # allowed on top: on a quiet machine it is a few ms, and the bound is the timeout + 50 ms.
-    healthy = percentile(sorted(o.seconds for o in outcomes if o.started < began), 0.99)
-    assert p99 <= TIMEOUT_S + 0.05 + healthy, (p99, statistics.median(open_phase), healthy)
+    healthy = percentile(sorted(o.seconds for o in outcomes if o.started < began), 0.95)
+    assert p95 <= TIMEOUT_S + 0.05 + healthy, (p95, statistics.median(open_phase), healthy)
     # Caught by the fault in flight: a request waits out at most a few store timeouts (state, reserve, settle).
     assert max(o.seconds for o in during) <= 3 * TIMEOUT_S + 0.5
 
