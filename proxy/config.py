@@ -32,6 +32,9 @@ DEFAULT_ENDPOINTS: dict[str, tuple[Endpoint, ...]] = {
 }
 
 
+PromptEstimate = Literal["auto", "exact", "bound"]  # tokens.prompt_estimate
+
+
 class ConfigError(Exception):
     """A config problem, with the dotted path of the offending key in the message."""
 
@@ -221,7 +224,7 @@ class TokensConfig(_Frozen):
     # token limit; otherwise each text counts as its UTF-8 length, a safe upper bound. exact: always
     # tokenized. bound: never for the policy or limits (reservations hold a little more until settle).
     # In every mode a bound over the model's context window is counted before the request is refused.
-    prompt_estimate: Literal["auto", "exact", "bound"] = "auto"
+    prompt_estimate: PromptEstimate = "auto"
 
 
 class CustomPiiType(_Frozen):

@@ -15,11 +15,12 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from proxy.budget import BudgetState, BudgetStore, ScopeLimit, usd_to_micros
 from proxy.budget.windows import MONTH, Window
 from proxy.catalogue import CatalogueEntry
+from proxy.config import PromptEstimate
 from proxy.endpoints.base import ModelCall
 from proxy.gateway.analyse import Analysis
 from proxy.identity import Identity
@@ -37,7 +38,6 @@ FAIL_OPEN = Decision(allow=True)
 DECISION = "data.llm.main.decision"
 SCOPES = "data.llm.budgets.scopes"
 _MAX_REMEMBERED = 10_000
-PromptEstimate = Literal["auto", "exact", "bound"]
 
 
 @dataclass(frozen=True, slots=True)

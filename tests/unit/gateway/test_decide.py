@@ -12,10 +12,11 @@ import pytest
 from proxy.budget import MONTH, ScopeLimit
 from proxy.catalogue import Catalogue
 from proxy.components import open_store
+from proxy.config import PromptEstimate
 from proxy.endpoints import CHAT
 from proxy.endpoints.base import parse_call
 from proxy.gateway.analyse import analyse, counted
-from proxy.gateway.decide import Decider, PromptEstimate, ScopeCache, build_input, scope_limits
+from proxy.gateway.decide import Decider, ScopeCache, build_input, scope_limits
 from proxy.identity import Identity
 from proxy.pii import Scanner
 from proxy.policy.bundle import default_policy_dir, load_bundle
