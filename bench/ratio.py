@@ -76,8 +76,8 @@ def shipped_cases() -> list[Case]:
 
 def parse_ablation(text: str) -> Case:
     """NAME=key:value,key:value: `telemetry.`, `server.`, `policy.` and `tokens.` keys go into the config
-    (e.g. tokens.prompt_estimate:bound), `env.` ones into the
-    environment, `traces:off` drops the OTLP endpoint, `policy:allow-all` the shipped policies,
+    (e.g. tokens.prompt_estimate:bound), `env.` ones into the environment, `traces:off` drops the OTLP
+    endpoint, `policy:NAME` replaces the shipped policies with bench/policies/NAME (e.g. allow-all),
     `checkout:DIR` runs another checkout's proxy (e.g. main, for before and after in one run)."""
     name, _, spec = text.partition("=")
     case = Case(name, "proxy")
@@ -90,8 +90,8 @@ def parse_ablation(text: str) -> Case:
             case.env[key.removeprefix("env.")] = value
         elif key == "traces":
             case.traces = value != "off"
-        elif key == "policy" and value == "allow-all":
-            case.policy_dir = ALLOW_ALL
+        elif key == "policy" and (stack.REPO / "bench" / "policies" / value).is_dir():
+            case.policy_dir = stack.REPO / "bench" / "policies" / value
         elif key == "checkout":
             case.checkout = Path(value)
         else:

@@ -72,8 +72,17 @@ def describe(root: Path, verdict: Verdict, timeout_ms: int) -> str:
     lines.append("input.estimate: read by a rule, so prompts are tokenized for it" if verdict.reads_estimate else
                  "input.estimate: read by no rule, so prompts are not tokenized for it "
                  "(tokens.prompt_estimate: auto)")
+    lines.append(dependence(verdict.depends_on))
     lines += [f"warning: {warning}" for warning in verdict.warnings]
     return "\n".join(lines)
+
+
+def dependence(keys: frozenset[str] | None) -> str:
+    if keys is None:
+        return "answers: may depend on the whole input or on more (the clock, randomness), so every request is asked"
+    read = ", ".join(f"input.{key}" for key in sorted(keys)) or "no input key"
+    return (f"answers: depend on {read} only; an entry point whose input has none of these is asked once "
+            "per version")
 
 
 def cmd_test(directory: Path | None = None, *, verbose: bool = False, out: TextIO | None = None) -> int:

@@ -135,6 +135,10 @@ class EvaluatorProcess:
     def pid(self) -> int:
         return int(self._transport.get_pid())
 
+    async def wait(self) -> None:
+        """Until the process has exited."""
+        await asyncio.shield(self._channel.exited)
+
     def busy_for(self) -> float:
         """Seconds the process has been on its current request (0 when idle)."""
         return time.monotonic() - self._channel.head_since if self._channel.order else 0.0
@@ -210,7 +214,11 @@ class IsolatedRego:
     on_restart: OnRestart | None = None
     restarts: int = 0
     reads_estimate: bool = True  # the reloader, which read the version's AST, knows better
+    # The input keys this version's answers can depend on (rego_ast.depends_on; None: more than keys). An
+    # entry point asked with none of them in its input has one answer for the version, kept after the first.
+    depends_on: frozenset[str] | None = None
     _starting: asyncio.Task[EvaluatorProcess] | None = field(default=None, repr=False)
+    _constant: dict[str, str] = field(default_factory=dict, repr=False)
 
     async def evaluate(self, input: dict[str, Any]) -> Decision:
         return decision_from_json(await self.answer(self.entrypoints.decision, input))
@@ -230,7 +238,17 @@ class IsolatedRego:
         return loads(await self.answer(rule, input))
 
     async def answer(self, rule: str, input: dict[str, Any]) -> str:
-        """The raw JSON answer within policy.timeout_ms, or PolicyEngineError."""
+        """The raw JSON answer within policy.timeout_ms, or PolicyEngineError. An answer that cannot depend
+        on this input (the version reads none of its keys) is asked once: a policy that does not look at
+        the request costs no round trip to the evaluator process."""
+        if self.depends_on is None or not self.depends_on.isdisjoint(input) or rule not in self.spec.entrypoints:
+            return await self._evaluated(rule, input)
+        known = self._constant.get(rule)
+        if known is None:
+            known = self._constant[rule] = await self._evaluated(rule, input)
+        return known
+
+    async def _evaluated(self, rule: str, input: dict[str, Any]) -> str:
         timeout_s = self.timeout_ms / 1000
         deadline = time.monotonic() + timeout_s
         process = self.process if self.process is not None and self.process.alive else await self._replaced(deadline)
@@ -281,10 +299,10 @@ class IsolatedRego:
 
     @classmethod
     async def start(cls, spec: VersionSpec, revision: str, mode: str, timeout_ms: int,
-                    entrypoints: EntryPoints = DEFAULT_ENTRYPOINTS,
-                    on_restart: OnRestart | None = None) -> IsolatedRego:
+                    entrypoints: EntryPoints = DEFAULT_ENTRYPOINTS, on_restart: OnRestart | None = None, *,
+                    depends_on: frozenset[str] | None = None) -> IsolatedRego:
         """Serving a version that passed validation, from a process of its own."""
-        engine = cls(spec, revision, mode, timeout_ms, None, entrypoints, on_restart)
+        engine = cls(spec, revision, mode, timeout_ms, None, entrypoints, on_restart, depends_on=depends_on)
         await engine._spawn()
         return engine
 

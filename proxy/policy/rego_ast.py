@@ -164,34 +164,76 @@ def _test_head(rule: Node) -> tuple[str, int] | None:
     return str(var["value"]), int(var["span"]["line"])
 
 
+# Builtins whose answer is not a function of their arguments (OPA's "nondeterministic" builtins, and the
+# families they belong to): a policy calling one may answer the same input differently from one call to the
+# next, so none of its answers is ever reused.
+VOLATILE_BUILTINS = ("time.now_ns", "rand.", "uuid.rfc4122", "http.send", "net.lookup_ip_addr", "opa.runtime",
+                     "io.jwt.decode_verify", "crypto.x509.parse_and_verify_certificates", "providers.")
+
+
 def reads_input_key(modules: list[Node], key: str) -> bool:
     """Whether any of these modules may read `input.<key>`; test modules (`*_test.rego`) are not served
     and are skipped. Conservative: only `input.<other>` and `input["<other>"]` with a constant key are
     known not to; `input` used whole (`walk(input, ...)`, `x := input`, `some k in input`), with a
     computed key, or imported (`import input.<key>`) counts as reading it."""
-    return any(_reads(module["ast"], key) for module in modules
-               if not str(module["source"]["file"]).endswith(TEST_SUFFIX))
+    keys = input_keys_read(modules)
+    return keys is None or key in keys
 
 
-def _reads(node: Any, key: str) -> bool:
+def input_keys_read(modules: list[Node]) -> frozenset[str] | None:
+    """The top-level input keys the served modules may read, or None when they may read the whole input
+    (used whole, or with a computed key): the same conservative reading as reads_input_key."""
+    keys: set[str] = set()
+    served = [module["ast"] for module in modules if not str(module["source"]["file"]).endswith(TEST_SUFFIX)]
+    return frozenset(keys) if all(_collect_keys(node, keys) for node in served) else None
+
+
+def depends_on(modules: list[Node]) -> frozenset[str] | None:
+    """The input keys the served modules' answers can depend on, with their data fixed: None when that is
+    more than some keys (the whole input may be read, or a volatile builtin is called). An entry point
+    asked with an input that has none of these keys has one answer for the whole version."""
+    served = [module for module in modules if not str(module["source"]["file"]).endswith(TEST_SUFFIX)]
+    if any(name.startswith(VOLATILE_BUILTINS) for name in called(served)):
+        return None
+    return input_keys_read(served)
+
+
+def called(node: Any) -> Iterator[str]:
+    """The dotted name of every function called (builtins and rules alike)."""
+    if isinstance(node, dict):
+        call = node.get("Call")
+        if isinstance(call, dict):
+            yield ".".join(ref_names(call["fcn"]))
+        for value in node.values():
+            yield from called(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from called(value)
+
+
+def _collect_keys(node: Any, keys: set[str]) -> bool:
+    """Adds the input keys `node` reads to `keys`; False when it may read the whole input."""
     if isinstance(node, list):
-        return any(_reads(value, key) for value in node)
+        return all(_collect_keys(value, keys) for value in node)
     if not isinstance(node, dict):
-        return False
-    if _is_input(node):
         return True
+    if _is_input(node):
+        return False
     for kind in ("RefDot", "RefBrack"):
         ref = node.get(kind)
         if isinstance(ref, dict) and _is_input(ref["refr"]):
             named = ref["field"][1] if kind == "RefDot" else ref["index"].get("String", {}).get("value")
-            return named is None or named == key
+            if named is None:
+                return False
+            keys.add(str(named))
+            return True
     for name, value in node.items():
         if name == "with_mods":  # `with input as {...}` replaces the input; only its value may read it
-            if any(_reads(modifier.get("as"), key) for modifier in value or ()):
-                return True
-        elif _reads(value, key):
-            return True
-    return False
+            if not all(_collect_keys(modifier.get("as"), keys) for modifier in value or ()):
+                return False
+        elif not _collect_keys(value, keys):
+            return False
+    return True
 
 
 def _is_input(node: Any) -> bool:

@@ -171,7 +171,7 @@ class PolicyReloader:
     async def _serving(self, bundle: PolicyBundle, verdict: Verdict) -> IsolatedRego:
         spec = version_spec(bundle, self._table, verdict.mode == "compiled")
         return await IsolatedRego.start(spec, verdict.revision, verdict.mode, self._limits.timeout_ms,
-                                        self._entrypoints, self._on_restart)
+                                        self._entrypoints, self._on_restart, depends_on=verdict.depends_on)
 
     def _serve(self, bundle: PolicyBundle, verdict: Verdict, engine: IsolatedRego) -> None:
         self._engine = engine

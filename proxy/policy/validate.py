@@ -31,7 +31,7 @@ from proxy.policy.contract import ENTRYPOINTS, Entrypoint, builtin_samples, comp
 from proxy.policy.errors import PolicyCompileError, PolicyEngineError
 from proxy.policy.frames import AST, CAPTURE, FAILED, INTERPRETER, RVM
 from proxy.policy.isolated import Answer, EvaluationTimeout, EvaluatorGone, EvaluatorProcess, VersionSpec
-from proxy.policy.rego_ast import Node, defines, locations, reads_input_key
+from proxy.policy.rego_ast import Node, defines, depends_on, locations, reads_input_key
 from proxy.policy.samples import Sample
 
 DEFAULT_TIMEOUT_MS = 500
@@ -66,6 +66,8 @@ class Verdict:
     rvm_fallbacks: int = 0  # samples the RVM had no answer for (the interpreter answered)
     # Whether a served module may read input.estimate: if none does, prompts need not be tokenized for it.
     reads_estimate: bool = True
+    # The input keys its answers can depend on (None: more than keys, e.g. the whole input or the clock).
+    depends_on: frozenset[str] | None = None
 
 
 class VersionRejected(PolicyCompileError):
@@ -196,7 +198,7 @@ async def _validate(run: _Run, compiled: bool, table: Sequence[Entrypoint],
     fallback, reason = _compiled_fallback(compiled, loaded.get("compile_error"), warnings, run.disagreement)
     return Verdict(run.bundle.revision, len(run.bundle.modules), counts,
                    "compiled" if compiled and fallback is None else "interpreter", compiled, fallback, reason,
-                   warnings, run.rvm_fallbacks, reads_input_key(run.modules, "estimate"))
+                   warnings, run.rvm_fallbacks, reads_input_key(run.modules, "estimate"), depends_on(run.modules))
 
 
 async def _ask(run: _Run, op: int, what: str) -> bytes:

@@ -63,11 +63,14 @@ def test_check_reports_the_contract_sample_and_that_compiled_mode_agrees() -> No
     assert "answered all" in lines[1] and "built-in" in lines[1] and "tests" in lines[1]
     assert lines[2].startswith("compiled mode (policy.compiled): agrees with the interpreter on all")
     assert lines[3] == "input.estimate: read by a rule, so prompts are tokenized for it"
+    assert lines[4].startswith("answers: may depend on the whole input")  # egress.rego: object.get(input, ...)
 
 
 def test_check_says_when_no_rule_reads_the_estimate() -> None:
     code, output = run(cmd_check, Path(__file__).resolve().parents[3] / "bench" / "policies" / "allow-all")
     assert code == 0 and "input.estimate: read by no rule, so prompts are not tokenized for it" in output
+    assert "answers: depend on input.models only; an entry point whose input has none of these is asked once " \
+        "per version" in output
 
 
 def test_check_says_when_compiled_mode_would_not_serve_a_version(policy_copy: Path) -> None:

@@ -11,7 +11,7 @@ import regorus
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from proxy.policy.rego_ast import reads_input_key
+from proxy.policy.rego_ast import depends_on, reads_input_key
 
 # Each a rule body defining `v`, from the innocent to the roundabout.
 REACHES = [
@@ -73,3 +73,47 @@ def test_the_property_has_teeth() -> None:
         engine.add_policy("p.rego", f"package p\nimport rego.v1\n{body}\n")
         reads = reads_input_key(json.loads(engine.get_ast_as_json()), "estimate")
         assert reads is (body not in innocent), body
+
+
+# Reaches whose answer is not a function of the input: a policy using one must never be said to depend on
+# some keys only (its answers are never reused).
+VOLATILE = ['v := time.now_ns()', 'v := rand.intn("draw", 1000000000)', 'v := uuid.rfc4122("id")']
+OTHER = {"version": 2, "request": {"model": "o3", "endpoint": "responses"}, "identity": {"team": "payments"},
+         "time": {"hour_utc": 23}, "estimate": {"prompt_tokens": 7}, "models": ["x"]}
+
+
+def answers(modules: list[tuple[str, str]], doc: dict[str, object]) -> list[object]:
+    engine = regorus.Engine()
+    for name, source in modules:
+        engine.add_policy(name, source)
+    engine.set_input_json(json.dumps(doc))
+    return [engine.eval_rule(f"data.p{i}.v") for i in range(len(modules))]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(REACHES + VOLATILE), st.sampled_from(IMPORTS)), min_size=1, max_size=3),
+       st.sets(st.sampled_from(sorted(OTHER))))
+def test_answers_change_only_with_the_keys_a_policy_is_said_to_depend_on(
+        rules: list[tuple[str, str]], changed: set[str]) -> None:
+    modules = [(f"p{i}.rego", f"package p{i}\nimport rego.v1\n{imported}{body}\n")
+               for i, (body, imported) in enumerate(rules)]
+    engine = regorus.Engine()
+    for name, source in modules:
+        engine.add_policy(name, source)
+    keys = depends_on(json.loads(engine.get_ast_as_json()))
+    if keys is None:
+        return
+    first = {**BASE, "estimate": {"prompt_tokens": 1}}
+    # Every key the policy is not said to depend on changed, added or removed; the others kept.
+    second = {k: v for k, v in first.items() if k in keys}
+    second |= {k: OTHER[k] for k in changed if k not in keys}
+    assert answers(modules, first) == answers(modules, second)
+
+
+def test_the_dependence_property_has_teeth() -> None:
+    for body in VOLATILE:
+        engine = regorus.Engine()
+        engine.add_policy("p.rego", f"package p0\nimport rego.v1\n{body}\n")
+        assert depends_on(json.loads(engine.get_ast_as_json())) is None, body
+        assert answers([("p.rego", f"package p0\nimport rego.v1\n{body}\n")], BASE) != \
+            answers([("p.rego", f"package p0\nimport rego.v1\n{body}\n")], BASE), body

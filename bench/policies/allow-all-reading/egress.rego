@@ -1,0 +1,3 @@
+package llm.egress
+
+decision := {"allow": true, "reasons": []}

@@ -1,0 +1,3 @@
+package llm.models
+
+allowed_models := input.models
