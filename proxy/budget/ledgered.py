@@ -167,7 +167,11 @@ class LedgeredStore:
         """Never raises: what the store does not take goes to the ledger, with an id that makes it count once."""
         self._start()
         entry = Record(new_id(), tuple(scopes), cost_micros, tokens, time.time() if now is None else now)
-        call = lambda: self.inner.record(scopes, cost_micros, tokens, now, record_id=entry.record_id)  # noqa: E731
+        # The id keeps a replayed record from counting twice. The first attempt needs it only where a failure
+        # may have applied: a store that fails cleanly leaves nothing for the ledger's copy to repeat, and the
+        # once-only mark is a third of a tracking record's writes.
+        first_id = entry.record_id if self.inner.failures_may_apply else None
+        call = lambda: self.inner.record(scopes, cost_micros, tokens, now, record_id=first_id)  # noqa: E731
         if not await self._attempt("record", call):
             await self._to_ledger(entry)
 

@@ -67,6 +67,9 @@ def _chunks(ids: Sequence[str]) -> Iterator[str]:
 
 
 class RedisStore:
+    # A call that timed out may still run on the server (StoreUnavailable.maybe_applied).
+    failures_may_apply = True
+
     def __init__(
         self,
         client: aioredis.Redis,

@@ -43,6 +43,9 @@ _SWEEP_EVERY = 1000
 
 
 class SqliteStore:
+    # A call that fails wrote nothing: its batch's transaction was rolled back (sqlite_batch.run_batch).
+    failures_may_apply = False
+
     def __init__(
         self,
         path: str | Path,

@@ -223,6 +223,10 @@ class BudgetStore(Protocol):
 class Backend(Protocol):
     """A store itself (`SqliteStore`, `RedisStore`): every call goes to it; ids make retries harmless."""
 
+    # Whether a call that raised may still have taken effect (a timeout on a network store): then a record
+    # that may be replayed from the ledger later must carry its id on the first attempt too.
+    failures_may_apply: bool
+
     async def state(self, limits: Sequence[ScopeLimit], now: float | None = None) -> dict[str, BudgetState]: ...
 
     async def reserve(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -66,3 +67,31 @@ async def test_a_scope_is_listed_once_then_records_only_add_spend(tmp_path: Path
     assert {u.limit.scope: u.state.spent_micros for u in await sqlite.usage()} == {
         "team:research": 2_201, "app:notebook": 2_201, "key:k-1": 1}
     await sqlite.close()
+
+
+async def test_a_record_sqlite_took_leaves_no_once_only_mark_and_a_ledgered_one_carries_its_id(
+        tmp_path: Path) -> None:
+    sqlite = SqliteStore(tmp_path / "budget.sqlite3", busy_timeout_s=0.05)
+    store = LedgeredStore(sqlite, Ledger(tmp_path / "ledger.jsonl"))
+    statements: list[str] = []
+    sqlite._inline.set_trace_callback(statements.append)
+    sqlite._db.set_trace_callback(statements.append)
+    try:
+        await store.settle(await store.reserve("req-4", TRACKED, 5_000, 900), cost_micros=1_200, tokens=300)
+        # A failure rolls the whole transaction back, so there is nothing a ledgered copy could repeat.
+        assert not [s for s in statements if "settled" in s]
+        other = sqlite3.connect(tmp_path / "budget.sqlite3", isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another process holds the write lock past the busy timeout
+        await store.record(TRACKED, 1_000, 100)
+        other.execute("ROLLBACK")
+        other.close()
+        assert store.ledger.pending()
+        assert await store.replay() == 1
+        # The ledger's copy is applied with its id: a replay cut short after it landed would not add it again.
+        assert [s for s in statements if "INTO settled" in s]
+    finally:
+        sqlite._inline.set_trace_callback(None)
+        sqlite._db.set_trace_callback(None)
+    assert {u.limit.scope: u.state.spent_micros for u in await store.usage()} == {
+        "team:research": 2_200, "app:notebook": 2_200}
+    await store.close()
