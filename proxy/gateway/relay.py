@@ -31,6 +31,7 @@ class Tally:
     # Raw events kept (not parsed) on the fast path, parsed only if the stream ends without usage.
     events: list[bytes] = field(default_factory=list)
     first_content_at: float | None = None
+    writes: int = 0  # stream writes to the client so far
     response_pii: dict[str, int] = field(default_factory=dict)
     stream_error: str | None = None
     client_gone: bool = False
@@ -113,16 +114,33 @@ async def relay_stream(request: web.Request, spec: EndpointSpec, upstream: Upstr
             try:
                 for event in parser.feed(chunk):
                     take(event, pieces)
+                    await flush_early(out, pieces, tally)
             finally:
                 await flush(out, pieces, tally)  # events before a broken one still go, ahead of the error
         await out.write_eof()
     return out
 
 
+# The first events of a stream go to the client one by one, as each is ready: when an upstream sends many
+# at once (a fast model, a cached answer, a burst after a pause), the first words must not wait for the
+# rest of the read to be parsed and transformed. Eight reach the first words on every API (OpenAI's role
+# chunk, the Responses and Messages lifecycle events, a word redaction holds back); after that, what one
+# read brought goes out in one write.
+EAGER_WRITES = 8
+
+
+async def flush_early(out: web.StreamResponse, pieces: list[bytes], tally: Tally) -> None:
+    """Writes and empties `pieces` while the stream is still within its first EAGER_WRITES writes."""
+    if pieces and tally.writes < EAGER_WRITES:
+        await flush(out, pieces, tally)
+        pieces.clear()
+
+
 async def flush(out: web.StreamResponse, pieces: list[bytes], tally: Tally) -> None:
     if pieces:
         if tally.first_content_at is None:
             tally.first_content_at = time.perf_counter()
+        tally.writes += 1
         await out.write(b"".join(pieces))
 
 

@@ -31,6 +31,7 @@ class Faults:
     malformed_after_events: int | None = None  # send `data: {"usage": oops` after this many events, then end
     strip_usage: bool = False  # behave like a server that never reports stream usage
     hold: threading.Event | None = None  # answer nothing until the test sets it
+    burst: bool = False  # the whole stream in one write, as a fast model or a cached answer sends it
 
 
 @dataclass
@@ -87,6 +88,7 @@ class TestUpstream(DemoModel):
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         await response.prepare(request)
         sent = 0
+        held: list[bytes] = []
         try:
             async for event in events:
                 if self.faults.strip_usage and b'"usage"' in event:
@@ -106,10 +108,14 @@ class TestUpstream(DemoModel):
                 if self.faults.chunk_delay_s:
                     await asyncio.sleep(self.faults.chunk_delay_s)
                 data = event if event.startswith(b"event: ") else b"data: " + event
-                await response.write(data + b"\n\n")
+                if self.faults.burst:
+                    held.append(data + b"\n\n")
+                else:
+                    await response.write(data + b"\n\n")
                 sent += 1
             if done_marker:
-                await response.write(b"data: [DONE]\n\n")
+                held.append(b"data: [DONE]\n\n")
+            await response.write(b"".join(held))
             await response.write_eof()
             self.watch.finished += 1
         except (asyncio.CancelledError, ConnectionResetError):

@@ -12,7 +12,7 @@ import orjson
 from aiohttp import web
 
 from proxy.gateway.answer_transform import OutputRules
-from proxy.gateway.relay import Tally, event_rewriter, flush, relayed_headers
+from proxy.gateway.relay import Tally, event_rewriter, flush, flush_early, relayed_headers
 from proxy.gateway.stream_end import Drain, stream_guard
 
 from ...endpoints.base import EventRewriter, Json, ModelCall
@@ -65,6 +65,7 @@ async def _stream(request: web.Request, adapter: Adapter, call: ModelCall, upstr
                             tally.usage = usage if tally.usage is None else tally.usage.merged(usage)
                     for name, translated in translator.feed(event.name, document):
                         pieces.extend(_emit(call, translated, name, rewrite, tally))
+                    await flush_early(out, pieces, tally)
             finally:
                 await flush(out, pieces, tally)  # events before a broken one still go, ahead of the error
         tail = [piece for name, translated in translator.finish()
