@@ -153,6 +153,14 @@ async def main(n: int, concurrency: int) -> None:
         row(f"isolated-{key}", f"policy decision in the evaluator process, {label}", worker + (child or 0.0),
             f"{worker:.1f} in this process + {child:.1f} in the evaluator")
         await engine.close()
+    # allow-all reads no key of the decision input: the version's one answer, kept after the first ask.
+    bundle = load_bundle(ALLOW_ALL)
+    constant = await IsolatedRego.start(version_spec(bundle, ENTRYPOINTS, True), bundle.revision, "compiled", 5000,
+                                        depends_on=frozenset({"models"}))
+    await constant.evaluate(document)
+    row("constant-allow", "policy decision, allow-all's answer kept (asked once)",
+        (await cpu_us_batched(lambda: constant.evaluate(document), n, None, concurrency))[0])
+    await constant.close()
 
     decision = await EmbeddedRego.from_dir(default_policy_dir(), compiled=True).evaluate(document)
     row("enforce", "enforce (obligations of the shipped decision)",
@@ -181,7 +189,7 @@ async def main(n: int, concurrency: int) -> None:
         hold = (await cpu_us_batched(reserve_settle, n, None, concurrency))[0]
         row("hold", "reserve + settle on a limited scope (SQLite)", hold)
 
-    minimal = ["auth", "parse", "pii", "bound", "input", "isolated-allow", "dlog-compact", "observe-off", "record"]
+    minimal = ["auth", "parse", "pii", "bound", "input", "constant-allow", "dlog-compact", "observe-off", "record"]
     full = ["auth", "parse", "pii", "tokens", "input", "isolated-shipped", "enforce", "dlog-compact", "observe-on",
             "hold"]
     for name, keys in (("minimal config", minimal), ("full stack, without traces", full)):
