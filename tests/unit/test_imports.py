@@ -15,7 +15,7 @@ SERVE = """
 import asyncio, sys
 from pathlib import Path
 from aiohttp import web
-from proxy.__main__ import policy_problem
+from proxy.cli.serve import policy_problem
 from proxy.server.app import build_app
 from tests.support.config import make_config
 
