@@ -45,7 +45,9 @@ def test_restore_gives_the_caller_its_values_back(proxy: ProxyHandle, upstream: 
     assert reply.choices[0].message.content.endswith(prompt)
 
 
-def test_restore_in_a_stream(proxy: ProxyHandle, upstream: UpstreamHandle) -> None:
+@pytest.mark.parametrize("burst", [False, True], ids=["paced", "burst"])
+def test_restore_in_a_stream(proxy: ProxyHandle, upstream: UpstreamHandle, burst: bool) -> None:
+    upstream.model.faults.burst = burst  # in a burst the first events go out one by one, the rest together
     prompt = f"Refund card {CARD} for {EMAIL}"
     chunks = proxy.client().chat.completions.create(model="gpt-4o", stream=True,
                                                     messages=[{"role": "user", "content": prompt}])
@@ -54,11 +56,13 @@ def test_restore_in_a_stream(proxy: ProxyHandle, upstream: UpstreamHandle) -> No
     assert CARD not in str(upstream.model.last().body)
 
 
-@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("stream", [False, True, "burst"])
 def test_pii_the_model_writes_is_redacted_in_the_answer(proxy: ProxyHandle, upstream: UpstreamHandle,
-                                                        stream: bool) -> None:
-    # The demo model streams word by word; a phone and an email split over chunks must still be caught.
+                                                        stream: bool | str) -> None:
+    # The demo model streams word by word; a phone and an email split over chunks must still be caught,
+    # also when they arrive in one burst with the first events written one by one.
     upstream.model.reply_override = "Call +44 20 7946 0958 or mail ops.team@example.org today"
+    upstream.model.faults.burst = stream == "burst"
     client = proxy.client(KEYS["research"])
     if stream:
         text = "".join(c.choices[0].delta.content or "" for c in client.chat.completions.create(

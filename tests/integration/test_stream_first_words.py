@@ -68,3 +68,14 @@ async def test_a_burst_from_the_upstream_reaches_the_client_first_words_first(
     assert all(events_in(chunk) == 1 for chunk in chunks[:first_text + 1]), chunks[:first_text + 1]
     # After the first writes, what one read brought goes out together: fewer writes than events.
     assert len(chunks) < sum(events_in(chunk) for chunk in chunks)
+
+
+async def test_a_burst_reaches_the_sdk_whole_and_in_order(proxy: ProxyHandle, upstream: UpstreamHandle) -> None:
+    upstream.model.reply_override = LONG_REPLY
+    upstream.model.faults.burst = True
+    async with proxy.async_client() as client:
+        chunks = [chunk async for chunk in await client.chat.completions.create(
+            model="gpt-4o", messages=[{"role": "user", "content": "Hi"}], stream=True,
+            stream_options={"include_usage": True})]
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == LONG_REPLY
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == len(LONG_REPLY.split())
