@@ -48,10 +48,13 @@ class Drain:
         # What was seen when the time is up or the upstream fails is what is counted.
         with suppress(TimeoutError, ProxyError):
             async with asyncio.timeout(seconds):
-                while chunk := await self.upstream.read_chunk(self.response):
+                chunk = b""  # first the events of the last read that the relay had not taken yet
+                while True:
                     for event in self.parser.feed(chunk):
                         if event.data is not None and event.data != sse.DONE:
                             self._count(event.data, tally)
+                    if not (chunk := await self.upstream.read_chunk(self.response)):
+                        break
         tally.drained = True
 
     def _count(self, data: bytes, tally: Tally) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,33 +21,42 @@ class Event:
 
 
 class SSEParser:
-    """Splits a byte stream into events. Tolerates \\r\\n line endings and events split anywhere."""
+    """Splits a byte stream into events. Tolerates \\r\\n line endings and events split anywhere.
 
-    __slots__ = ("_buffer",)
+    `feed` hands the events out one at a time as they are asked for, so the first event of a large
+    read reaches the client before the rest are parsed; an event counts as taken once handed out, and
+    those not yet asked for are handed out first by the next `feed`."""
+
+    __slots__ = ("_buffer", "_start")
 
     def __init__(self) -> None:
         self._buffer = b""
+        self._start = 0  # where the events not yet handed out begin in _buffer
 
-    def feed(self, chunk: bytes) -> list[Event]:
-        buffer = self._buffer + chunk if self._buffer else chunk
+    def feed(self, chunk: bytes) -> Iterator[Event]:
+        rest = self._buffer[self._start:]
+        buffer = rest + chunk if rest else chunk
         if b"\r" in buffer:
             buffer = buffer.replace(b"\r\n", b"\n")
-        events = []
-        start = 0
-        while True:
-            end = buffer.find(b"\n\n", start)
+        self._buffer, self._start = buffer, 0
+        return self._events(buffer)
+
+    def _events(self, buffer: bytes) -> Iterator[Event]:
+        while self._buffer is buffer:  # a later feed took over what is left
+            end = buffer.find(b"\n\n", self._start)
             if end < 0:
-                break
-            events.append(parse_event(buffer[start:end + 2]))
-            start = end + 2
-        self._buffer = buffer[start:]
-        return events
+                return
+            start, self._start = self._start, end + 2
+            yield parse_event(buffer[start:end + 2])
 
     def pending(self) -> bytes:
-        return self._buffer
+        return self._buffer[self._start:]
 
 
 def parse_event(raw: bytes) -> Event:
+    # Most events are one `data: ` line (every OpenAI chunk): no need to split them into lines.
+    if raw.startswith(b"data: ") and raw.find(b"\n", 6) == len(raw) - 2:
+        return Event(raw, raw[6:-2])
     data: list[bytes] = []
     name = None
     for line in raw.split(b"\n"):

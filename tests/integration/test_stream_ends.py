@@ -134,3 +134,24 @@ async def test_drain_off_cancels_the_upstream_at_once(make_proxy: ProxyFactory, 
         await asyncio.sleep(0.02)
     assert upstream.model.watch.cancelled == 1
     assert upstream.model.watch.finished == 0
+
+
+async def test_a_client_gone_mid_burst_is_charged_every_word_of_it(proxy: ProxyHandle, upstream: UpstreamHandle,
+                                                                   logs: list[dict[str, Any]]) -> None:
+    # The whole answer comes in one read and reports no usage: the words the relay had not taken when the
+    # client left are counted by the drain all the same, so the cut stream costs what a whole one does.
+    upstream.model.reply_override = LONG_REPLY
+    upstream.model.faults.burst = True
+    upstream.model.faults.strip_usage = True
+    async with proxy.async_client() as client:
+        whole = "".join([chunk.choices[0].delta.content or "" async for chunk in await client.chat.completions.create(
+            model="gpt-4o", messages=HELLO, stream=True) if chunk.choices])
+    assert whole.endswith(LONG_REPLY)
+    complete = await request_line(logs)
+    logs.clear()
+    await cut_after_first_event(proxy)
+    line = await request_line(logs)
+    # (Whether the proxy sees the client leave before it has written the whole burst is a race; the
+    # drain's part is checked deterministically in tests/unit/gateway/test_stream_end.py.)
+    assert line["usage_source"] == "estimated"
+    assert line["output_tokens"] == complete["output_tokens"]

@@ -30,7 +30,7 @@ def book(*values: tuple[str, str]) -> Placeholders:
 def run(events: list[dict[str, Any]], rules: OutputRules) -> list[dict[str, Any]]:
     rewrite = messages_rewriter(rules, Tally())
     raw = b"".join(piece for event in events for piece in rewrite(event, event["type"].encode()))
-    parsed = SSEParser().feed(raw)
+    parsed = list(SSEParser().feed(raw))
     assert all(event.name is not None for event in parsed), "every event keeps its event: line"
     return [orjson.loads(event.data) for event in parsed if event.data is not None]
 
