@@ -18,6 +18,7 @@ from proxy.endpoints.base import EventRewriter, Json
 from proxy.gateway.answer_transform import OutputRules
 from proxy.gateway.relay import Tally, event_rewriter, relayed_headers
 from proxy.pii import Scanner
+from tests.support.servers import served
 
 Answer = Callable[[list[tuple[str, str]]], Awaitable[aiohttp.ClientResponse]]
 
@@ -32,20 +33,14 @@ async def answer() -> AsyncIterator[Answer]:
 
     app = web.Application()
     app.router.add_get("/", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    url = f"http://127.0.0.1:{runner.addresses[0][1]}/"
-    async with aiohttp.ClientSession() as session:
+    async with served(app) as base, aiohttp.ClientSession() as session:
         async def get(headers: list[tuple[str, str]]) -> aiohttp.ClientResponse:
             wanted.append(headers)
-            response = await session.get(url)
+            response = await session.get(base + "/")
             await response.read()
             return response
 
         yield get
-    await runner.cleanup()
 
 
 @pytest.mark.parametrize(("upstream", "own", "expected"), [

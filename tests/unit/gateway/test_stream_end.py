@@ -15,6 +15,7 @@ from proxy.gateway.relay import Tally
 from proxy.gateway.stream_end import Drain
 from proxy.upstream.client import Upstream
 from proxy.upstream.sse import SSEParser
+from tests.support.servers import served
 
 WORDS = ["one", " two", " three", " four", " five"]
 
@@ -34,17 +35,13 @@ async def upstream() -> AsyncIterator[Upstream]:
 
     app = web.Application()
     app.router.add_post("/v1/chat/completions", whole_answer_at_once)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    config = UpstreamConfig(kind="openai_compatible", base_url=f"http://127.0.0.1:{runner.addresses[0][1]}/v1",
-                            timeouts=Timeouts(drain_on_disconnect_s=5))
-    client = Upstream("test", config, None)
-    await client.start()
-    yield client
-    await client.close()
-    await runner.cleanup()
+    async with served(app) as base:
+        config = UpstreamConfig(kind="openai_compatible", base_url=f"{base}/v1",
+                                timeouts=Timeouts(drain_on_disconnect_s=5))
+        client = Upstream("test", config, None)
+        await client.start()
+        yield client
+        await client.close()
 
 
 async def test_the_events_the_relay_had_not_taken_are_counted(upstream: Upstream) -> None:
