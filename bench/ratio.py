@@ -151,13 +151,13 @@ def direct(upstream: stack.Service, bodies: dict[str, Path], seconds: float) -> 
 
 
 def run(cases: list[Case], rounds: int, seconds: float, concurrency: int,
-        report: Callable[[str], None]) -> dict[str, list[tuple[Figures, float, float]]]:
+        report: Callable[[str], None], burst: bool = False) -> dict[str, list[tuple[Figures, float, float]]]:
     results: dict[str, list[tuple[Figures, float, float]]] = {}
     with tempfile.TemporaryDirectory(prefix="llmpp-ratio-") as tmp:
         directory = Path(tmp)
         bodies = {"plain": stack.write_body(directory, BODY_BYTES, False),
                   "stream": stack.write_body(directory, BODY_BYTES, True)}
-        with stack.upstream(directory, 0.0, 0.0, 10.0, 64) as upstream, stack.otlp_sink(directory) as sink:
+        with stack.upstream(directory, 0.0, 0.0, 10.0, 64, burst) as upstream, stack.otlp_sink(directory) as sink:
             for round_no in range(1, rounds + 1):
                 base_p50, base_ttft = direct(upstream, bodies, seconds)
                 report(f"round {round_no} direct: p50 {base_p50:.3f} ms, TTFT {base_ttft:.3f} ms")
@@ -211,6 +211,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--cases", nargs="+", default=["relay", "full", "minimal"],
                         help="which of relay, full, minimal (relay is always run: it is the unit)")
+    parser.add_argument("--burst", action="store_true",
+                        help="the upstream sends each stream in one write (TTFT when the first read holds it all)")
     parser.add_argument("--ablate", action="append", default=[], metavar="NAME=OPTIONS",
                         help="an extra proxy case, e.g. full-no-traces=traces:off or "
                              "no-metrics=telemetry.metrics:false or warn=telemetry.log_level:warning")
@@ -221,7 +223,8 @@ def main() -> None:
     args = parse_args()
     cases = [case for case in shipped_cases() if case.name == "relay" or case.name in args.cases]
     cases += [parse_ablation(text) for text in args.ablate]
-    results = run(cases, args.rounds, args.seconds, args.concurrency, lambda line: print(line, flush=True))
+    results = run(cases, args.rounds, args.seconds, args.concurrency, lambda line: print(line, flush=True),
+                  args.burst)
     print()
     for line in summary(results, args.concurrency):
         print(line)

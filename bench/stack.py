@@ -87,12 +87,12 @@ def service(name: str, command: list[str], port: int, ready_path: str, log: Path
 
 
 def upstream(directory: Path, delay_ms: float, chunk_delay_ms: float, paced_chunk_delay_ms: float,
-             reply_words: int) -> contextlib.AbstractContextManager[Service]:
+             reply_words: int, burst: bool = False) -> contextlib.AbstractContextManager[Service]:
     port = free_port()
     command = pinned(LOAD_CPUS, [str(BIN / "python"), "bench/serve_upstream.py", "--port", str(port),
                                  "--delay-ms", str(delay_ms), "--chunk-delay-ms", str(chunk_delay_ms),
                                  "--paced-chunk-delay-ms", str(paced_chunk_delay_ms),
-                                 "--reply-words", str(reply_words)])
+                                 "--reply-words", str(reply_words), *(("--burst",) if burst else ())])
     return service("upstream", command, port, "/v1/models", directory / "upstream.log")
 
 
